@@ -1,0 +1,3 @@
+from edgeus.cli import main
+
+raise SystemExit(main())

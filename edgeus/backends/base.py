@@ -1,0 +1,82 @@
+"""The Runner interface every backend implements (torch, ONNX Runtime, OpenVINO, TensorRT).
+
+A runner is a context manager: ``with runner: outputs = runner.infer(feeds)``. Entering loads the model
+(its duration is ``load_time_s``), leaving frees it. ``infer`` takes and returns numpy arrays keyed by the
+model's input/output names, so comparison, validation and profiling code never sees a backend type.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeus.errors import BackendError
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    name: str
+    shape: tuple[int | str | None, ...]
+    dtype: str
+
+
+class Runner(ABC):
+    backend: str = "abstract"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.is_active = False
+        self.load_time_s: float | None = None
+        self.last_inference_time_s: float | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> Runner:
+        self.activate()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.deactivate()
+
+    def activate(self) -> None:
+        if self.is_active:
+            return
+        start = time.perf_counter()
+        self._load()
+        self.load_time_s = time.perf_counter() - start
+        self.is_active = True
+
+    def deactivate(self) -> None:
+        if self.is_active:
+            self._unload()
+            self.is_active = False
+
+    # --- inference -------------------------------------------------------------------------------
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not self.is_active:
+            raise BackendError(f"runner {self.name!r} is not loaded; use it inside a 'with' block")
+        missing = [m.name for m in self.input_metadata() if m.name not in feeds]
+        if missing:
+            raise BackendError(f"runner {self.name!r}: missing input(s) {', '.join(missing)}")
+        start = time.perf_counter()
+        outputs = self._infer(feeds)
+        self.last_inference_time_s = time.perf_counter() - start
+        return outputs
+
+    # --- what a backend provides -----------------------------------------------------------------
+    @abstractmethod
+    def _load(self) -> None: ...
+
+    @abstractmethod
+    def _unload(self) -> None: ...
+
+    @abstractmethod
+    def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    @abstractmethod
+    def input_metadata(self) -> list[TensorMeta]: ...
+
+    @abstractmethod
+    def output_metadata(self) -> list[TensorMeta]: ...

@@ -1,0 +1,140 @@
+"""The edgeus command line: parse, call the Python API, print. No logic lives here.
+
+User errors (EdgeusError) print one line and exit with their code (1; 2 for failed budget gates);
+anything else is a bug and keeps its traceback. Heavy libraries are imported inside the handlers so
+``edgeus --help`` works without torch, OpenVINO or TensorRT installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edgeus import __version__
+from edgeus.errors import EdgeusError
+
+
+def _profiles_dirs(args: argparse.Namespace) -> list[Path]:
+    return [Path(p) for p in (getattr(args, "profiles_dir", None) or [])]
+
+
+# --- profiles --------------------------------------------------------------------------------------
+def cmd_profiles_list(args: argparse.Namespace) -> int:
+    from edgeus.console import print_profiles_table
+    from edgeus.profiles import list_profiles
+
+    profiles = list_profiles(_profiles_dirs(args))
+    if args.json:
+        print(json.dumps([p.model_dump(mode="json") for p in profiles], indent=2))
+    else:
+        print_profiles_table(profiles)
+    return 0
+
+
+def cmd_profiles_show(args: argparse.Namespace) -> int:
+    from edgeus.console import print_profile
+    from edgeus.profiles import load_profile
+
+    profile = load_profile(args.name, _profiles_dirs(args))
+    if args.json:
+        print(json.dumps(profile.model_dump(mode="json"), indent=2))
+    else:
+        print_profile(profile)
+    return 0
+
+
+# --- models ----------------------------------------------------------------------------------------
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from edgeus.console import print_models_table
+    from edgeus.models import list_models
+
+    print_models_table(list_models())
+    return 0
+
+
+# --- export ----------------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from edgeus.console import print_export_report, status
+    from edgeus.export import export_onnx
+    from edgeus.models import load_model
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise EdgeusError(f"{out} exists; pass --force to overwrite it")
+    with status(f"loading {args.model}"):
+        loaded = load_model(args.model, args.checkpoint, args.spec)
+    with status(f"exporting {loaded.name} to ONNX and checking parity"):
+        report = export_onnx(loaded, out, opset=args.opset, force=args.force, simplify=not args.no_simplify,
+                             threads=args.threads)
+    print_export_report(report)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report.to_dict(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgeus",
+        description="Compile, quantize, validate and ship universal ultrasound models to edge devices.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgeus {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    profile_opts = argparse.ArgumentParser(add_help=False)
+    profile_opts.add_argument("--profiles-dir", action="append", metavar="DIR",
+                              help="extra folder of device profiles (repeatable; also $EDGEUS_PROFILES_DIR)")
+
+    # profiles
+    p_profiles = sub.add_parser("profiles", help="list or show device profiles")
+    prof_sub = p_profiles.add_subparsers(dest="action", metavar="ACTION")
+    prof_sub.required = True
+    p = prof_sub.add_parser("list", parents=[profile_opts], help="table of all device profiles")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_profiles_list)
+    p = prof_sub.add_parser("show", parents=[profile_opts], help="one profile in full")
+    p.add_argument("name", help="profile name (see 'edgeus profiles list') or path to a .toml file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_profiles_show)
+
+    # models
+    p_models = sub.add_parser("models", help="list the built-in models")
+    models_sub = p_models.add_subparsers(dest="action", metavar="ACTION")
+    models_sub.required = True
+    models_sub.add_parser("list", help="table of built-in models").set_defaults(handler=cmd_models_list)
+
+    # export
+    p = sub.add_parser("export", help="export a PyTorch model to a parity-checked ONNX file")
+    p.add_argument("--model", default="uniusnet-small",
+                   help="built-in model name or package.module:factory (default: uniusnet-small)")
+    p.add_argument("--checkpoint", help="weights: a state dict (.pt/.pth, loaded with weights_only) or .safetensors")
+    p.add_argument("--spec", help="model spec TOML (required for a factory model)")
+    p.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--threads", type=int, default=None, help="threads for the parity runs")
+    p.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
+    p.add_argument("--report", help="also write the export report as JSON here")
+    p.add_argument("--force", action="store_true", help="overwrite the output")
+    p.set_defaults(handler=cmd_export)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except EdgeusError as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message held
+        print(f"edgeus: error: {message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgeus: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""Terminal output: rich tables and spinners. Kept apart from the API so library use prints nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from edgeus.export import ExportReport
+    from edgeus.models import ModelEntry
+    from edgeus.profiles import DeviceProfile
+
+import os
+
+# Piped output (CI logs, files) has no terminal width; rich would squeeze tables into 80 columns.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on an interactive terminal, one plain line otherwise (logs stay readable)."""
+    if err_console.is_terminal:
+        with err_console.status(message):
+            yield
+    else:
+        print(f"... {message}", file=sys.stderr, flush=True)
+        yield
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def print_profiles_table(profiles: list[DeviceProfile]) -> None:
+    table = Table(title="Device profiles (budgets)", header_style="bold")
+    for col, right in (("name", False), ("backend", False), ("prec.", False), ("p95 ms", True),
+                       ("fps", True), ("peak MB", True), ("size MB", True), ("ΔDSC", True), ("ΔAUC", True),
+                       ("build", False)):
+        table.add_column(col, justify="right" if right else "left", no_wrap=col == "name")
+    for p in profiles:
+        b = p.budgets
+        trt = p.runtime.tensorrt
+        table.add_row(
+            p.name, p.backend.value, p.precision.value, _fmt(b.latency_p95_ms), _fmt(b.min_fps),
+            f"{_fmt(b.peak_memory_mb)} {b.memory_scope}", _fmt(b.model_size_mb),
+            _fmt(b.accuracy_drop.dsc_worst), _fmt(b.accuracy_drop.auc_worst),
+            "device" if trt and trt.build_on_device else "here",
+        )
+    console.print(table)
+    console.print("ΔDSC/ΔAUC: largest allowed worst-task drop. 'edgeus profiles show NAME' for the hardware.")
+
+
+def _section(title: str, data: dict) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left", title_style="bold")
+    table.add_column("key", style="cyan")
+    table.add_column("value")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+        table.add_row(key, _fmt(value))
+    return table
+
+
+def print_profile(profile: DeviceProfile) -> None:
+    data = profile.model_dump(mode="json")
+    console.print(f"[bold]{profile.name}[/bold]: {profile.description}")
+    console.print(f"backend [bold]{profile.backend.value}[/bold], precision [bold]{profile.precision.value}[/bold]")
+    console.print(_section("hardware", data["hardware"]))
+    runtime = {k: v for k, v in data["runtime"].items() if v is not None}
+    console.print(_section("runtime", runtime))
+    console.print(_section("quantization", data["quantization"]))
+    budgets = dict(data["budgets"])
+    drops = budgets.pop("accuracy_drop")
+    console.print(_section("budgets", budgets))
+    console.print(_section("accuracy drop budgets", drops))
+
+
+def print_models_table(entries: list[ModelEntry]) -> None:
+    table = Table(title="Built-in models", header_style="bold")
+    table.add_column("name")
+    table.add_column("description")
+    table.add_column("embedded weights")
+    for e in entries:
+        table.add_row(e.name, e.description, e.default_weights or "—")
+    console.print(table)
+
+
+def print_export_report(report: ExportReport) -> None:
+    table = Table(title=f"Export parity: {report.model} -> {report.path}", header_style="bold")
+    for col in ("output", "batch", "max |diff|", "argmax agreement", "ok"):
+        table.add_column(col)
+    for p in report.parity:
+        agreement = "—" if p["argmax_agreement"] is None else f"{p['argmax_agreement']:.4%}"
+        table.add_row(p["output"], str(p["batch"]), f"{p['max_abs_diff']:.2e}", agreement,
+                      "[green]yes[/green]" if p["ok"] else "[red]no[/red]")
+    console.print(table)
+    console.print(
+        f"opset {report.opset}, traced at batch {report.trace_batch}, nodes {report.nodes_before} -> "
+        f"{report.nodes_after} after onnxslim, {report.size_bytes / 1e6:.1f} MB, {report.export_time_s:.1f} s"
+    )

@@ -1,0 +1,123 @@
+"""The one pre- and postprocessing implementation (numpy + Pillow only).
+
+Calibration, validation, profiling and the vendor runtime all call these functions, so a model is
+calibrated on exactly the pixels it will see on the device. It reproduces the UUSIC25 baseline:
+
+* PIL ``convert('RGB')``, /255 in float64;
+* scale both spatial axes by ``size / min(H, W)`` with corner-aligned linear interpolation (what
+  ``scipy.ndimage.zoom(order=1)`` does: output pixel i samples input i*(in-1)/(out-1)), output size
+  ``round(in * factor)``;
+* centre crop ``size x size`` starting at ``dim // 2 - size // 2``; float32.
+
+Only the cropped window is interpolated, which gives the same numbers as zooming the whole frame and
+cropping afterwards, at a fraction of the cost for large frames.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from edgeus.errors import DataError
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes the model's image tensor. Stored in every bundle manifest."""
+
+    size: int = 224
+    resize: str = "shorter_side_corner_aligned_linear"
+    crop: str = "center"
+    scale: float = 1.0 / 255.0
+    channel_order: str = "RGB"
+    layout: str = "NCHW"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocessing:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise DataError(f"unknown preprocessing keys: {', '.join(sorted(unknown))}")
+        spec = cls(**data)
+        if spec.resize != cls.resize or spec.crop != cls.crop:
+            raise DataError(f"unsupported preprocessing resize={spec.resize!r} crop={spec.crop!r}")
+        if spec.channel_order not in ("RGB", "BGR") or spec.layout not in ("NCHW", "NHWC"):
+            raise DataError(f"unsupported channel order/layout {spec.channel_order}/{spec.layout}")
+        return spec
+
+
+def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
+    """Decode an image file to uint8 H x W x 3 RGB; a file that cannot be decoded is a DataError."""
+    label = name or str(source if not isinstance(source, bytes) else "<bytes>")
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+            img.load()
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"{label}: image file not found") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{label}: cannot decode image ({exc.__class__.__name__}); is it a PNG/JPEG/BMP?") from None
+
+
+def _linear_taps(n_in: int, n_out: int, start: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices and weights of corner-aligned linear interpolation for output pixels start..start+count-1."""
+    step = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    coords = np.arange(start, start + count, dtype=np.float64) * step
+    lo = np.floor(coords).astype(np.int64)
+    lo = np.clip(lo, 0, n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    frac = coords - lo
+    return lo, hi, frac
+
+
+def _scaled_size(n: int, factor: float) -> int:
+    # scipy.ndimage.zoom sizes its output with Python's round(); keep the same (banker's) rounding.
+    return int(round(n * factor))
+
+
+def preprocess(image: np.ndarray, spec: Preprocessing = Preprocessing()) -> np.ndarray:
+    """uint8 H x W x 3 -> float32 3 x size x size (NCHW without the batch) or size x size x 3 (NHWC)."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise DataError(f"expected an H x W x 3 image, got shape {image.shape}")
+    h, w = image.shape[:2]
+    if min(h, w) < 2:
+        raise DataError(f"image of {w}x{h} pixels is too small to preprocess")
+    if image.dtype != np.uint8 and not np.all(np.isfinite(image)):
+        raise DataError("image contains NaN or Inf values")
+    pixels = image.astype(np.float64) * spec.scale
+    factor = spec.size / min(h, w)
+    out_h, out_w = _scaled_size(h, factor), _scaled_size(w, factor)
+    top, left = out_h // 2 - spec.size // 2, out_w // 2 - spec.size // 2
+    r_lo, r_hi, r_frac = _linear_taps(h, out_h, top, spec.size)
+    c_lo, c_hi, c_frac = _linear_taps(w, out_w, left, spec.size)
+    rows = pixels[r_lo] * (1.0 - r_frac)[:, None, None] + pixels[r_hi] * r_frac[:, None, None]
+    out = rows[:, c_lo] * (1.0 - c_frac)[None, :, None] + rows[:, c_hi] * c_frac[None, :, None]
+    if spec.channel_order == "BGR":
+        out = out[..., ::-1]
+    out = out.astype(np.float32)
+    return np.ascontiguousarray(out.transpose(2, 0, 1) if spec.layout == "NCHW" else out)
+
+
+def mask_to_original(seg_logits: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Segmentation logits (2 x S x S) -> uint8 mask {0, 255} at the original W x H.
+
+    Argmax over channels, then nearest-neighbour resize with OpenCV's mapping src = floor(dst * S / dst_size).
+    Like the baseline, the centre crop is not undone: the S x S prediction is stretched over the frame.
+    """
+    labels = (np.argmax(seg_logits, axis=0) > 0).astype(np.uint8) * 255
+    s_h, s_w = labels.shape
+    rows = np.minimum(np.floor(np.arange(height) * (s_h / height)).astype(np.int64), s_h - 1)
+    cols = np.minimum(np.floor(np.arange(width) * (s_w / width)).astype(np.int64), s_w - 1)
+    return labels[rows[:, None], cols[None, :]]
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
