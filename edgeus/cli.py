@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite the output")
     p.set_defaults(handler=cmd_export)
 
+    from edgeus.cli_data import add_data_commands
+
+    add_data_commands(sub)
     return parser
 
 

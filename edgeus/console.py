@@ -109,3 +109,37 @@ def print_export_report(report: ExportReport) -> None:
         f"opset {report.opset}, traced at batch {report.trace_batch}, nodes {report.nodes_before} -> "
         f"{report.nodes_after} after onnxslim, {report.size_bytes / 1e6:.1f} MB, {report.export_time_s:.1f} s"
     )
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int) -> Iterator:
+    """A rich progress bar; yields ``advance(label, n)``. Plain lines when not on a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not err_console.is_terminal:
+        done = [0]
+
+        def advance_plain(label: str, n: int = 1) -> None:
+            done[0] += n
+            print(f"... {description}: {label} ({done[0]}/{total})", file=sys.stderr, flush=True)
+
+        yield advance_plain
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=False) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(label: str, n: int = 1) -> None:
+            progress.update(task, advance=n, description=f"{description}: {label}")
+
+        yield advance
+
+
+def print_coverage(title: str, coverage: dict[str, int], catalog_keys: list[str]) -> None:
+    table = Table(title=title, header_style="bold")
+    table.add_column("task")
+    table.add_column("samples", justify="right")
+    for key in catalog_keys:
+        n = coverage.get(key, 0)
+        table.add_row(key, str(n) if n else "[red]0[/red]")
+    console.print(table)

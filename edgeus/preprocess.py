@@ -104,17 +104,42 @@ def preprocess(image: np.ndarray, spec: Preprocessing = Preprocessing()) -> np.n
     return np.ascontiguousarray(out.transpose(2, 0, 1) if spec.layout == "NCHW" else out)
 
 
-def mask_to_original(seg_logits: np.ndarray, width: int, height: int) -> np.ndarray:
+MASK_MAPPINGS = ("stretch", "uncrop")
+
+
+def mask_to_original(seg_logits: np.ndarray, width: int, height: int, mapping: str = "stretch",
+                     spec: Preprocessing = Preprocessing()) -> np.ndarray:
     """Segmentation logits (2 x S x S) -> uint8 mask {0, 255} at the original W x H.
 
-    Argmax over channels, then nearest-neighbour resize with OpenCV's mapping src = floor(dst * S / dst_size).
-    Like the baseline, the centre crop is not undone: the S x S prediction is stretched over the frame.
+    ``stretch`` is the UUSIC25 baseline: nearest-neighbour resize of the S x S prediction over the whole frame
+    with OpenCV's mapping src = floor(dst * S / dst_size); the centre crop is not undone, so on non-square
+    frames the mask is misaligned (what the challenge container writes). ``uncrop`` inverts the
+    preprocessing geometry: each original pixel looks up the crop pixel it was scaled to (nearest), and
+    pixels outside the crop are background.
     """
+    if mapping not in MASK_MAPPINGS:
+        raise DataError(f"unknown mask mapping {mapping!r}; valid: {', '.join(MASK_MAPPINGS)}")
     labels = (np.argmax(seg_logits, axis=0) > 0).astype(np.uint8) * 255
     s_h, s_w = labels.shape
-    rows = np.minimum(np.floor(np.arange(height) * (s_h / height)).astype(np.int64), s_h - 1)
-    cols = np.minimum(np.floor(np.arange(width) * (s_w / width)).astype(np.int64), s_w - 1)
-    return labels[rows[:, None], cols[None, :]]
+    if mapping == "stretch":
+        rows = np.minimum(np.floor(np.arange(height) * (s_h / height)).astype(np.int64), s_h - 1)
+        cols = np.minimum(np.floor(np.arange(width) * (s_w / width)).astype(np.int64), s_w - 1)
+        return labels[rows[:, None], cols[None, :]]
+    rows = _crop_lookup(height, min(height, width), spec.size)
+    cols = _crop_lookup(width, min(height, width), spec.size)
+    out = labels[np.clip(rows, 0, s_h - 1)[:, None], np.clip(cols, 0, s_w - 1)[None, :]]
+    out[(rows < 0)[:, None] | (cols < 0)[None, :]] = 0
+    return out
+
+
+def _crop_lookup(n: int, short: int, size: int) -> np.ndarray:
+    """Crop index (nearest) of each original pixel along an axis of length n, -1 outside the crop."""
+    scaled = _scaled_size(n, size / short)
+    start = scaled // 2 - size // 2
+    position = np.arange(n) * ((scaled - 1) / (n - 1)) if n > 1 else np.zeros(1)
+    index = np.floor(position + 0.5).astype(np.int64) - start
+    index[(index < 0) | (index >= size)] = -1
+    return index
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -1,0 +1,143 @@
+"""``edgeus data phantom``: a synthetic UUSIC25 dataset (training layout + evaluation splits with JSON).
+
+Splits: ``train`` (challenge training layout with ``config.yaml``), ``val`` (internal centre) and
+``external`` (an unseen centre: other gain, coarser speckle, other probe geometry), both in the
+evaluation layout (``{segmentation,classification}/<Dataset>/imgs`` + ``records.json``) with the ground
+truth filled in (masks under ``masks/``, labels in the records). Every sample has its own seed derived from
+(seed, split, task row, index), so the same seed gives the same bytes and any sample can be regenerated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edgeus.data.layout import CLS_DIR, RECORDS_FILE, SEG_DIR, config_yaml, mask_path_for
+from edgeus.data.phantom_scenes import make_scene
+from edgeus.data.phantom_sim import EXTERNAL, INTERNAL, Domain, simulate
+from edgeus.errors import DataError, OutputExistsError
+from edgeus.tasks import TaskCatalog, TaskSpec, load_catalog
+
+SPLITS: dict[str, Domain] = {"train": INTERNAL, "val": INTERNAL, "external": EXTERNAL}
+
+
+@dataclass
+class PhantomSummary:
+    root: str
+    seed: int
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> task key -> images
+
+
+def sample_seed(seed: int, split: str, row: int, index: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence([seed, list(SPLITS).index(split), row, index])
+
+
+def render_sample(task: TaskSpec, row: int, split: str, index: int, seed: int) -> tuple[np.ndarray, np.ndarray | None, int | None]:
+    """One image (uint8 H x W), its mask (segmentation) and its label (classification, balanced by index)."""
+    rng = np.random.default_rng(sample_seed(seed, split, row, index))
+    label = index % len(task.classes) if task.kind == "classification" else None
+    scene = make_scene(task.dataset, task.kind, rng, label)
+    image, mask = simulate(scene, rng, SPLITS[split])
+    return image, mask if task.kind == "segmentation" else None, label
+
+
+def _name(task: TaskSpec, index: int) -> str:
+    # Never contains "img", so the challenge's img->mask path mapping touches only the folder.
+    return f"{task.dataset.lower()}_{task.kind[:3]}_{index:04d}.png"
+
+
+def _save_png(array: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode="L").save(path, format="PNG", optimize=False)
+
+
+def _write_train(root: Path, task: TaskSpec, row: int, n: int, seed: int) -> None:
+    kind_dir = SEG_DIR if task.kind == "segmentation" else CLS_DIR
+    base = root / "train" / kind_dir / task.dataset
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "config.yaml").write_text(config_yaml(task.classes, task.kind == "segmentation"))
+    for i in range(n):
+        image, mask, label = render_sample(task, row, "train", i, seed)
+        name = _name(task, i)
+        if task.kind == "segmentation":
+            _save_png(image, base / "imgs" / name)
+            _save_png(mask, base / "masks" / name)
+        else:
+            _save_png(image, base / str(label) / name)
+
+
+def _write_eval(root: Path, split: str, task: TaskSpec, row: int, n: int, seed: int) -> list[dict]:
+    kind_dir = SEG_DIR if task.kind == "segmentation" else CLS_DIR
+    records = []
+    for i in range(n):
+        image, mask, label = render_sample(task, row, split, i, seed)
+        name = _name(task, i)
+        rel = f"{kind_dir}/{task.dataset}/imgs/{name}"
+        _save_png(image, root / split / rel)
+        record = {
+            "img_name": name, "img_path_relative": rel, "img_size_bytes": (root / split / rel).stat().st_size,
+            "img_dimensions": [int(image.shape[1]), int(image.shape[0])], "img_format": "png", "task": task.kind,
+            "dataset_name": task.dataset, "organ": task.json_organ,
+            "data_partition_group": "internal" if split == "val" else "external",
+            "mask_name": None, "mask_path_relative": None, "seg_target_info": None,
+            "class_label_index": None, "class_label_name": None,
+        }
+        if task.kind == "segmentation":
+            mask_rel = mask_path_for(rel)
+            _save_png(mask, root / split / mask_rel)
+            record.update(mask_name=name, mask_path_relative=mask_rel, seg_target_info=f"1:{task.classes[1]}:255")
+        else:
+            record.update(class_label_index=label, class_label_name=task.classes[label])
+        records.append(record)
+    return records
+
+
+def generate_phantom(out: str | Path, per_task: int = 24, seed: int = 0, splits: tuple[str, ...] = tuple(SPLITS),
+                     train_per_task: int | None = None, force: bool = False, catalog: TaskCatalog | None = None,
+                     progress: Callable[[str, int], None] | None = None) -> PhantomSummary:
+    """Write the dataset to ``out`` atomically (temp folder, then rename). ``progress(label, n)`` is told
+    after each task row."""
+    out = Path(out)
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:
+        raise DataError(f"unknown split(s) {', '.join(unknown)}; valid: {', '.join(SPLITS)}")
+    if per_task < 1:
+        raise DataError("--per-task must be at least 1")
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} exists; pass --force to replace it")
+    catalog = catalog or load_catalog()
+    summary = PhantomSummary(str(out), seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    try:
+        for split in splits:
+            n = (train_per_task or per_task) if split == "train" else per_task
+            records: list[dict] = []
+            for row, task in enumerate(catalog.tasks):
+                if split == "train":
+                    _write_train(tmp, task, row, n, seed)
+                else:
+                    records += _write_eval(tmp, split, task, row, n, seed)
+                summary.counts.setdefault(split, {})[task.key] = n
+                if progress:
+                    progress(f"{split} {task.key}", n)
+            if split != "train":
+                (tmp / split / RECORDS_FILE).write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
+        (tmp / "phantom.json").write_text(json.dumps(
+            {"generator": "edgeus phantom", "seed": seed, "per_task": per_task, "train_per_task": train_per_task or per_task,
+             "splits": list(splits), "counts": summary.counts}, indent=1, sort_keys=True) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary
