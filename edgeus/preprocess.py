@@ -58,6 +58,8 @@ def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarra
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
             img.load()
+            if img.mode in ("F", "I", "I;16") and not np.all(np.isfinite(np.asarray(img, dtype=np.float64))):
+                raise DataError(f"{label}: image contains NaN or Inf pixel values")
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(f"{label}: image file not found") from None

@@ -89,3 +89,22 @@ def test_preprocessing_spec_roundtrip_and_rejects_unknown():
     assert Preprocessing.from_dict(spec.to_dict()) == spec
     with pytest.raises(DataError, match="unknown preprocessing keys"):
         Preprocessing.from_dict({**spec.to_dict(), "mean": [0.5]})
+
+
+def test_uncrop_mapping_inverts_the_preprocessing_geometry():
+    from edgeus.metrics import dice
+
+    h, w = 300, 460
+    yy, xx = np.mgrid[:h, :w]
+    truth = (((yy - 150) / 80) ** 2 + ((xx - 230) / 60) ** 2 <= 1).astype(np.uint8) * 255
+    pre = preprocess(np.repeat(truth[:, :, None], 3, axis=2))[0] > 0.5
+    logits = np.stack([~pre, pre]).astype(np.float32)
+    back = mask_to_original(logits, w, h, mapping="uncrop")
+    assert dice(truth, back) > 0.97
+    stretched = mask_to_original(logits, w, h, mapping="stretch")
+    assert dice(truth, stretched) < 0.9  # the baseline's stretch misplaces masks on non-square frames
+    everything = mask_to_original(np.stack([np.zeros((224, 224)), np.ones((224, 224))]), w, h, mapping="uncrop")
+    cols = np.flatnonzero(everything[0])
+    assert 0 < cols[0] and cols[-1] < w - 1  # outside the centre crop stays background
+    square = mask_to_original(logits, 300, 300, mapping="uncrop")
+    assert dice(square, mask_to_original(logits, 300, 300, mapping="stretch")) > 0.99  # same up to rounding

@@ -1,0 +1,29 @@
+"""Where data comes from when the user gives none: phantom data generated once into a cache folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edgeus.data.phantom import generate_phantom
+
+DEFAULT_SEED, DEFAULT_PER_TASK = 0, 24
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EDGEUS_CACHE", Path.home() / ".cache" / "edgeus"))
+
+
+def default_phantom(per_task: int = DEFAULT_PER_TASK, seed: int = DEFAULT_SEED, progress=None) -> Path:
+    """The phantom dataset (train, val, external) for this seed/size, generated on first use."""
+    root = cache_dir() / f"phantom-seed{seed}-n{per_task}"
+    if not (root / "phantom.json").is_file():
+        generate_phantom(root, per_task=per_task, seed=seed, force=True, progress=progress)
+    return root
+
+
+def split_folder(root: Path, purpose: str) -> Path:
+    """A phantom/UUSIC25 root holds splits; calibration reads ``train``, validation ``val`` (+ ``external``).
+    A folder that is itself a dataset is used as is."""
+    wanted = {"calibration": "train", "validation": "val", "external": "external"}[purpose]
+    return root / wanted if (root / wanted).is_dir() else root

@@ -1,0 +1,126 @@
+"""Dispatch from (backend, precision) to the quantizer, with atomic output and a JSON record."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from edgeus.calibration import CalibrationPlan
+from edgeus.checkpoint import sha256_file
+from edgeus.errors import EdgeusError, OutputExistsError
+from edgeus.profiles import Backend, DeviceProfile, Precision
+from edgeus.spec import ModelSpec
+from edgeus.toolchain import toolchain_versions
+
+
+class QuantizeError(EdgeusError):
+    """Quantization cannot be done as asked (unsupported precision, failed tool, malformed result)."""
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    precision: Precision | None = None          # default: the profile's
+    ort_calibration_method: str | None = None   # minmax | entropy | percentile (default: the profile's)
+    ignored_names: tuple[str, ...] = ()
+    ignored_patterns: tuple[str, ...] = ()
+    ignored_types: tuple[str, ...] = ()
+    reduce_range: bool = False                  # ORT: 7-bit weights for x86 CPUs without VNNI
+    fast_bias_correction: bool = True           # NNCF: the fast variant; False runs full bias correction
+
+
+@dataclass
+class QuantizeResult:
+    path: str                   # the model file inside the output folder
+    backend: str
+    precision: str
+    method: str
+    calibration: dict | None
+    ignored_scope: dict
+    notes: list[str] = field(default_factory=list)
+    toolchain: dict = field(default_factory=dict)
+    input_sha256: str = ""
+    time_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _ignored(profile: DeviceProfile, options: QuantizeOptions) -> dict[str, list[str]]:
+    q = profile.quantization
+    return {"names": [*q.ignored_names, *options.ignored_names],
+            "patterns": [*q.ignored_patterns, *options.ignored_patterns],
+            "types": [*q.ignored_types, *options.ignored_types]}
+
+
+def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out: str | Path,
+             plan: CalibrationPlan | None, options: QuantizeOptions = QuantizeOptions(),
+             force: bool = False) -> QuantizeResult:
+    onnx_path, out = Path(onnx_path), Path(out)
+    if not onnx_path.is_file():
+        raise QuantizeError(f"{onnx_path}: ONNX model not found")
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
+    precision = options.precision or profile.precision
+    needs_data = precision in (Precision.int8, Precision.mixed)
+    if needs_data and (plan is None or len(plan) == 0):
+        raise QuantizeError("INT8 quantization needs calibration data, and the calibration set is empty")
+    if profile.backend is Backend.onnxruntime and precision is Precision.fp16:
+        raise QuantizeError(
+            f"profile {profile.name}: precision fp16 is not supported by the ONNX Runtime CPU backend "
+            "(no fp16 CPU kernels); use int8 or fp32, or an OpenVINO/TensorRT profile"
+        )
+    ignored = _ignored(profile, options)
+    start = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    try:
+        model_name, method, notes = _run(onnx_path, profile, spec, tmp, plan, options, precision, ignored)
+        result = QuantizeResult(
+            path=str(out / model_name), backend=profile.backend.value, precision=precision.value, method=method,
+            calibration=plan.record() if (plan is not None and needs_data) else None, ignored_scope=ignored,
+            notes=notes, toolchain=toolchain_versions(), input_sha256=sha256_file(onnx_path),
+            time_s=round(time.perf_counter() - start, 2),
+        )
+        (tmp / "quantize.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result
+
+
+def _run(onnx_path: Path, profile: DeviceProfile, spec: ModelSpec, tmp: Path, plan: CalibrationPlan | None,
+         options: QuantizeOptions, precision: Precision, ignored: dict) -> tuple[str, str, list[str]]:
+    int8 = precision in (Precision.int8, Precision.mixed)
+    if int8 and precision is Precision.mixed:
+        from edgeus.quantize.heads import output_head_nodes
+
+        ignored = {**ignored, "names": [*ignored["names"], *output_head_nodes(onnx_path, spec)]}
+    if profile.backend is Backend.openvino:
+        from edgeus.quantize import openvino_nncf
+
+        if int8:
+            return openvino_nncf.quantize_int8(onnx_path, spec, tmp, plan, ignored, options)
+        return openvino_nncf.convert(onnx_path, tmp, fp16=precision is Precision.fp16)
+    if profile.backend is Backend.onnxruntime:
+        from edgeus.quantize import ort_static
+
+        if int8:
+            method = options.ort_calibration_method or profile.quantization.ort_calibration_method
+            return ort_static.quantize_int8(onnx_path, spec, tmp, plan, ignored, method, options.reduce_range)
+        shutil.copyfile(onnx_path, tmp / "model.onnx")
+        return "model.onnx", "fp32 (unchanged ONNX)", []
+    from edgeus.quantize import tensorrt_qdq
+
+    if int8:
+        return tensorrt_qdq.quantize_int8(onnx_path, spec, tmp, plan, ignored)
+    shutil.copyfile(onnx_path, tmp / "model.onnx")
+    note = "TensorRT builds FP16 kernels from this fp32 ONNX (BuilderFlag.FP16)" if precision is Precision.fp16 else ""
+    return "model.onnx", f"{precision.value} (fp32 ONNX for the TensorRT builder)", [note] if note else []

@@ -1,0 +1,124 @@
+"""Real NNCF/OpenVINO and ONNX Runtime quantization of uniusnet-small (untrained weights keep this fast;
+fidelity of the trained default is measured by the benchmark and by validate)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+
+from edgeus.backends.onnxruntime import OnnxRuntimeRunner
+from edgeus.backends.registry import open_runner
+from edgeus.calibration import plan_calibration
+from edgeus.compile import compile_model
+from edgeus.data.phantom import generate_phantom
+from edgeus.data.uusic25 import read_dataset
+from edgeus.export import export_onnx
+from edgeus.models import load_model
+from edgeus.profiles import Precision, load_profile
+from edgeus.quantize import QuantizeOptions, quantize
+from edgeus.quantize.api import QuantizeError
+from edgeus.quantize.tensorrt_qdq import check_qdq_form
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    root = tmp_path_factory.mktemp("q")
+    loaded = load_model("uniusnet-small")
+    export_onnx(loaded, root / "model.onnx")
+    generate_phantom(root / "ph", per_task=2, seed=3, splits=("train",))
+    plan = plan_calibration(read_dataset(root / "ph/train"), loaded.spec, per_task=1)
+    return root, loaded, plan
+
+
+def _agreement(reference: Path, candidate, spec) -> float:
+    feeds = spec.example_feeds(2, seed=4)
+    with OnnxRuntimeRunner(reference) as ref, candidate as cand:
+        a, b = ref.infer(feeds), cand.infer(feeds)
+    return float(np.mean(a["seg_logits"].argmax(1) == b["seg_logits"].argmax(1)))
+
+
+@pytest.mark.parametrize(("profile", "model_file"), [("cpu-x86-scanner", "model.xml"), ("cpu-arm-handheld", "model.int8.onnx")])
+def test_int8_quantize_and_compile(work, tmp_path, profile, model_file):
+    root, loaded, plan = work
+    prof = load_profile(profile)
+    result = quantize(root / "model.onnx", prof, loaded.spec, tmp_path / "q", plan)
+    assert Path(result.path).name == model_file
+    record = json.loads((tmp_path / "q/quantize.json").read_text())
+    assert record["calibration"]["fingerprint"] == plan.fingerprint
+    assert set(record["calibration"]["coverage"]) == {t.key for t in loaded.spec.task_catalog().tasks}
+    assert record["toolchain"]["onnxruntime"] and record["precision"] == "int8"
+    compiled = compile_model(tmp_path / "q", prof, tmp_path / "c", threads=2)
+    assert (tmp_path / "c/compile.json").is_file()
+    assert _agreement(root / "model.onnx", open_runner(tmp_path / "c", prof), loaded.spec) > 0.9
+    if profile == "cpu-x86-scanner":
+        assert compiled.settings["actual_inference_precision"] == "f32"
+        assert any((tmp_path / "c/cache").iterdir())  # compiled-model cache for fast cold start
+    else:
+        import onnx
+
+        ops = {n.op_type for n in onnx.load(str(tmp_path / "q" / model_file)).graph.node}
+        assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+
+
+def test_openvino_fp16_and_fp32_ir(work, tmp_path):
+    root, loaded, _ = work
+    prof = load_profile("cpu-x86-scanner")
+    r16 = quantize(root / "model.onnx", prof, loaded.spec, tmp_path / "fp16", None, QuantizeOptions(precision=Precision.fp16))
+    r32 = quantize(root / "model.onnx", prof, loaded.spec, tmp_path / "fp32", None, QuantizeOptions(precision=Precision.fp32))
+    size16 = (tmp_path / "fp16/model.bin").stat().st_size
+    size32 = (tmp_path / "fp32/model.bin").stat().st_size
+    assert size16 < 0.6 * size32  # weights really stored in half precision
+    assert r16.calibration is None and r32.precision == "fp32"
+    assert _agreement(root / "model.onnx", open_runner(tmp_path / "fp32", prof), loaded.spec) > 0.999
+
+
+def test_tensorrt_qdq_is_symmetric_and_checked(work, tmp_path):
+    root, loaded, plan = work
+    result = quantize(root / "model.onnx", load_profile("jetson-orin-nano"), loaded.spec, tmp_path / "trt", plan)
+    report = check_qdq_form(result.path)
+    assert report.ok and report.quantized_layers > 50 and not report.unquantized_layers
+    with OnnxRuntimeRunner(result.path) as runner:  # the QDQ model is validated under ORT here
+        assert runner.infer(loaded.spec.example_feeds(1))["seg_logits"].shape == (1, 2, 224, 224)
+
+
+def test_ignored_scope_keeps_layers_in_float(work, tmp_path):
+    import onnx
+
+    root, loaded, plan = work
+    prof = load_profile("cpu-arm-handheld")
+    quantize(root / "model.onnx", prof, loaded.spec, tmp_path / "q", plan, QuantizeOptions(ignored_types=("MatMul",)))
+    graph = onnx.load(str(tmp_path / "q/model.int8.onnx")).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    matmuls = [n for n in graph.node if n.op_type == "MatMul"]
+    assert matmuls and all(producers.get(n.input[1]) is None or producers[n.input[1]].op_type != "DequantizeLinear"
+                           for n in matmuls)
+    with pytest.raises(QuantizeError, match="matches no node"):
+        quantize(root / "model.onnx", prof, loaded.spec, tmp_path / "q2", plan,
+                 QuantizeOptions(ignored_patterns=("no_such_layer_.*",)))
+    assert not (tmp_path / "q2").exists()
+
+
+def test_precision_the_backend_cannot_do(work, tmp_path, run_cli):
+    root, _, _ = work
+    code, _, err = run_cli("quantize", root / "model.onnx", "--target", "cpu-arm-handheld", "--precision", "fp16",
+                           "-o", tmp_path / "x")
+    assert_one_line_error(code, err, "fp16 is not supported")
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_quantize_reports_missing_task(work, tmp_path, run_cli):
+    import shutil
+
+    root, _, _ = work
+    data = tmp_path / "train"
+    shutil.copytree(root / "ph/train", data)
+    shutil.rmtree(data / "classification/Appendix")
+    code, _, err = run_cli("quantize", root / "model.onnx", "--target", "cpu-x86-scanner", "--data", data,
+                           "-o", tmp_path / "out")
+    assert_one_line_error(code, err, "Appendix/classification")
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train"]
