@@ -120,10 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_export)
 
     from edgeus.cli_data import add_data_commands
+    from edgeus.cli_evidence import add_evidence_commands
     from edgeus.cli_quantize import add_quantize_commands
 
     add_data_commands(sub)
     add_quantize_commands(sub, profile_opts)
+    add_evidence_commands(sub, profile_opts)
     return parser
 
 

@@ -143,3 +143,95 @@ def print_coverage(title: str, coverage: dict[str, int], catalog_keys: list[str]
         n = coverage.get(key, 0)
         table.add_row(key, str(n) if n else "[red]0[/red]")
     console.print(table)
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(ci: list) -> str:
+    return "—" if not ci or ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def print_accuracy_report(report) -> None:
+    for split, sr in report.splits.items():
+        table = Table(title=f"Accuracy, {split} split: {report.reference} (ref) vs {report.candidate}", header_style="bold")
+        for col in ("task", "n", "metric", "reference [95% CI]", "candidate [95% CI]", "drop [paired 95% CI]",
+                    "budget", "fidelity", "verdict"):
+            table.add_column(col)
+        for key, task in sr.tasks.items():
+            fid = task.fidelity
+            fid_text = (f"mask Dice {fid['mask_dice_vs_reference']:.4f}" if "mask_dice_vs_reference" in fid
+                        else f"argmax agree {fid['argmax_agreement']:.3f}") + f", max|Δlogit| {fid['max_abs_logit_diff']:.2g}"
+            if fid["non_finite_outputs"]:
+                fid_text = "[red]NaN/Inf[/red]"
+            for i, (metric, m) in enumerate(task.metrics.items()):
+                verdict = "—" if m.passed is None else ("[green]pass[/green]" if m.passed else "[red]FAIL[/red]")
+                table.add_row(key if i == 0 else "", str(task.n) if i == 0 else "", metric.upper(),
+                              f"{_num(m.reference)} {_ci(m.reference_ci)}", f"{_num(m.candidate)} {_ci(m.candidate_ci)}",
+                              f"{_num(m.drop, 4)} {_ci(m.drop_ci)}", f"{m.budget:g}", fid_text if i == 0 else "", verdict)
+        console.print(table)
+
+
+def print_perf_report(perf) -> None:
+    table = Table(title=f"Performance: {perf.model} on {perf.machine.get('cpu')}", header_style="bold")
+    for col in ("", "n", "min", "mean", "median", "p90", "p95", "p99", "max", "std", "CoV"):
+        table.add_column(col, justify="right")
+    for label, s in (("compute (ms)", perf.compute), ("end to end (ms)", perf.end_to_end)):
+        table.add_row(label, str(s.n), *(f"{v:.2f}" for v in (s.min_ms, s.mean_ms, s.median_ms, s.p90_ms, s.p95_ms,
+                                                                s.p99_ms, s.max_ms, s.std_ms)), f"{s.cov:.1%}")
+    console.print(table)
+    tput = ", ".join(f"batch {b}: {v:.1f} img/s" for b, v in perf.throughput.items())
+    gpu = f", GPU peak {perf.peak_gpu_mb:.0f} MiB" if perf.peak_gpu_mb is not None else ""
+    console.print(f"cold start: load {perf.load_s:.2f} s, first inference {perf.first_inference_ms:.1f} ms; throughput {tput}")
+    console.print(f"memory: peak RSS {perf.peak_rss_mb:.0f} MiB ({perf.rss_above_baseline_mb:.0f} above baseline){gpu}; "
+                  f"model {perf.model_size_mb:.1f} MiB on disk")
+    console.print(f"UUSIC25 test set (2,479 images) projected end to end: {perf.projected_uusic25_s:.1f} s on this machine "
+                  "(winner SMART: 36.03 s, 0.59 GB GPU, on the challenge's unpublished GPU: a different machine, so "
+                  "compare orders of magnitude, not ranks)")
+    for w in perf.warnings:
+        console.print(f"[yellow]warning[/yellow]: {w}")
+
+
+def print_verdicts(verdicts, title: str = "Budget verdicts") -> None:
+    table = Table(title=title, header_style="bold")
+    for col in ("item", "measured", "budget", "verdict", "note"):
+        table.add_column(col)
+    for v in verdicts:
+        measured = "—" if v.measured is None else f"{v.measured:.4g} {v.unit}".strip()
+        verdict = "—" if v.passed is None else ("[green]pass[/green]" if v.passed else "[red]FAIL[/red]")
+        table.add_row(v.item, measured, f"{v.budget:g} {v.unit}".strip(), verdict, v.note)
+    console.print(table)
+
+
+@contextlib.contextmanager
+def stage_reporter() -> Iterator:
+    """Per-stage progress lines for a build: start, then done (or reused from the cache) with its time."""
+    import time as _time
+
+    starts: dict[str, float] = {}
+
+    def on_stage(name: str, result) -> None:
+        if result is None:
+            starts[name] = _time.perf_counter()
+            err_console.print(f"[bold]▶ {name}[/bold] …")
+            return
+        took = _time.perf_counter() - starts.get(name, _time.perf_counter())
+        if result.cached:
+            err_console.print(f"  [cyan]{name}: reused cached stage {result.path.name}[/cyan]")
+        else:
+            err_console.print(f"  [green]{name}: done in {took:.1f} s[/green] -> {result.path.name}")
+
+    yield on_stage
+
+
+def print_build_summary(result) -> None:
+    table = Table(title=f"Build summary: {result.run_dir}", header_style="bold")
+    table.add_column("stage")
+    table.add_column("status")
+    table.add_column("folder")
+    for s in result.stages:
+        table.add_row(s.name, "cached" if s.cached else "ran", str(s.path.name))
+    console.print(table)
+    verdict = "[green]all budgets met[/green]" if result.passed else "[red]budget gates failed (exit 2)[/red]"
+    console.print(f"{verdict}; accuracy.json, perf.json, verdicts.json and model/ in {result.run_dir}")

@@ -60,7 +60,7 @@ def predict(runner: Runner, spec: ModelSpec, samples: list[Sample], batch_size: 
             raw = [read_image(s.image_path, s.id) for s in chunk]
             outputs = runner.infer(_feeds(spec, [preprocess(r, pre) for r in raw], prompt))
             values = outputs[task.output]
-            if not np.all(np.isfinite(values)):
+            if not keep_logits and not np.all(np.isfinite(values)):
                 bad = [chunk[i].id for i in range(len(chunk)) if not np.all(np.isfinite(values[i]))]
                 raise DataError(f"{runner.name}: non-finite {task.output} for {', '.join(bad[:3])}")
             for i, s in enumerate(chunk):
@@ -72,7 +72,8 @@ def predict(runner: Runner, spec: ModelSpec, samples: list[Sample], batch_size: 
                     h, w = raw[i].shape[:2]
                     out.masks.append(mask_to_original(values[i], w, h, mask_mapping, pre))
                 else:
-                    out.probabilities.append(softmax(values[i].astype(np.float64)))
+                    probs = softmax(np.nan_to_num(values[i].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0))
+                    out.probabilities.append(probs)
             if progress:
                 progress(key, len(chunk))
     return results

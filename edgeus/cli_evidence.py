@@ -1,0 +1,157 @@
+"""``edgeus validate``, ``edgeus profile`` and ``edgeus build``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgeus.errors import EdgeusError
+
+
+def _runnable(spec: str, checkpoint: str | None, profile, threads: int | None):
+    """A model file/folder opens its backend runner; anything else is a torch model name or factory."""
+    from edgeus.backends.registry import open_runner
+
+    if Path(spec).exists():
+        return open_runner(spec, profile, threads), None
+    from edgeus.backends.torch import TorchRunner
+    from edgeus.models import load_model
+
+    loaded = load_model(spec, checkpoint)
+    return TorchRunner(loaded.module, loaded.spec, threads=threads, name=f"torch:{loaded.name}"), loaded.spec
+
+
+def _data_root(args: argparse.Namespace) -> Path:
+    from edgeus.data.defaults import default_phantom
+
+    return Path(args.data) if args.data else default_phantom()
+
+
+def _write_json(path: str | None, data: dict) -> None:
+    if path:
+        Path(path).write_text(json.dumps(data, indent=1) + "\n")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from edgeus.budgets import BudgetFailed, accuracy_verdicts, all_passed
+    from edgeus.console import print_accuracy_report, print_verdicts, status
+    from edgeus.models import model_spec
+    from edgeus.pipeline import validation_splits
+    from edgeus.profiles import load_profile
+    from edgeus.spec import load_spec
+    from edgeus.validate import validate
+
+    profile = load_profile(args.target, [Path(p) for p in args.profiles_dir or []])
+    threads = args.threads or profile.runtime.threads
+    ref, ref_spec = _runnable(args.reference, args.reference_checkpoint, profile, threads)
+    cand, cand_spec = _runnable(args.candidate, None, profile, threads)
+    spec = load_spec(args.spec) if args.spec else (ref_spec or cand_spec or model_spec("uniusnet"))
+    splits = validation_splits(_data_root(args), spec, args.allow_missing_tasks)
+    with status("validating"), ref, cand:
+        report = validate(ref, cand, spec, splits, profile.budgets.accuracy_drop, seed=args.seed)
+    print_accuracy_report(report)
+    verdicts = accuracy_verdicts(report)
+    print_verdicts(verdicts, "Accuracy gates")
+    _write_json(args.json, report.to_dict())
+    if not all_passed(verdicts):
+        failed = {s: t for s, t in report.failed_tasks().items() if t}
+        raise BudgetFailed(f"accuracy budget failed: {json.dumps(failed)}")
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from edgeus.backends.registry import open_runner
+    from edgeus.budgets import BudgetFailed, all_passed, perf_verdicts
+    from edgeus.console import print_perf_report, print_verdicts, status
+    from edgeus.models import model_spec
+    from edgeus.pipeline import validation_splits
+    from edgeus.profiles import load_profile
+    from edgeus.profiling import profile_model
+    from edgeus.spec import load_spec
+
+    profile = load_profile(args.target, [Path(p) for p in args.profiles_dir or []])
+    threads = args.threads or profile.runtime.threads
+    path = Path(args.model)
+    if not path.exists():
+        raise EdgeusError(f"{path}: model not found (give an .onnx/.xml file or a compile/quantize folder)")
+    spec = load_spec(args.spec) if args.spec else model_spec("uniusnet")
+    samples = validation_splits(_data_root(args), spec, True)["internal"]
+    files = [p for p in (path.iterdir() if path.is_dir() else [path]) if p.suffix in (".xml", ".bin", ".onnx", ".engine")]
+    if path.suffix == ".xml":
+        files.append(path.with_suffix(".bin"))
+    with status(f"profiling {path.name}"):
+        perf = profile_model(lambda: open_runner(path, profile, threads), spec, samples, model_files=files,
+                             batch_sizes=profile.runtime.batch_sizes, threads=threads, min_iters=args.min_iters,
+                             min_duration_s=args.min_duration)
+    print_perf_report(perf)
+    verdicts = perf_verdicts(profile, perf, measured_on_target=False)
+    print_verdicts(verdicts)
+    _write_json(args.json, perf.to_dict())
+    if not all_passed(verdicts):
+        raise BudgetFailed(f"performance budget failed for {profile.name}: "
+                           + ", ".join(v.item for v in verdicts if v.passed is False))
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from edgeus.budgets import BudgetFailed
+    from edgeus.console import console, print_accuracy_report, print_build_summary, print_perf_report, print_verdicts
+    from edgeus.pipeline import BuildOptions, build
+    from edgeus.profiles import load_profile
+
+    profile = load_profile(args.target, [Path(p) for p in args.profiles_dir or []])
+    options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
+                           data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
+                           allow_missing_tasks=args.allow_missing_tasks, seed=args.seed)
+    from edgeus.console import stage_reporter
+
+    with stage_reporter() as on_stage:
+        result = build(profile, options, on_stage=on_stage)
+    if result.stopped_after:
+        console.print(f"[yellow]{profile.name}: TensorRT engine build is not available yet; stopped after the portable "
+                      f"stages (export, quantize) in {result.run_dir}[/yellow]")
+        return 0
+    print_accuracy_report(result.accuracy)
+    print_perf_report(result.perf)
+    print_verdicts(result.verdicts)
+    print_build_summary(result)
+    if not result.passed:
+        raise BudgetFailed(f"{profile.name}: budget gates failed (see the verdict table; details in {result.run_dir})")
+    return 0
+
+
+def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--target", required=True, help="device profile")
+    common.add_argument("--data", help="UUSIC25 folder or phantom root with val/ (and external/) splits "
+                                       "(default: phantom data)")
+    common.add_argument("--spec", help="model spec TOML (default: the uniusnet contract)")
+    common.add_argument("--threads", type=int)
+    common.add_argument("--json", help="also write the report as JSON here")
+
+    p = sub.add_parser("validate", parents=[profile_opts, common], help="per-task accuracy drop of a candidate vs a reference")
+    p.add_argument("--reference", required=True, help="model file/folder, or a model name / package.module:factory (torch)")
+    p.add_argument("--reference-checkpoint", help="checkpoint for a torch reference")
+    p.add_argument("--candidate", required=True, help="model file or compile/quantize folder")
+    p.add_argument("--allow-missing-tasks", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("profile", parents=[profile_opts, common], help="latency, throughput, memory against budgets")
+    p.add_argument("model", help="model file (.onnx/.xml) or compile/quantize folder")
+    p.add_argument("--min-iters", type=int, default=30)
+    p.add_argument("--min-duration", type=float, default=3.0, help="seconds of timed compute iterations at least")
+    p.set_defaults(handler=cmd_profile)
+
+    p = sub.add_parser("build", parents=[profile_opts], help="export -> quantize -> compile -> validate -> profile")
+    p.add_argument("--target", required=True, help="device profile")
+    p.add_argument("--model", default="uniusnet-small", help="built-in model or package.module:factory")
+    p.add_argument("--checkpoint")
+    p.add_argument("--spec")
+    p.add_argument("--data", help="UUSIC25 folder or phantom root (default: phantom data, generated once)")
+    p.add_argument("-o", "--output", default="dist", help="output root (run folder: <model>-<profile>-<precision>)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--allow-missing-tasks", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_build)

@@ -1,0 +1,227 @@
+"""``edgeus build``: export -> quantize -> compile -> validate -> profile, cached stage by stage.
+
+Reads top to bottom as the flow in docs/ARCHITECTURE.md. Each stage is keyed by the content hash of its
+inputs and configuration (see stages.py); the run directory ``OUT/<model>-<profile>-<precision>/`` gets the
+artefacts, ``accuracy.json``, ``perf.json`` and ``verdicts.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeus import __version__
+from edgeus.budgets import accuracy_verdicts, all_passed, perf_verdicts
+from edgeus.checkpoint import sha256_file
+from edgeus.profiles import Backend, DeviceProfile
+from edgeus.stages import StageResult, clean_partial, content_key, run_stage
+
+DEFAULT_MODEL = "uniusnet-small"
+
+
+@dataclass
+class BuildOptions:
+    model: str = DEFAULT_MODEL
+    checkpoint: str | None = None
+    spec_file: str | None = None
+    data: Path | None = None
+    out: Path = Path("dist")
+    threads: int | None = None
+    allow_missing_tasks: bool = False
+    seed: int = 0
+    profile_min_iters: int = 30
+    profile_min_duration_s: float = 3.0
+
+
+@dataclass
+class BuildResult:
+    run_dir: Path
+    stages: list[StageResult] = field(default_factory=list)
+    accuracy: object | None = None
+    perf: object | None = None
+    verdicts: list = field(default_factory=list)
+    stopped_after: str | None = None
+    passed: bool = True
+
+
+def _dataset_fingerprint(root: Path) -> str:
+    records = sorted(root.rglob("records.json")) + sorted(root.rglob("config.yaml")) + sorted(root.rglob("phantom.json"))
+    return content_key([(str(p.relative_to(root)), sha256_file(p)) for p in records])
+
+
+def build(profile: DeviceProfile, options: BuildOptions,
+          on_stage: Callable[[str, StageResult | None], None] = lambda name, result: None,
+          progress_for: Callable[[str, int], object] | None = None) -> BuildResult:
+    from edgeus.data.defaults import default_phantom, split_folder
+    from edgeus.models import load_model
+
+    loaded = load_model(options.model, options.checkpoint, options.spec_file)
+    run_dir = options.out / f"{loaded.name}-{profile.name}-{profile.precision.value}"
+    stages_dir = run_dir / "stages"
+    clean_partial(stages_dir)
+    result = BuildResult(run_dir)
+    data = options.data or default_phantom()
+    threads = options.threads or profile.runtime.threads
+
+    # 1. export
+    on_stage("export", None)
+    export_key = content_key("export", __version__, loaded.name, loaded.checkpoint_sha256, loaded.spec.model_dump())
+    export = run_stage(stages_dir, "export", export_key, lambda tmp: _export(loaded, tmp))
+    result.stages.append(export)
+    on_stage("export", export)
+
+    # 2. quantize (calibration plan fingerprint is part of the key)
+    on_stage("quantize", None)
+    plan = _calibration_plan(split_folder(data, "calibration"), loaded.spec, profile, options)
+    quant_key = content_key("quantize", export_key, profile.backend.value, profile.precision.value,
+                            profile.quantization.model_dump(), plan.fingerprint if plan else None)
+    quant = run_stage(stages_dir, "quantize", quant_key,
+                      lambda tmp: _quantize(export.path / "model.onnx", profile, loaded.spec, tmp, plan))
+    result.stages.append(quant)
+    on_stage("quantize", quant)
+
+    if profile.backend is Backend.tensorrt:
+        result.stopped_after = "quantize"
+        return result
+
+    # 3. compile
+    on_stage("compile", None)
+    compile_key = content_key("compile", quant_key, profile.runtime.model_dump(), threads)
+    compiled = run_stage(stages_dir, "compile", compile_key, lambda tmp: _compile(quant.path / "out", profile, tmp, threads))
+    result.stages.append(compiled)
+    on_stage("compile", compiled)
+
+    # 4. validate: the torch fp32 original against the compiled candidate
+    on_stage("validate", None)
+    val_key = content_key("validate", compile_key, export_key, _dataset_fingerprint(data),
+                          profile.budgets.accuracy_drop.model_dump(), options.seed)
+    validated = run_stage(stages_dir, "validate", val_key,
+                          lambda tmp: _validate(loaded, compiled.path / "out", profile, data, tmp, threads, options))
+    result.stages.append(validated)
+    on_stage("validate", validated)
+
+    # 5. profile
+    on_stage("profile", None)
+    from edgeus.profiling import machine_description
+
+    perf_key = content_key("profile", compile_key, machine_description(), options.profile_min_iters,
+                           options.profile_min_duration_s)
+    profiled = run_stage(stages_dir, "profile", perf_key,
+                         lambda tmp: _profile(loaded, compiled.path / "out", profile, data, tmp, threads, options))
+    result.stages.append(profiled)
+    on_stage("profile", profiled)
+
+    result.accuracy = _load_accuracy(validated.path / "accuracy.json")
+    result.perf = _load_perf(profiled.path / "perf.json")
+    result.verdicts = perf_verdicts(profile, result.perf, measured_on_target=False) + accuracy_verdicts(result.accuracy)
+    result.passed = all_passed(result.verdicts)
+    _publish(run_dir, compiled.path / "out", validated.path, profiled.path, result)
+    return result
+
+
+def _export(loaded, tmp: Path) -> dict:
+    from edgeus.export import export_onnx
+
+    report = export_onnx(loaded, tmp / "model.onnx")
+    return {"stage": "export", "report": report.to_dict(), "checkpoint_sha256": loaded.checkpoint_sha256}
+
+
+def _calibration_plan(root: Path, spec, profile: DeviceProfile, options: BuildOptions):
+    from edgeus.calibration import plan_calibration
+    from edgeus.data.uusic25 import read_dataset
+    from edgeus.profiles import Precision
+
+    if profile.precision not in (Precision.int8, Precision.mixed):
+        return None
+    q = profile.quantization
+    return plan_calibration(read_dataset(root, spec.task_catalog()), spec, per_task=q.calibration_samples_per_task,
+                            max_samples=q.calibration_max_samples, seed=options.seed,
+                            allow_missing_tasks=options.allow_missing_tasks)
+
+
+def _quantize(onnx_path: Path, profile: DeviceProfile, spec, tmp: Path, plan) -> dict:
+    from edgeus.quantize import quantize
+
+    result = quantize(onnx_path, profile, spec, tmp / "out", plan)
+    return {"stage": "quantize", **result.to_dict()}
+
+
+def _compile(quant_dir: Path, profile: DeviceProfile, tmp: Path, threads: int) -> dict:
+    from edgeus.compile import compile_model
+
+    result = compile_model(quant_dir, profile, tmp / "out", threads=threads)
+    return {"stage": "compile", **result.to_dict()}
+
+
+def validation_splits(data: Path, spec, allow_missing: bool) -> dict:
+    from edgeus.data.defaults import split_folder
+    from edgeus.data.uusic25 import read_dataset
+
+    splits = {}
+    for name, purpose in (("internal", "validation"), ("external", "external")):
+        folder = split_folder(data, purpose)
+        if purpose == "external" and folder == data:
+            continue  # a plain dataset folder has no separate external split
+        dataset = read_dataset(folder, spec.task_catalog())
+        dataset.raise_if_problems()
+        dataset.require_tasks(spec.task_catalog(), allow_missing=allow_missing)
+        splits[name] = [s for s in dataset.samples if s.has_truth]
+    return splits
+
+
+def _validate(loaded, compiled_dir: Path, profile: DeviceProfile, data: Path, tmp: Path, threads: int,
+              options: BuildOptions) -> dict:
+    from edgeus.backends.registry import open_runner
+    from edgeus.backends.torch import TorchRunner
+    from edgeus.validate import validate
+
+    splits = validation_splits(data, loaded.spec, options.allow_missing_tasks)
+    with TorchRunner(loaded.module, loaded.spec, threads=threads, name=f"torch-fp32:{loaded.name}") as ref, \
+            open_runner(compiled_dir, profile, threads) as cand:
+        report = validate(ref, cand, loaded.spec, splits, profile.budgets.accuracy_drop, seed=options.seed)
+    (tmp / "accuracy.json").write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+    return {"stage": "validate", "passed": report.passed, "failed_tasks": report.failed_tasks()}
+
+
+def _profile(loaded, compiled_dir: Path, profile: DeviceProfile, data: Path, tmp: Path, threads: int,
+             options: BuildOptions) -> dict:
+    from edgeus.backends.registry import open_runner
+    from edgeus.profiling import profile_model
+
+    splits = validation_splits(data, loaded.spec, True)
+    samples = splits["internal"]
+    model_files = [p for p in compiled_dir.iterdir() if p.suffix in (".xml", ".bin", ".onnx")]
+    perf = profile_model(lambda: open_runner(compiled_dir, profile, threads), loaded.spec, samples,
+                         model_files=model_files, batch_sizes=profile.runtime.batch_sizes, threads=threads,
+                         min_iters=options.profile_min_iters, min_duration_s=options.profile_min_duration_s)
+    (tmp / "perf.json").write_text(json.dumps(perf.to_dict(), indent=1) + "\n")
+    return {"stage": "profile", "p95_ms": perf.compute.p95_ms}
+
+
+def _load_accuracy(path: Path):
+    from edgeus.reports_io import accuracy_from_dict
+
+    return accuracy_from_dict(json.loads(path.read_text()))
+
+
+def _load_perf(path: Path):
+    from edgeus.reports_io import perf_from_dict
+
+    return perf_from_dict(json.loads(path.read_text()))
+
+
+def _publish(run_dir: Path, compiled_dir: Path, validated: Path, profiled: Path, result: BuildResult) -> None:
+    """Copy the stage outputs users look at to the top of the run directory."""
+    model_dir = run_dir / "model"
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    shutil.copytree(compiled_dir, model_dir)
+    shutil.copyfile(validated / "accuracy.json", run_dir / "accuracy.json")
+    shutil.copyfile(profiled / "perf.json", run_dir / "perf.json")
+    summary = {"passed": result.passed, "verdicts": [v.to_dict() for v in result.verdicts],
+               "stages": {s.name: {"key": s.key, "cached": s.cached, "path": str(s.path.relative_to(run_dir))}
+                          for s in result.stages}}
+    (run_dir / "verdicts.json").write_text(json.dumps(summary, indent=1) + "\n")

@@ -1,0 +1,58 @@
+"""Content-addressed stage cache: a stage's output folder is named by a hash of its inputs and config.
+
+A stage runs into a temporary folder and is renamed into place only when complete, so an interrupted build
+leaves no half-stage behind and the next run resumes after the last finished stage. An identical re-run
+finds every folder and reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def content_key(*parts: object) -> str:
+    payload = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+@dataclass
+class StageResult:
+    name: str
+    path: Path
+    key: str
+    cached: bool
+    record: dict
+
+
+def run_stage(stages_dir: Path, name: str, key: str, work: Callable[[Path], dict]) -> StageResult:
+    """Run ``work(tmp_dir) -> record`` unless ``stages_dir/name-key`` already holds a finished result."""
+    final = stages_dir / f"{name}-{key}"
+    record_file = final / "stage.json"
+    if record_file.is_file():
+        return StageResult(name, final, key, True, json.loads(record_file.read_text()))
+    stages_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=stages_dir, prefix=f".{name}-"))
+    try:
+        record = work(tmp)
+        (tmp / "stage.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return StageResult(name, final, key, False, record)
+
+
+def clean_partial(stages_dir: Path) -> None:
+    """Remove temporary folders a killed run left behind (never finished stages)."""
+    if stages_dir.is_dir():
+        for leftover in stages_dir.glob(".*-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
