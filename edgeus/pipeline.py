@@ -59,11 +59,15 @@ def build(profile: DeviceProfile, options: BuildOptions,
     from edgeus.models import load_model
 
     loaded = load_model(options.model, options.checkpoint, options.spec_file)
+    data = options.data or default_phantom()
+    # Check every input before the first stage writes anything: a data problem found after export would
+    # leave a run directory behind for nothing.
+    plan = _calibration_plan(split_folder(data, "calibration"), loaded.spec, profile, options)
+    validation_splits(data, loaded.spec, options.allow_missing_tasks)
     run_dir = options.out / f"{loaded.name}-{profile.name}-{profile.precision.value}"
     stages_dir = run_dir / "stages"
     clean_partial(stages_dir)
     result = BuildResult(run_dir)
-    data = options.data or default_phantom()
     threads = options.threads or profile.runtime.threads
 
     # 1. export
@@ -75,7 +79,6 @@ def build(profile: DeviceProfile, options: BuildOptions,
 
     # 2. quantize (calibration plan fingerprint is part of the key)
     on_stage("quantize", None)
-    plan = _calibration_plan(split_folder(data, "calibration"), loaded.spec, profile, options)
     quant_key = content_key("quantize", export_key, profile.backend.value, profile.precision.value,
                             profile.quantization.model_dump(), plan.fingerprint if plan else None)
     quant = run_stage(stages_dir, "quantize", quant_key,

@@ -1,0 +1,90 @@
+"""edgeus build end to end on a small phantom set: stages, caching, resume after a kill, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TESTS
+
+from edgeus.data.phantom import generate_phantom
+from edgeus.pipeline import BuildOptions, build
+from edgeus.profiles import load_profile
+
+STAGES = ["export", "quantize", "compile", "validate", "profile"]
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("build") / "ph"
+    generate_phantom(root, per_task=2, seed=5)
+    return root
+
+
+def _options(phantom: Path, out: Path) -> BuildOptions:
+    return BuildOptions(data=phantom, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2)
+
+
+def test_build_runs_every_stage_then_reuses_them(phantom, tmp_path):
+    profile = load_profile("cpu-arm-handheld")
+    first = build(profile, _options(phantom, tmp_path))
+    assert [s.name for s in first.stages] == STAGES and not any(s.cached for s in first.stages)
+    run = first.run_dir
+    assert run.name == "uniusnet-small-cpu-arm-handheld-int8"
+    for name in ("accuracy.json", "perf.json", "verdicts.json", "model/compile.json"):
+        assert (run / name).is_file(), name
+    accuracy = json.loads((run / "accuracy.json").read_text())
+    assert set(accuracy["splits"]) == {"internal", "external"}
+    assert len(accuracy["splits"]["internal"]["tasks"]) == 10
+    verdicts = json.loads((run / "verdicts.json").read_text())
+    assert verdicts["passed"] == first.passed
+    again = build(profile, _options(phantom, tmp_path))
+    assert all(s.cached for s in again.stages)
+    assert [s.key for s in again.stages] == [s.key for s in first.stages]
+
+
+def test_tensorrt_target_stops_after_portable_stages(phantom, tmp_path):
+    result = build(load_profile("jetson-orin-nano"), _options(phantom, tmp_path))
+    assert result.stopped_after == "quantize"
+    assert [s.name for s in result.stages] == ["export", "quantize"]
+    assert (result.stages[-1].path / "out/model.qdq.onnx").is_file()
+
+
+def _cli(args: list[str], **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    return subprocess.Popen([sys.executable, "-m", "edgeus", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, **kw)
+
+
+def test_killed_build_resumes_from_finished_stages(phantom, tmp_path):
+    args = ["build", "--target", "cpu-x86-scanner", "--data", str(phantom), "-o", str(tmp_path), "--threads", "2"]
+    stages = tmp_path / "uniusnet-small-cpu-x86-scanner-int8" / "stages"
+    proc = _cli(args)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(stages.glob("quantize-*/stage.json")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = sorted(p.name.split("-")[0] for p in stages.glob("*-*") if (p / "stage.json").is_file())
+    assert "export" in finished and "quantize" in finished and "profile" not in finished
+    proc = _cli(args)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode in (0, 2), err
+    assert "export: reused cached stage" in err and "quantize: reused cached stage" in err
+    assert "validate: done" in err
+    assert not list(stages.glob(".*"))  # the killed run's temporary folder was cleaned up
+
+
+def test_build_bad_input_is_one_line(tmp_path, run_cli):
+    from conftest import assert_one_line_error
+
+    code, _, err = run_cli("build", "--target", "cpu-x86-scanner", "--data", tmp_path / "missing", "-o", tmp_path / "o")
+    assert_one_line_error(code, err, "does not exist")
+    code, _, err = run_cli("build", "--target", "nope", "-o", tmp_path / "o")
+    assert_one_line_error(code, err, "unknown profile")

@@ -1,0 +1,106 @@
+"""validate: per-task drops with paired intervals; a candidate damaged on one task fails exactly that task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeus.backends.base import Runner
+from edgeus.backends.torch import TorchRunner
+from edgeus.data.phantom import generate_phantom
+from edgeus.data.uusic25 import read_dataset
+from edgeus.models import create_model, model_spec
+from edgeus.profiles import load_profile
+from edgeus.validate import validate
+
+
+class ScrambledRunner(Runner):
+    """Wraps a runner and scrambles one task's output (shifts the mask far off / swaps class scores)."""
+
+    backend = "test-damaged"
+
+    def __init__(self, inner: Runner, prompt: np.ndarray, output: str, nan: bool = False) -> None:
+        super().__init__(f"damaged:{inner.name}")
+        self.inner, self.prompt, self.output, self.nan = inner, prompt, output, nan
+
+    def _load(self):
+        self.inner.activate()
+
+    def _unload(self):
+        self.inner.deactivate()
+
+    def input_metadata(self):
+        return self.inner.input_metadata()
+
+    def output_metadata(self):
+        return self.inner.output_metadata()
+
+    def _infer(self, feeds):
+        out = dict(self.inner.infer(feeds))
+        hit = np.all(feeds["prompt"] == self.prompt, axis=1)
+        if hit.any():
+            value = out[self.output].copy()
+            if self.nan:
+                value[hit] = np.nan
+            elif value.ndim == 4:
+                value[hit] = np.roll(value[hit], 90, axis=(2, 3))
+            else:
+                value[hit] = value[hit][:, ::-1]
+            out[self.output] = value
+        return out
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("val") / "ph"
+    generate_phantom(root, per_task=6, seed=11, splits=("val", "external"))
+    spec = model_spec("uniusnet-small")
+    splits = {"internal": read_dataset(root / "val").samples, "external": read_dataset(root / "external").samples}
+    return spec, splits, create_model("uniusnet-small")
+
+
+def _reference(model, spec):
+    return TorchRunner(model, spec, threads=2, name="reference")
+
+
+def test_identical_candidate_passes_with_zero_drops(setup):
+    spec, splits, model = setup
+    budgets = load_profile("cpu-x86-scanner").budgets.accuracy_drop
+    report = validate(_reference(model, spec), _reference(model, spec), spec, splits, budgets)
+    assert report.passed
+    for split in report.splits.values():
+        assert len(split.tasks) == 10
+        for task in split.tasks.values():
+            for m in task.metrics.values():
+                assert m.drop == pytest.approx(0.0, abs=1e-12) or m.drop is None
+                assert m.reference_ci[0] is None or m.reference_ci[0] <= m.reference <= m.reference_ci[1] + 1e-9
+
+
+@pytest.mark.parametrize("target", [("Kidney", "segmentation"), ("Liver", "classification")])
+def test_damaging_one_task_fails_exactly_that_task(setup, target):
+    spec, splits, model = setup
+    catalog = spec.task_catalog()
+    task = catalog.task(*target)
+    budgets = load_profile("cpu-x86-scanner").budgets.accuracy_drop
+    damaged = ScrambledRunner(_reference(model, spec), catalog.prompt(task), task.output)
+    report = validate(_reference(model, spec), damaged, spec, {"internal": splits["internal"]}, budgets)
+    assert not report.passed
+    failed = report.failed_tasks()["internal"]
+    assert failed == [task.key], failed
+    t = report.splits["internal"].tasks[task.key]
+    metric = "dsc" if task.kind == "segmentation" else "auc"
+    assert t.metrics[metric].drop > budgets.dsc_worst
+    assert t.metrics[metric].drop_ci[0] is not None
+
+
+def test_nan_outputs_are_detected(setup):
+    spec, splits, model = setup
+    catalog = spec.task_catalog()
+    task = catalog.task("Thyroid", "segmentation")
+    damaged = ScrambledRunner(_reference(model, spec), catalog.prompt(task), task.output, nan=True)
+    report = validate(_reference(model, spec), damaged, spec, {"internal": splits["internal"]},
+                      load_profile("cpu-x86-scanner").budgets.accuracy_drop)
+    t = report.splits["internal"].tasks[task.key]
+    assert t.fidelity["non_finite_outputs"] and not t.passed
