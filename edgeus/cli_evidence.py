@@ -96,7 +96,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from edgeus.budgets import BudgetFailed
-    from edgeus.console import console, print_accuracy_report, print_build_summary, print_perf_report, print_verdicts
+    from edgeus.console import (
+        console,
+        print_accuracy_report,
+        print_build_summary,
+        print_perf_report,
+        print_verdicts,
+    )
     from edgeus.pipeline import BuildOptions, build
     from edgeus.profiles import load_profile
 

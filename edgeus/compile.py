@@ -13,13 +13,12 @@ The output folder holds the model, ``compile.json`` (settings, toolchain version
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edgeus.atomic import atomic_dir
 from edgeus.errors import EdgeusError, OutputExistsError
 from edgeus.profiles import Backend, DeviceProfile
 from edgeus.toolchain import toolchain_versions
@@ -114,24 +113,16 @@ def compile_model(model_path: str | Path, profile: DeviceProfile, out: str | Pat
     model_path, out = Path(model_path), Path(out)
     model, quantize_record = resolve_model_file(model_path)
     if out.exists() and not force:
-        raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
+        raise OutputExistsError(f"{out} exists; pass --force to overwrite it")  # before any work
     if profile.backend is Backend.tensorrt:
         raise CompileError(
             f"profile {profile.name}: TensorRT engines are built for one GPU and TensorRT version; "
             "use 'edgeus build' (deferred engine build) or 'edgeus finalize' on the target"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    try:
+    with atomic_dir(out, replace=force) as tmp:
         compiler = _compile_openvino if profile.backend is Backend.openvino else _compile_onnxruntime
         name, settings, notes, cold = compiler(model, profile, tmp, threads)
         result = CompileResult(str(out / name), profile.backend.value, profile.name, settings, toolchain_versions(),
                                notes, cold, quantize_record)
         (tmp / "compile.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return result

@@ -113,7 +113,8 @@ def build(profile: DeviceProfile, options: BuildOptions,
     perf_key = content_key("profile", compile_key, machine_description(), options.profile_min_iters,
                            options.profile_min_duration_s)
     profiled = run_stage(stages_dir, "profile", perf_key,
-                         lambda tmp: _profile(loaded, compiled.path / "out", profile, data, tmp, threads, options))
+                         lambda tmp: _profile(loaded, compiled.path / "out", export.path / "model.onnx", profile, data,
+                                              tmp, threads, options))
     result.stages.append(profiled)
     on_stage("profile", profiled)
 
@@ -189,10 +190,10 @@ def _validate(loaded, compiled_dir: Path, profile: DeviceProfile, data: Path, tm
     return {"stage": "validate", "passed": report.passed, "failed_tasks": report.failed_tasks()}
 
 
-def _profile(loaded, compiled_dir: Path, profile: DeviceProfile, data: Path, tmp: Path, threads: int,
-             options: BuildOptions) -> dict:
+def _profile(loaded, compiled_dir: Path, export_onnx: Path, profile: DeviceProfile, data: Path, tmp: Path,
+             threads: int, options: BuildOptions) -> dict:
     from edgeus.backends.registry import open_runner
-    from edgeus.profiling import profile_model
+    from edgeus.profiling import compare_speed, profile_model
 
     splits = validation_splits(data, loaded.spec, True)
     samples = splits["internal"]
@@ -200,8 +201,28 @@ def _profile(loaded, compiled_dir: Path, profile: DeviceProfile, data: Path, tmp
     perf = profile_model(lambda: open_runner(compiled_dir, profile, threads), loaded.spec, samples,
                          model_files=model_files, batch_sizes=profile.runtime.batch_sizes, threads=threads,
                          min_iters=options.profile_min_iters, min_duration_s=options.profile_min_duration_s)
+    if profile.precision.value in ("int8", "mixed", "fp16"):
+        # A quantized model that is slower than its fp32 original must not ship silently.
+        fp32 = _fp32_runner_factory(export_onnx, profile, threads)
+        speed = compare_speed(fp32, lambda: open_runner(compiled_dir, profile, threads), loaded.spec)
+        perf.settings["speed_vs_fp32"] = speed
+        if speed["speedup"] < 1.0:
+            perf.warnings.append(
+                f"{profile.precision.value} is slower than fp32 on this machine: {speed['candidate_ms']:.1f} ms vs "
+                f"{speed['baseline_ms']:.1f} ms ({speed['baseline']}); the quantized model brings no speed here"
+            )
     (tmp / "perf.json").write_text(json.dumps(perf.to_dict(), indent=1) + "\n")
     return {"stage": "profile", "p95_ms": perf.compute.p95_ms}
+
+
+def _fp32_runner_factory(export_onnx: Path, profile: DeviceProfile, threads: int):
+    """The same backend running the fp32 export: what the quantized model must beat."""
+    from edgeus.backends.onnxruntime import OnnxRuntimeRunner
+    from edgeus.backends.openvino import OpenVINORunner
+
+    if profile.backend is Backend.openvino:
+        return lambda: OpenVINORunner(export_onnx, threads=threads, inference_precision="f32", name="openvino-fp32")
+    return lambda: OnnxRuntimeRunner(export_onnx, threads=threads, name="onnxruntime-fp32")
 
 
 def _load_accuracy(path: Path):

@@ -211,7 +211,7 @@ def profile_model(make_runner: Callable[[], Runner], spec: ModelSpec, samples: l
             for b in batch_sizes:
                 batch_feeds = spec.example_feeds(b)
                 runner.infer(batch_feeds)
-                times = _timed_loop(lambda: runner.infer(batch_feeds), max(3, min_iters // b), min_duration_s / 2)
+                times = _timed_loop(lambda f=batch_feeds: runner.infer(f), max(3, min_iters // b), min_duration_s / 2)
                 throughput[str(b)] = float(b / np.median(times))
         finally:
             load_s = runner.load_time_s or 0.0
@@ -230,3 +230,20 @@ def profile_model(make_runner: Callable[[], Runner], spec: ModelSpec, samples: l
         memory_timeline=timeline, latencies_ms=[round(x * 1000, 4) for x in compute], warnings=warnings,
         settings={"threads": threads, "batch_sizes": batch_sizes, "min_iters": min_iters, "min_duration_s": min_duration_s},
     )
+
+
+def compare_speed(make_baseline: Callable[[], Runner], make_candidate: Callable[[], Runner], spec: ModelSpec,
+                  rounds: int = 15) -> dict:
+    """Interleaved batch-1 timing of a baseline and a candidate (same feeds, alternating), medians in ms."""
+    feeds = spec.example_feeds(1)
+    with make_baseline() as base, make_candidate() as cand:
+        for runner in (base, cand):
+            runner.infer(feeds)
+        times: dict[str, list[float]] = {"baseline": [], "candidate": []}
+        for _ in range(rounds):
+            for label, runner in (("baseline", base), ("candidate", cand)):
+                t = time.perf_counter()
+                runner.infer(feeds)
+                times[label].append(time.perf_counter() - t)
+    base_ms, cand_ms = (float(np.median(times[k]) * 1000) for k in ("baseline", "candidate"))
+    return {"baseline": base.name, "baseline_ms": base_ms, "candidate_ms": cand_ms, "speedup": base_ms / cand_ms}

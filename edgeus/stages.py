@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from edgeus.atomic import atomic_dir
 
 
 def content_key(*parts: object) -> str:
@@ -37,17 +37,10 @@ def run_stage(stages_dir: Path, name: str, key: str, work: Callable[[Path], dict
     record_file = final / "stage.json"
     if record_file.is_file():
         return StageResult(name, final, key, True, json.loads(record_file.read_text()))
-    stages_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=stages_dir, prefix=f".{name}-"))
-    try:
+    # replace=True: a folder without stage.json is a stage that never finished
+    with atomic_dir(final, replace=True) as tmp:
         record = work(tmp)
         (tmp / "stage.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return StageResult(name, final, key, False, record)
 
 

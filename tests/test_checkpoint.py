@@ -5,10 +5,10 @@ import pickle
 import pytest
 import torch
 from safetensors.torch import save_file
+from toymodels import PromptedNet
 
 from edgeus.checkpoint import load_checkpoint, read_state_dict
 from edgeus.errors import CheckpointError
-from toymodels import PromptedNet
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ import json
 import onnx
 import pytest
 from conftest import assert_one_line_error
+from toymodels import FrozenBatchReshapeNet, FrozenBatchScaleNet, PromptedNet
 
 from edgeus.errors import ExportError, OutputExistsError
 from edgeus.export import export_onnx
 from edgeus.models import LoadedModel
 from edgeus.spec import load_spec
-from toymodels import FrozenBatchReshapeNet, FrozenBatchScaleNet, PromptedNet
 
 
 def _loaded(module, spec_path):

@@ -8,7 +8,7 @@ import pytest
 from conftest import assert_one_line_error
 
 from edgeus.errors import ProfileError
-from edgeus.profiles import BUILTIN_PROFILES_DIR, load_profile, load_profile_file, list_profiles
+from edgeus.profiles import BUILTIN_PROFILES_DIR, list_profiles, load_profile, load_profile_file
 
 SHIPPED = {"uusic25-server", "dgpu-rtx", "jetson-orin-nano", "jetson-agx-orin", "cpu-x86-scanner", "cpu-arm-handheld"}
 

@@ -10,9 +10,6 @@ truth filled in (masks under ``masks/``, labels in the records). Every sample ha
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgeus.atomic import atomic_dir
 from edgeus.data.layout import CLS_DIR, RECORDS_FILE, SEG_DIR, config_yaml, mask_path_for
 from edgeus.data.phantom_scenes import make_scene
 from edgeus.data.phantom_sim import EXTERNAL, INTERNAL, Domain, simulate
-from edgeus.errors import DataError, OutputExistsError
+from edgeus.errors import DataError
 from edgeus.tasks import TaskCatalog, TaskSpec, load_catalog
 
 SPLITS: dict[str, Domain] = {"train": INTERNAL, "val": INTERNAL, "external": EXTERNAL}
@@ -111,13 +109,9 @@ def generate_phantom(out: str | Path, per_task: int = 24, seed: int = 0, splits:
         raise DataError(f"unknown split(s) {', '.join(unknown)}; valid: {', '.join(SPLITS)}")
     if per_task < 1:
         raise DataError("--per-task must be at least 1")
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out} exists; pass --force to replace it")
     catalog = catalog or load_catalog()
     summary = PhantomSummary(str(out), seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    try:
+    with atomic_dir(out, replace=force) as tmp:
         for split in splits:
             n = (train_per_task or per_task) if split == "train" else per_task
             records: list[dict] = []
@@ -134,10 +128,4 @@ def generate_phantom(out: str | Path, per_task: int = 24, seed: int = 0, splits:
         (tmp / "phantom.json").write_text(json.dumps(
             {"generator": "edgeus phantom", "seed": seed, "per_task": per_task, "train_per_task": train_per_task or per_task,
              "splits": list(splits), "counts": summary.counts}, indent=1, sort_keys=True) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary

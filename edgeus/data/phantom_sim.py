@@ -51,24 +51,24 @@ class Geometry:
     r1: float = 0.0
     half_angle: float = 0.0
 
-    def beam_to_pixel(self, d: np.ndarray, l: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def beam_to_pixel(self, d: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.kind == "linear":
-            return self.x0 + l * (self.x1 - self.x0), self.top + d * (self.height - 1 - self.top)
-        theta = (2 * l - 1) * self.half_angle
+            return self.x0 + lat * (self.x1 - self.x0), self.top + d * (self.height - 1 - self.top)
+        theta = (2 * lat - 1) * self.half_angle
         r = self.r0 + d * (self.r1 - self.r0)
         return self.apex_x + r * np.sin(theta), self.apex_y + r * np.cos(theta)
 
     def pixel_to_beam(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.kind == "linear":
             d = (y - self.top) / (self.height - 1 - self.top)
-            l = (x - self.x0) / (self.x1 - self.x0)
+            lat = (x - self.x0) / (self.x1 - self.x0)
         else:
             r = np.hypot(x - self.apex_x, y - self.apex_y)
             theta = np.arctan2(x - self.apex_x, y - self.apex_y)
             d = (r - self.r0) / (self.r1 - self.r0)
-            l = (theta / self.half_angle + 1) / 2
-        inside = (d >= 0) & (d <= 1) & (l >= 0) & (l <= 1)
-        return d, l, inside
+            lat = (theta / self.half_angle + 1) / 2
+        inside = (d >= 0) & (d <= 1) & (lat >= 0) & (lat <= 1)
+        return d, lat, inside
 
 
 def make_geometry(kind: str, width: int, height: int, domain: Domain, rng: np.random.Generator) -> Geometry:
@@ -111,8 +111,8 @@ def simulate(scene: Scene, rng: np.random.Generator, domain: Domain) -> tuple[np
     geo = make_geometry(scene.probe, width, height, domain, rng)
 
     d = np.linspace(0, 1, BEAM_DEPTH)[:, None] * np.ones((1, BEAM_LATERAL))
-    l = np.ones((BEAM_DEPTH, 1)) * np.linspace(0, 1, BEAM_LATERAL)[None, :]
-    bx, by = geo.beam_to_pixel(d, l)
+    lat = np.ones((BEAM_DEPTH, 1)) * np.linspace(0, 1, BEAM_LATERAL)[None, :]
+    bx, by = geo.beam_to_pixel(d, lat)
     nx, ny = bx / (width - 1), by / (height - 1)
     echo = scene.echo(nx, ny)
 

@@ -33,7 +33,7 @@ def evaluate_default(weights: Path, data: Path, threads: int | None = None) -> d
             preds = predict(runner, spec, dataset.samples, batch_size=8)
             by_task = dataset.by_task()
             results[split] = {key: score_task(by_task[key], p).summary() for key, p in preds.items()}
-    for split, tasks in results.items():
+    for tasks in results.values():
         seg = [v["dsc"] for v in tasks.values() if "dsc" in v]
         cls = [v["auc"] for v in tasks.values() if "auc" in v and v["auc"] is not None]
         tasks["_mean"] = {"dsc": float(np.mean(seg)), "auc": float(np.mean(cls))}

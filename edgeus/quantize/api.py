@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edgeus.atomic import atomic_dir
 from edgeus.calibration import CalibrationPlan
 from edgeus.checkpoint import sha256_file
 from edgeus.errors import EdgeusError, OutputExistsError
@@ -76,9 +75,7 @@ def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out
         )
     ignored = _ignored(profile, options)
     start = time.perf_counter()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    try:
+    with atomic_dir(out, replace=force) as tmp:
         model_name, method, notes = _run(onnx_path, profile, spec, tmp, plan, options, precision, ignored)
         result = QuantizeResult(
             path=str(out / model_name), backend=profile.backend.value, precision=precision.value, method=method,
@@ -87,12 +84,6 @@ def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out
             time_s=round(time.perf_counter() - start, 2),
         )
         (tmp / "quantize.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return result
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from toymodels import PromptedNet
 
 from edgeus.backends.onnxruntime import OnnxRuntimeRunner
 from edgeus.backends.torch import TorchRunner
@@ -9,7 +10,6 @@ from edgeus.errors import BackendError
 from edgeus.export import export_onnx
 from edgeus.models import LoadedModel
 from edgeus.spec import load_spec
-from toymodels import PromptedNet
 
 
 @pytest.fixture(scope="module")

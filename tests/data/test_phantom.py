@@ -10,7 +10,7 @@ from conftest import assert_one_line_error
 
 from edgeus.data.phantom import generate_phantom, render_sample
 from edgeus.data.phantom_scenes import make_scene
-from edgeus.data.phantom_sim import EXTERNAL, INTERNAL, simulate
+from edgeus.data.phantom_sim import INTERNAL, simulate
 from edgeus.data.uusic25 import read_dataset
 from edgeus.errors import OutputExistsError
 from edgeus.tasks import load_catalog
