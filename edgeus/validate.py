@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from edgeus.backends.base import Runner
+from edgeus.backends.base import Runner, active
 from edgeus.bootstrap import N_BOOT, metric_replicates, percentile_interval, resample_counts
 from edgeus.data.uusic25 import Sample
 from edgeus.evaluate import TaskPredictions, predict
@@ -123,6 +123,14 @@ def validate(reference: Runner, candidate: Runner, spec: ModelSpec, splits: dict
              budgets: AccuracyDrops, *, batch_size: int = 8, seed: int = 0, progress=None) -> AccuracyReport:
     """``splits`` maps a split name (``internal``, ``external``) to its samples with ground truth."""
     report = AccuracyReport(reference.name, candidate.name, budgets=budgets.model_dump())
+    with active(reference, candidate):
+        _compare_splits(report, reference, candidate, spec, splits, budgets, batch_size, seed, progress)
+    return report
+
+
+def _compare_splits(report: AccuracyReport, reference: Runner, candidate: Runner, spec: ModelSpec,
+                    splits: dict[str, list[Sample]], budgets: AccuracyDrops, batch_size: int, seed: int,
+                    progress) -> None:
     for split, samples in splits.items():
         # sample ids are paths relative to a split's root, so each split is predicted and scored on its own
         ref_pred = predict(reference, spec, samples, batch_size, keep_logits=True, progress=progress)
@@ -144,4 +152,3 @@ def validate(reference: Runner, candidate: Runner, spec: ModelSpec, splits: dict
         ok = agg_ok and all(t.passed for t in tasks.values())
         report.splits[split] = SplitReport(split, tasks, macro, worst, ok)
         report.passed &= ok
-    return report

@@ -7,8 +7,10 @@ model's input/output names, so comparison, validation and profiling code never s
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,3 +82,16 @@ class Runner(ABC):
 
     @abstractmethod
     def output_metadata(self) -> list[TensorMeta]: ...
+
+
+@contextlib.contextmanager
+def active(*runners: Runner) -> Iterator[None]:
+    """Load the runners that are not loaded yet, and unload only those on exit (callers keep theirs)."""
+    started = [r for r in runners if not r.is_active]
+    try:
+        for r in started:
+            r.activate()
+        yield
+    finally:
+        for r in reversed(started):
+            r.deactivate()
