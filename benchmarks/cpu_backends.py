@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -43,10 +42,33 @@ from edgeus.quantize import QuantizeOptions, quantize
 VARIANTS = ("torch-fp32", "ort-fp32", "ort-int8", "ov-fp32", "ov-fp16", "ov-int8")
 
 
+def fixed_weights(model: str, work: Path) -> Path | None:
+    """A model without embedded weights gets one seeded random checkpoint, saved once, so the torch variant
+    and every exported/quantized variant run the same weights."""
+    from edgeus.models import WEIGHTS_DIR, get_entry
+
+    entry = get_entry(model)
+    if entry.default_weights and (WEIGHTS_DIR / entry.default_weights).is_file():
+        return None
+    path = work / f"{model}-seed0.safetensors"
+    if not path.exists():
+        import torch
+        from safetensors.torch import save_file
+
+        from edgeus.models import create_model
+
+        torch.manual_seed(0)
+        save_file({k: v.contiguous() for k, v in create_model(model, pretrained=False).state_dict().items()}, str(path))
+    return path
+
+
 def build_artifacts(model: str, work: Path, data: Path, cal_per_task: int) -> dict[str, Path]:
     """fp32 ONNX, ORT INT8 QDQ, OpenVINO IR fp32/fp16 and NNCF INT8 for one model (cached in work)."""
-    loaded = load_model(model)
+    weights = fixed_weights(model, work)
+    loaded = load_model(model, weights)
     paths = {"onnx": work / f"{model}.onnx"}
+    if weights is not None:
+        paths["weights"] = weights
     if not paths["onnx"].exists():
         export_onnx(loaded, paths["onnx"])
     plan = plan_calibration(read_dataset(data / "train"), loaded.spec, per_task=cal_per_task)
@@ -69,7 +91,7 @@ def build_artifacts(model: str, work: Path, data: Path, cal_per_task: int) -> di
 
 def make_runner(variant: str, model: str, paths: dict[str, Path], threads: int):
     if variant == "torch-fp32":
-        loaded = load_model(model)
+        loaded = load_model(model, paths.get("weights"))
         return TorchRunner(loaded.module, loaded.spec, threads=threads)
     if variant == "ort-fp32":
         return OnnxRuntimeRunner(paths["onnx"], threads=threads)
@@ -82,18 +104,24 @@ def make_runner(variant: str, model: str, paths: dict[str, Path], threads: int):
 def probe_memory(variant: str, model: str, paths: dict[str, Path], threads: int, batch: int) -> dict:
     """Run in a subprocess: peak RSS of loading this variant and running it."""
     code = (
-        "import json, resource, sys\n"
+        "import json, sys\n"
         "sys.path.insert(0, 'benchmarks')\n"
         "from cpu_backends import make_runner\n"
         "from edgeus.models import model_spec\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "def hwm():\n"
+        "    # VmHWM belongs to this process's address space (reset at exec); ru_maxrss would carry the\n"
+        "    # parent's high-water mark across fork+exec and report the benchmark's own memory instead\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        "            return int(line.split()[1])\n"
+        "base = hwm()\n"
         f"paths = {{k: __import__('pathlib').Path(v) for k, v in {json.dumps({k: str(v) for k, v in paths.items()})}.items()}}\n"
         f"runner = make_runner({variant!r}, {model!r}, paths, {threads})\n"
         f"feeds = model_spec('uniusnet').example_feeds({batch})\n"
         "with runner:\n"
         "    for _ in range(3):\n"
         "        runner.infer(feeds)\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "peak = hwm()\n"
         "print(json.dumps({'peak_rss_mb': peak / 1024, 'above_baseline_mb': (peak - base) / 1024, 'load_s': runner.load_time_s}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
@@ -103,8 +131,7 @@ def probe_memory(variant: str, model: str, paths: dict[str, Path], threads: int,
 
 
 def agreement(model: str, paths: dict[str, Path], threads: int, data: Path, per_task: int) -> dict:
-    loaded = load_model(model)
-    spec = loaded.spec
+    spec = load_model(model, paths.get("weights")).spec
     catalog = spec.task_catalog()
     dataset = read_dataset(data / "val")
     by_task = dataset.by_task()
@@ -177,19 +204,31 @@ def markdown(results: dict) -> str:
             torch_ms = stats["torch-fp32"]["median_ms"]
             ort_ms = stats["ort-fp32"]["median_ms"]
             lines += [f"\n### {model}, batch {batch}, {results['threads']} threads\n",
-                      "| variant | median ms | p90 ms | img/s | load s | vs torch fp32 | vs ORT fp32 | peak RSS MB | min seg Dice vs fp32 | max abs logit diff |",
+                      "| variant | median ms | p90 ms | img/s | load s | vs torch fp32 | vs ORT fp32 | peak RSS MiB (above baseline) | min seg Dice vs fp32 | max abs logit diff |",
                       "|---|---|---|---|---|---|---|---|---|---|"]
             for v in VARIANTS:
                 s = stats[v]
-                mem = results["memory"][model][batch].get(v, {})
-                agree = results["agreement"][model].get(v, {})
+                mem = results["memory"][model].get(batch, results["memory"][model].get(str(batch), {})).get(v, {})
+                agree = results["agreement"][model].get(v)
                 lines.append(
                     f"| {v} | {s['median_ms']:.1f} | {s['p90_ms']:.1f} | {s['throughput_ips']:.1f} | {s['load_s']:.2f} | "
                     f"{torch_ms / s['median_ms']:.2f}x | {ort_ms / s['median_ms']:.2f}x | "
-                    f"{mem.get('peak_rss_mb', float('nan')):.0f} | "
-                    f"{agree.get('min_seg_dice', 1.0) if v != 'torch-fp32' else 1.0:.4f} | "
-                    f"{agree.get('max_abs_logit_diff', 0.0):.3g} |")
+                    f"{mem.get('peak_rss_mb', float('nan')):.0f} ({mem.get('above_baseline_mb', float('nan')):.0f}) | "
+                    + (("1 | 0 |" if v == "torch-fp32" else f"{agree['min_seg_dice']:.4f} | {agree['max_abs_logit_diff']:.3g} |")
+                       if (agree or v == "torch-fp32") and results["agreement"][model] else "n/a | n/a |"))
     return "\n".join(lines) + "\n"
+
+
+def remeasure_memory(args: argparse.Namespace) -> None:
+    results = json.loads((args.out / "cpu_backends.json").read_text())
+    threads = results["threads"]
+    for model in args.models.split(","):
+        paths = build_artifacts(model, args.work, args.work / "phantom", args.calibration_per_task)
+        for batch in map(int, args.batches.split(",")):
+            results["memory"][model][str(batch)] = {v: probe_memory(v, model, paths, threads, batch) for v in VARIANTS}
+            print(model, batch, results["memory"][model][str(batch)], flush=True)
+    (args.out / "cpu_backends.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / "cpu_backends.md").write_text(markdown(results))
 
 
 def main() -> None:
@@ -202,7 +241,12 @@ def main() -> None:
     parser.add_argument("--calibration-per-task", type=int, default=8)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "edgeus-bench")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--memory-only", action="store_true",
+                        help="re-measure peak RSS only, into an existing results JSON (artefacts from --work)")
     args = parser.parse_args()
+    if args.memory_only:
+        remeasure_memory(args)
+        return
 
     threads = min(load_profile("cpu-x86-scanner").runtime.threads, os.cpu_count() or 1)
     args.work.mkdir(parents=True, exist_ok=True)

@@ -69,6 +69,11 @@ def to_markdown(results: dict, card: dict) -> str:
         lines.append(f"\n**{split}**: mean DSC over the five scored segmentation tasks {mean['dsc']:.3f} "
                      f"(all six segmentation rows: {mean['dsc_all_rows']:.3f}), "
                      f"mean AUC over the four classification tasks {mean['auc']:.3f}")
+    internal = results["val"]["_mean"]
+    verdict = {True: "met", False: "NOT met"}
+    lines.append(f"\nTargets on the internal split (mean DSC >= 0.85, mean AUC >= 0.85): DSC "
+                 f"{verdict[internal['dsc'] >= 0.85]} ({internal['dsc']:.3f}), AUC {verdict[internal['auc'] >= 0.85]} "
+                 f"({internal['auc']:.3f}).")
     return "\n".join(lines) + "\n"
 
 
