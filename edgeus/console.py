@@ -186,9 +186,19 @@ def print_perf_report(perf) -> None:
     console.print(f"cold start: load {perf.load_s:.2f} s, first inference {perf.first_inference_ms:.1f} ms; throughput {tput}")
     console.print(f"memory: peak RSS {perf.peak_rss_mb:.0f} MiB ({perf.rss_above_baseline_mb:.0f} above baseline){gpu}; "
                   f"model {perf.model_size_mb:.1f} MiB on disk")
-    console.print(f"UUSIC25 test set (2,479 images) projected end to end: {perf.projected_uusic25_s:.1f} s on this machine "
-                  "(winner SMART: 36.03 s, 0.59 GB GPU, on the challenge's unpublished GPU: a different machine, so "
-                  "compare orders of magnitude, not ranks)")
+    from edgeus.profiling import leaderboard
+
+    board = Table(title="UUSIC25 test set (2,479 images), end to end", header_style="bold")
+    for col in ("entry", "time s", "peak memory GB", "hardware"):
+        board.add_column(col)
+    board.add_row(f"[bold]this model ({perf.backend})[/bold]", f"{perf.projected_uusic25_s:.1f} (projected)",
+                  f"{perf.peak_rss_mb / 1024:.2f} (process RSS)", f"{perf.machine.get('cpu')}, {perf.machine.get('cores')} cores")
+    for row in leaderboard()[:5]:
+        board.add_row(f"#{row['rank']} {row['codename']}", row["time_s"], f"{row['gpu_mem_gb']} (GPU)",
+                      "challenge GPU (not published)")
+    console.print(board)
+    console.print("The leaderboard ran on the challenge's GPU server, this projection on the machine above: compare "
+                  "orders of magnitude, not ranks.")
     for w in perf.warnings:
         console.print(f"[yellow]warning[/yellow]: {w}")
 
