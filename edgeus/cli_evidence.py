@@ -110,10 +110,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
                            data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
                            allow_missing_tasks=args.allow_missing_tasks, seed=args.seed)
-    from edgeus.console import stage_reporter
+    from edgeus.console import progress_bar, stage_reporter
 
     with stage_reporter() as on_stage:
-        result = build(profile, options, on_stage=on_stage)
+        result = build(profile, options, on_stage=on_stage, progress_for=progress_bar)
     if result.stopped_after:
         console.print(f"[yellow]{profile.name}: TensorRT engine build is not available yet; stopped after the portable "
                       f"stages (export, quantize) in {result.run_dir}[/yellow]")

@@ -119,9 +119,13 @@ def progress_bar(description: str, total: int) -> Iterator:
     if not err_console.is_terminal:
         done = [0]
 
+        step = max(1, total // 10)  # logs get about ten lines per bar, not one per batch
+
         def advance_plain(label: str, n: int = 1) -> None:
+            before = done[0]
             done[0] += n
-            print(f"... {description}: {label} ({done[0]}/{total})", file=sys.stderr, flush=True)
+            if done[0] // step > before // step or done[0] >= total:
+                print(f"... {description}: {label} ({done[0]}/{total})", file=sys.stderr, flush=True)
 
         yield advance_plain
         return

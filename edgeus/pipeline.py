@@ -52,9 +52,16 @@ def _dataset_fingerprint(root: Path) -> str:
     return content_key([(str(p.relative_to(root)), sha256_file(p)) for p in records])
 
 
+def _no_progress(name: str, total: int):
+    import contextlib
+
+    return contextlib.nullcontext(lambda label, n=1: None)
+
+
 def build(profile: DeviceProfile, options: BuildOptions,
           on_stage: Callable[[str, StageResult | None], None] = lambda name, result: None,
-          progress_for: Callable[[str, int], object] | None = None) -> BuildResult:
+          progress_for: Callable[[str, int], object] = _no_progress) -> BuildResult:
+    """``progress_for(stage, total)`` returns a context manager yielding ``advance(label, n)``."""
     from edgeus.data.defaults import default_phantom, split_folder
     from edgeus.models import load_model
 
@@ -102,7 +109,8 @@ def build(profile: DeviceProfile, options: BuildOptions,
     val_key = content_key("validate", compile_key, export_key, _dataset_fingerprint(data),
                           profile.budgets.accuracy_drop.model_dump(), options.seed)
     validated = run_stage(stages_dir, "validate", val_key,
-                          lambda tmp: _validate(loaded, compiled.path / "out", profile, data, tmp, threads, options))
+                          lambda tmp: _validate(loaded, compiled.path / "out", profile, data, tmp, threads, options,
+                                                progress_for))
     result.stages.append(validated)
     on_stage("validate", validated)
 
@@ -177,15 +185,17 @@ def validation_splits(data: Path, spec, allow_missing: bool) -> dict:
 
 
 def _validate(loaded, compiled_dir: Path, profile: DeviceProfile, data: Path, tmp: Path, threads: int,
-              options: BuildOptions) -> dict:
+              options: BuildOptions, progress_for=_no_progress) -> dict:
     from edgeus.backends.registry import open_runner
     from edgeus.backends.torch import TorchRunner
     from edgeus.validate import validate
 
     splits = validation_splits(data, loaded.spec, options.allow_missing_tasks)
+    total = 2 * sum(len(s) for s in splits.values())  # reference and candidate each see every image
     with TorchRunner(loaded.module, loaded.spec, threads=threads, name=f"torch-fp32:{loaded.name}") as ref, \
-            open_runner(compiled_dir, profile, threads) as cand:
-        report = validate(ref, cand, loaded.spec, splits, profile.budgets.accuracy_drop, seed=options.seed)
+            open_runner(compiled_dir, profile, threads) as cand, progress_for("validate", total) as advance:
+        report = validate(ref, cand, loaded.spec, splits, profile.budgets.accuracy_drop, seed=options.seed,
+                          progress=advance)
     (tmp / "accuracy.json").write_text(json.dumps(report.to_dict(), indent=1) + "\n")
     return {"stage": "validate", "passed": report.passed, "failed_tasks": report.failed_tasks()}
 
