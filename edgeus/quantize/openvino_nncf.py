@@ -55,6 +55,27 @@ def convert(onnx_path: Path, out_dir: Path, fp16: bool) -> tuple[str, str, list[
     return "model.xml", "OpenVINO IR, fp32 weights", []
 
 
+def ov_op_names(model, onnx_path: Path, names: list[str]) -> list[str]:
+    """ONNX node names -> the names of the OpenVINO ops they became.
+
+    The ONNX frontend keeps a node's name for some ops, splits a Gemm into ``<name>/WithoutBiases`` plus an Add
+    named after the output tensor, and names a bias-free Conv after its output tensor. A name already in the
+    OpenVINO model is kept as it is.
+    """
+    import onnx
+
+    present = {op.get_friendly_name() for op in model.get_ops()}
+    outputs = {n.name: list(n.output) for n in onnx.load(str(onnx_path), load_external_data=False).graph.node}
+    mapped = []
+    for name in names:
+        candidates = [name, f"{name}/WithoutBiases", *outputs.get(name, [])]
+        found = [c for c in candidates if c in present]
+        if not found:
+            raise QuantizeError(f"ignored node {name!r} is neither in the ONNX graph nor in the OpenVINO model")
+        mapped += found
+    return sorted(set(mapped))
+
+
 def quantize_int8(onnx_path: Path, spec: ModelSpec, out_dir: Path, plan: CalibrationPlan, ignored: dict,
                   options: QuantizeOptions) -> tuple[str, str, list[str]]:
     ov = import_openvino()
@@ -63,15 +84,17 @@ def quantize_int8(onnx_path: Path, spec: ModelSpec, out_dir: Path, plan: Calibra
     except ImportError:
         raise BackendError("NNCF is not installed: pip install 'edgeus[quantize]'") from None
     model = _read(onnx_path)
-    scope = nncf.IgnoredScope(names=ignored["names"], patterns=ignored["patterns"], types=ignored["types"])
+    scope = nncf.IgnoredScope(names=ov_op_names(model, onnx_path, ignored["names"]), patterns=ignored["patterns"],
+                              types=ignored["types"])
     try:
         quantized = nncf.quantize(
             model, nncf.Dataset(_PlanIterable(plan, spec)), preset=nncf.QuantizationPreset.MIXED,
             model_type=nncf.ModelType.TRANSFORMER, subset_size=len(plan),
             fast_bias_correction=options.fast_bias_correction, ignored_scope=scope,
         )
-    except nncf.ValidationError as exc:  # e.g. an ignored-scope name that is not in the graph
-        raise QuantizeError(f"NNCF rejected the settings: {str(exc).splitlines()[0][:300]}") from None
+    except nncf.ValidationError as exc:  # e.g. an ignored-scope pattern that matches nothing
+        text = " ".join(str(exc).split())[:300] or exc.__class__.__name__
+        raise QuantizeError(f"NNCF rejected the settings: {text}") from None
     ov.save_model(quantized, str(out_dir / "model.xml"), compress_to_fp16=False)
     bias = "fast bias correction" if options.fast_bias_correction else "bias correction"
     return "model.xml", f"NNCF PTQ INT8 (preset mixed, model_type transformer, SmoothQuant, {bias})", []

@@ -122,3 +122,18 @@ def test_cli_quantize_reports_missing_task(work, tmp_path, run_cli):
     assert_one_line_error(code, err, "Appendix/classification")
     assert not (tmp_path / "out").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train"]
+
+
+def test_mixed_precision_keeps_output_heads_in_float(work, tmp_path):
+    import openvino as ov
+
+    root, loaded, plan = work
+    quantize(root / "model.onnx", load_profile("cpu-x86-scanner"), loaded.spec, tmp_path / "mixed", plan,
+             QuantizeOptions(precision=Precision.mixed))
+    model = ov.Core().read_model(str(tmp_path / "mixed/model.xml"))
+    ops = {op.get_friendly_name(): op for op in model.get_ops()}
+    assert any(op.get_type_name() == "FakeQuantize" for op in ops.values())  # the body is INT8
+    head = ops["seg_logits"]  # the 1x1 conv producing the segmentation logits
+    assert head.get_type_name() == "Convolution"
+    feeding = [head.input_value(i).get_node().get_type_name() for i in range(2)]
+    assert "FakeQuantize" not in feeding
