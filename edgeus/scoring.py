@@ -36,9 +36,10 @@ class TaskScores:
         return {m: self.value(m) for m in metrics}
 
 
-def score_task(samples: list[Sample], predictions: TaskPredictions, group: str | None = None) -> TaskScores:
+def score_task(samples: list[Sample], predictions: TaskPredictions) -> TaskScores:
+    """Score one task's predictions (one split at a time: sample ids are unique only within a split)."""
     index = {s.id: s for s in samples}
-    picks = [i for i, g in enumerate(predictions.groups) if group is None or g == group]
+    picks = list(range(len(predictions.sample_ids)))
     chosen = [index[predictions.sample_ids[i]] for i in picks]
     scores = TaskScores(predictions.task_key, predictions.kind, len(picks))
     if predictions.kind == "segmentation":
