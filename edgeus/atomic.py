@@ -23,6 +23,9 @@ def atomic_dir(out: Path, *, replace: bool = False) -> Iterator[Path]:
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make a shipped folder private to its builder
     try:
         yield tmp
         if out.exists():

@@ -122,10 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     from edgeus.cli_data import add_data_commands
     from edgeus.cli_evidence import add_evidence_commands
     from edgeus.cli_quantize import add_quantize_commands
+    from edgeus.cli_ship import add_ship_commands
 
     add_data_commands(sub)
     add_quantize_commands(sub, profile_opts)
     add_evidence_commands(sub, profile_opts)
+    add_ship_commands(sub)
     return parser
 
 

@@ -109,7 +109,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     profile = load_profile(args.target, [Path(p) for p in args.profiles_dir or []])
     options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
                            data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
-                           allow_missing_tasks=args.allow_missing_tasks, seed=args.seed)
+                           allow_missing_tasks=args.allow_missing_tasks, seed=args.seed, force=args.force)
     from edgeus.console import progress_bar, stage_reporter
 
     with stage_reporter() as on_stage:
@@ -160,4 +160,5 @@ def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("--threads", type=int)
     p.add_argument("--allow-missing-tasks", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace an existing bundle (cached stages are reused)")
     p.set_defaults(handler=cmd_build)

@@ -248,4 +248,5 @@ def print_build_summary(result) -> None:
         table.add_row(s.name, "cached" if s.cached else "ran", str(s.path.name))
     console.print(table)
     verdict = "[green]all budgets met[/green]" if result.passed else "[red]budget gates failed (exit 2)[/red]"
-    console.print(f"{verdict}; accuracy.json, perf.json, verdicts.json and model/ in {result.run_dir}")
+    console.print(f"{verdict}; bundle in {result.run_dir}: manifest.json, model/, conformance/, report.md, "
+                  "report.html (check it with 'edgeus verify')")

@@ -1,14 +1,14 @@
 """``edgeus build``: export -> quantize -> compile -> validate -> profile, cached stage by stage.
 
 Reads top to bottom as the flow in docs/ARCHITECTURE.md. Each stage is keyed by the content hash of its
-inputs and configuration (see stages.py); the run directory ``OUT/<model>-<profile>-<precision>/`` gets the
-artefacts, ``accuracy.json``, ``perf.json`` and ``verdicts.json``.
+inputs and configuration (see stages.py) and cached in ``OUT/.edgeus-cache/`` (shared by every target, so
+two CPU targets export once). The result is a bundle ``OUT/<model>-<profile>-<precision>/`` (see
+edgeus/bundle/), written atomically and never over an existing one without ``force``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ from edgeus.profiles import Backend, DeviceProfile
 from edgeus.stages import StageResult, clean_partial, content_key, run_stage
 
 DEFAULT_MODEL = "uniusnet-small"
+CACHE_DIR = ".edgeus-cache"
 
 
 @dataclass
@@ -34,6 +35,7 @@ class BuildOptions:
     seed: int = 0
     profile_min_iters: int = 30
     profile_min_duration_s: float = 3.0
+    force: bool = False
 
 
 @dataclass
@@ -45,6 +47,7 @@ class BuildResult:
     verdicts: list = field(default_factory=list)
     stopped_after: str | None = None
     passed: bool = True
+    manifest: dict | None = None
 
 
 def _dataset_fingerprint(root: Path) -> str:
@@ -72,7 +75,11 @@ def build(profile: DeviceProfile, options: BuildOptions,
     plan = _calibration_plan(split_folder(data, "calibration"), loaded.spec, profile, options)
     validation_splits(data, loaded.spec, options.allow_missing_tasks)
     run_dir = options.out / f"{loaded.name}-{profile.name}-{profile.precision.value}"
-    stages_dir = run_dir / "stages"
+    if run_dir.exists() and not options.force:
+        from edgeus.errors import OutputExistsError
+
+        raise OutputExistsError(f"bundle {run_dir} exists; pass --force to rebuild it (cached stages are reused)")
+    stages_dir = options.out / CACHE_DIR
     clean_partial(stages_dir)
     result = BuildResult(run_dir)
     threads = options.threads or profile.runtime.threads
@@ -130,7 +137,10 @@ def build(profile: DeviceProfile, options: BuildOptions,
     result.perf = _load_perf(profiled.path / "perf.json")
     result.verdicts = perf_verdicts(profile, result.perf, measured_on_target=False) + accuracy_verdicts(result.accuracy)
     result.passed = all_passed(result.verdicts)
-    _publish(run_dir, compiled.path / "out", validated.path, profiled.path, result)
+    on_stage("bundle", None)
+    result.manifest = _bundle(loaded, profile, compiled.path / "out", validated.path, profiled.path, result, plan,
+                              data, threads, options)
+    on_stage("bundle", StageResult("bundle", result.run_dir, "", False, {}))
     return result
 
 
@@ -247,15 +257,22 @@ def _load_perf(path: Path):
     return perf_from_dict(json.loads(path.read_text()))
 
 
-def _publish(run_dir: Path, compiled_dir: Path, validated: Path, profiled: Path, result: BuildResult) -> None:
-    """Copy the stage outputs users look at to the top of the run directory."""
-    model_dir = run_dir / "model"
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    shutil.copytree(compiled_dir, model_dir)
-    shutil.copyfile(validated / "accuracy.json", run_dir / "accuracy.json")
-    shutil.copyfile(profiled / "perf.json", run_dir / "perf.json")
-    summary = {"passed": result.passed, "verdicts": [v.to_dict() for v in result.verdicts],
-               "stages": {s.name: {"key": s.key, "cached": s.cached, "path": str(s.path.relative_to(run_dir))}
-                          for s in result.stages}}
-    (run_dir / "verdicts.json").write_text(json.dumps(summary, indent=1) + "\n")
+def _bundle(loaded, profile: DeviceProfile, compiled_dir: Path, validated: Path, profiled: Path, result: BuildResult,
+            plan, data: Path, threads: int, options: BuildOptions) -> dict:
+    from edgeus.backends.registry import open_runner
+    from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle
+
+    record = json.loads((compiled_dir / "compile.json").read_text())
+    settings = {k: v for k, v in record.get("settings", {}).items() if k != "cache_dir"}
+    engine = {"backend": profile.backend.value, "status": "ready", "model": f"{MODEL_DIR}/{Path(record['path']).name}",
+              "settings": {**settings, "threads": threads}, "recipe": None}
+    samples = validation_splits(data, loaded.spec, True)["internal"]
+    parts = BundleParts(
+        loaded=loaded, profile=profile, model_dir=compiled_dir, engine=engine,
+        accuracy=json.loads((validated / "accuracy.json").read_text()),
+        perf=json.loads((profiled / "perf.json").read_text()),
+        verdicts=[v.to_dict() for v in result.verdicts], passed=result.passed, samples=samples,
+        calibration=plan.record() if plan else None,
+        candidate_factory=lambda: open_runner(compiled_dir, profile, threads),
+    )
+    return write_bundle(parts, result.run_dir, force=options.force)

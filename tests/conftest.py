@@ -49,3 +49,46 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
     assert "Traceback" not in err
     for needle in needles:
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+
+
+@pytest.fixture(scope="session")
+def small_phantom(tmp_path_factory) -> Path:
+    """Two images per task row and split: enough for every code path, small enough for 2 cores."""
+    from edgeus.data.phantom import generate_phantom
+
+    root = tmp_path_factory.mktemp("small-phantom") / "ph"
+    generate_phantom(root, per_task=2, seed=5)
+    return root
+
+
+def build_bundle(target: str, data: Path, out: Path) -> Path:
+    from edgeus.pipeline import BuildOptions, build
+    from edgeus.profiles import load_profile
+
+    options = BuildOptions(data=data, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2)
+    return build(load_profile(target), options).run_dir
+
+
+@pytest.fixture(scope="session")
+def bundles_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bundles")
+
+
+@pytest.fixture(scope="session")
+def x86_bundle(small_phantom, bundles_root) -> Path:
+    """The embedded default built for cpu-x86-scanner (OpenVINO INT8): a complete, ready bundle."""
+    return build_bundle("cpu-x86-scanner", small_phantom, bundles_root)
+
+
+@pytest.fixture(scope="session")
+def arm_bundle(small_phantom, bundles_root) -> Path:
+    return build_bundle("cpu-arm-handheld", small_phantom, bundles_root)
+
+
+def copy_bundle(bundle: Path, dest: Path) -> Path:
+    """A private copy a test may damage."""
+    import shutil
+
+    target = dest / bundle.name
+    shutil.copytree(bundle, target)
+    return target

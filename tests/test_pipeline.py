@@ -14,6 +14,7 @@ import pytest
 from conftest import TESTS
 
 from edgeus.data.phantom import generate_phantom
+from edgeus.errors import OutputExistsError
 from edgeus.pipeline import BuildOptions, build
 from edgeus.profiles import load_profile
 
@@ -27,8 +28,8 @@ def phantom(tmp_path_factory) -> Path:
     return root
 
 
-def _options(phantom: Path, out: Path) -> BuildOptions:
-    return BuildOptions(data=phantom, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2)
+def _options(phantom: Path, out: Path, force: bool = False) -> BuildOptions:
+    return BuildOptions(data=phantom, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2, force=force)
 
 
 def test_build_runs_every_stage_then_reuses_them(phantom, tmp_path):
@@ -37,14 +38,17 @@ def test_build_runs_every_stage_then_reuses_them(phantom, tmp_path):
     assert [s.name for s in first.stages] == STAGES and not any(s.cached for s in first.stages)
     run = first.run_dir
     assert run.name == "uniusnet-small-cpu-arm-handheld-int8"
-    for name in ("accuracy.json", "perf.json", "verdicts.json", "model/compile.json"):
+    for name in ("accuracy.json", "perf.json", "verdicts.json", "model/compile.json", "manifest.json", "report.html",
+                 "report.md", "conformance/vectors.npz"):
         assert (run / name).is_file(), name
     accuracy = json.loads((run / "accuracy.json").read_text())
     assert set(accuracy["splits"]) == {"internal", "external"}
     assert len(accuracy["splits"]["internal"]["tasks"]) == 10
     verdicts = json.loads((run / "verdicts.json").read_text())
     assert verdicts["passed"] == first.passed
-    again = build(profile, _options(phantom, tmp_path))
+    with pytest.raises(OutputExistsError, match="--force"):
+        build(profile, _options(phantom, tmp_path))  # a bundle is never replaced silently
+    again = build(profile, _options(phantom, tmp_path, force=True))
     assert all(s.cached for s in again.stages)
     assert [s.key for s in again.stages] == [s.key for s in first.stages]
 
@@ -64,7 +68,7 @@ def _cli(args: list[str], **kw) -> subprocess.Popen:
 
 def test_killed_build_resumes_from_finished_stages(phantom, tmp_path):
     args = ["build", "--target", "cpu-x86-scanner", "--data", str(phantom), "-o", str(tmp_path), "--threads", "2"]
-    stages = tmp_path / "uniusnet-small-cpu-x86-scanner-int8" / "stages"
+    stages = tmp_path / ".edgeus-cache"
     proc = _cli(args)
     deadline = time.time() + 300
     while time.time() < deadline and not list(stages.glob("quantize-*/stage.json")):

@@ -14,6 +14,14 @@ import numpy as np
 from edgeus.backends.base import Runner, TensorMeta
 from edgeus.errors import BackendError
 
+def import_openvino():
+    try:
+        import openvino
+    except ImportError:
+        raise BackendError("OpenVINO is not installed: pip install 'edgeus[openvino]'") from None
+    return openvino
+
+
 _OV_TYPES = {"f32": "float32", "f16": "float16", "i64": "int64", "i32": "int32"}
 
 
@@ -40,8 +48,6 @@ class OpenVINORunner(Runner):
         return config
 
     def _load(self) -> None:
-        from edgeus.quantize.openvino_nncf import import_openvino
-
         ov = import_openvino()
         if not self.model_path.is_file():
             raise BackendError(f"{self.model_path}: OpenVINO model not found")

@@ -9,18 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgeus.backends.openvino import import_openvino
 from edgeus.calibration import CalibrationPlan, iter_feeds
 from edgeus.errors import BackendError
 from edgeus.quantize.api import QuantizeError, QuantizeOptions
 from edgeus.spec import ModelSpec
-
-
-def import_openvino():
-    try:
-        import openvino
-    except ImportError:
-        raise BackendError("OpenVINO is not installed: pip install 'edgeus[openvino]'") from None
-    return openvino
 
 
 class _PlanIterable:

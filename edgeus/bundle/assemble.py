@@ -1,0 +1,132 @@
+"""Assemble a bundle folder from a finished build: model files, evidence, conformance vectors, reports,
+manifest (written last, with the hash of every other file). The folder appears atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeus import __version__
+from edgeus.atomic import atomic_dir
+from edgeus.bundle.conformance import INDEX, VECTORS, make_vectors
+from edgeus.bundle.manifest import (
+    accuracy_summary,
+    finish_manifest,
+    io_table,
+    now_utc,
+    performance_summary,
+    task_table,
+)
+from edgeus.toolchain import toolchain_versions
+
+OVERLAY_SAMPLES = 2
+MODEL_DIR = "model"
+# Machine-specific: an OpenVINO compiled-model cache only fits the CPU that wrote it; the device makes its own.
+NOT_SHIPPED = {"cache"}
+
+
+@dataclass
+class BundleParts:
+    """Everything a bundle is made of, gathered by the build."""
+
+    loaded: object                    # LoadedModel (torch reference, spec, name, checkpoint hash)
+    profile: object                   # DeviceProfile
+    model_dir: Path                   # compiled (or portable) model folder to ship
+    engine: dict                      # backend, status, model (relative path), settings, recipe
+    accuracy: dict                    # accuracy.json
+    perf: dict | None                 # perf.json (None: engine pending)
+    verdicts: list[dict]
+    passed: bool
+    samples: list                     # validation samples (ground truth), for vectors and overlays
+    calibration: dict | None = None   # CalibrationPlan.record()
+    candidate_factory: object = None  # () -> Runner of the shipped engine; None when pending
+    portable_factory: object = None   # () -> Runner of the fp32 ONNX, for pending engines
+    extra_files: dict[str, Path] = field(default_factory=dict)  # bundle path -> source file
+
+
+def first_per_task(samples: list, n: int = 1) -> list:
+    """The first ``n`` samples of each task row, in catalog-stable order (deterministic vectors)."""
+    seen: dict[str, list] = {}
+    for s in samples:
+        if len(seen.setdefault(s.task.key, [])) < n:
+            seen[s.task.key].append(s)
+    return [s for rows in seen.values() for s in rows]
+
+
+def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
+    from edgeus.backends.torch import TorchRunner
+
+    loaded, profile = parts.loaded, parts.profile
+    with atomic_dir(out, replace=force) as tmp:
+        shutil.copytree(parts.model_dir, tmp / MODEL_DIR, ignore=lambda d, names: [n for n in names if n in NOT_SHIPPED])
+        for rel, source in parts.extra_files.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tmp / rel)
+        (tmp / "accuracy.json").write_text(json.dumps(parts.accuracy, indent=1) + "\n")
+        if parts.perf is not None:
+            (tmp / "perf.json").write_text(json.dumps(parts.perf, indent=1) + "\n")
+        (tmp / "verdicts.json").write_text(json.dumps({"passed": parts.passed, "verdicts": parts.verdicts}, indent=1) + "\n")
+
+        reference = TorchRunner(loaded.module, loaded.spec, threads=profile.runtime.threads,
+                                name=f"torch-fp32:{loaded.name}")
+        candidate = parts.candidate_factory() if parts.candidate_factory else None
+        portable = parts.portable_factory() if parts.portable_factory else None
+        runners = [r for r in (reference, candidate, portable) if r is not None]
+        for r in runners:
+            r.activate()
+        try:
+            make_vectors(tmp, loaded.spec, first_per_task(parts.samples), reference, candidate,
+                         profile.precision.value, portable=portable)
+            overlays = segmentation_overlays(loaded.spec, parts.samples, reference, candidate or portable)
+        finally:
+            for r in runners:
+                r.deactivate()
+
+        manifest = {
+            "edgeus_version": __version__, "created": now_utc(),
+            "model": {"name": loaded.name, "checkpoint_sha256": loaded.checkpoint_sha256, "spec": loaded.spec.name},
+            "io": io_table(loaded.spec), "preprocessing": loaded.spec.preprocessing,
+            "postprocessing": {"mask_mapping": "uncrop", "mask_values": [0, 255],
+                               "classification": "softmax probabilities; prediction = argmax"},
+            "tasks": task_table(loaded.spec), "profile": profile.model_dump(mode="json"),
+            "target": {"profile": profile.name, "device": profile.hardware.device, "backend": profile.backend.value,
+                       "precision": profile.precision.value},
+            "engine": parts.engine, "toolchain": toolchain_versions(),
+            "calibration": ({"fingerprint": parts.calibration["fingerprint"], "samples": parts.calibration["samples"],
+                             "per_task": parts.calibration["coverage"]} if parts.calibration else None),
+            "accuracy": accuracy_summary(parts.accuracy), "performance": performance_summary(parts.perf),
+            "verdicts": parts.verdicts, "passed": parts.passed,
+            "conformance": {"vectors": VECTORS, "index": INDEX},
+        }
+        from edgeus.report.render import write_reports
+
+        write_reports(tmp, manifest, parts.accuracy, parts.perf, overlays)
+        return finish_manifest(tmp, manifest)
+
+
+def segmentation_overlays(spec, samples: list, reference, candidate) -> dict[str, bytes]:
+    """For each segmentation task: image, fp32 mask and candidate mask of its first samples (PNG figures)."""
+    from edgeus.evaluate import predict
+    from edgeus.metrics import dice
+    from edgeus.preprocess import read_image
+    from edgeus.report.plots import overlay_panel
+
+    chosen = [s for s in first_per_task(samples, OVERLAY_SAMPLES) if s.task.kind == "segmentation"]
+    if candidate is None or not chosen:
+        return {}
+    ref_pred, cand_pred = predict(reference, spec, chosen), predict(candidate, spec, chosen)
+    panels: dict[str, bytes] = {}
+    for key in ref_pred:
+        rows = []
+        for i, sample in enumerate(s for s in chosen if s.task.key == key):
+            truth = read_image(sample.mask_path)[..., 0] if sample.mask_path else None
+            ref, cand = ref_pred[key].masks[i], cand_pred[key].masks[i]
+            rows.append({"sample": sample.id, "image": read_image(sample.image_path), "truth": truth, "reference": ref,
+                         "candidate": cand, "reference_dice": dice(truth, ref) if truth is not None else float("nan"),
+                         "candidate_dice": dice(truth, cand) if truth is not None else float("nan"),
+                         "agreement_dice": dice(ref, cand)})
+        panels[key] = overlay_panel(key, rows)
+    return panels

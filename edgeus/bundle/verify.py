@@ -1,0 +1,86 @@
+"""``edgeus verify BUNDLE``: schema, file hashes, then the conformance vectors on this machine.
+
+The order matters: a bundle whose files do not match the manifest is not run at all (the vectors and the
+model could both have been swapped); a bundle whose files match is run, and each vector row says how far
+this machine's outputs are from the bundle's own outputs and from the fp32 reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeus.bundle.conformance import VectorCheck, check_vectors
+from edgeus.bundle.manifest import schema_problems
+from edgeus.runtime.manifest import BundleError, check_files, read_manifest, unlisted_files
+
+
+class VerifyFailed(BundleError):
+    """The bundle does not verify (tampered, incomplete or non-conforming on this machine)."""
+
+
+@dataclass
+class VerifyReport:
+    bundle: str
+    engine_status: str = "unknown"
+    backend: str = "unknown"
+    schema_problems: list[str] = field(default_factory=list)
+    file_problems: list[str] = field(default_factory=list)
+    unlisted_files: list[str] = field(default_factory=list)
+    vectors: list[VectorCheck] = field(default_factory=list)
+    ran_on: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return (not self.schema_problems and not self.file_problems and bool(self.vectors)
+                and all(v.passed for v in self.vectors))
+
+    def first_problem(self) -> str:
+        problems = self.schema_problems + self.file_problems + [
+            f"conformance {v.task} ({v.output}): deviation {v.reference_deviation:.4g} from fp32 (tol "
+            f"{v.reference_atol:.4g})" + ("" if v.bundle_deviation is None else
+                                          f", {v.bundle_deviation:.4g} from the bundle's outputs (tol {v.bundle_atol:.4g})")
+            for v in self.vectors if not v.passed]
+        if not problems and not self.vectors:
+            problems = ["no conformance vectors ran"]
+        return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+
+    def to_dict(self) -> dict:
+        return {"bundle": self.bundle, "passed": self.passed, "engine_status": self.engine_status,
+                "backend": self.backend, "schema_problems": self.schema_problems, "file_problems": self.file_problems,
+                "unlisted_files": self.unlisted_files, "ran_on": self.ran_on,
+                "vectors": [v.to_dict() for v in self.vectors]}
+
+
+def _vector_runner(bundle: Path, manifest: dict, threads: int | None):
+    """The engine for a ready bundle; the portable fp32 ONNX (ONNX Runtime) while the engine is pending."""
+    from edgeus.runtime.bundle import open_engine, require_backend
+
+    engine = manifest["engine"]
+    if engine["status"] == "ready":
+        return open_engine(bundle, manifest, threads)
+    require_backend("onnxruntime", bundle)
+    from edgeus.backends.onnxruntime import OnnxRuntimeRunner
+
+    return OnnxRuntimeRunner(bundle / engine["portable_model"], threads=threads, name=f"portable:{bundle.name}")
+
+
+def verify(bundle: str | Path, *, threads: int | None = None, progress=None) -> VerifyReport:
+    from edgeus.profiling import machine_description
+
+    bundle = Path(bundle)
+    manifest = read_manifest(bundle)
+    report = VerifyReport(str(bundle))
+    report.schema_problems = [f"manifest.json: {p}" for p in schema_problems(manifest)]
+    if report.schema_problems:
+        return report
+    report.engine_status, report.backend = manifest["engine"]["status"], manifest["engine"]["backend"]
+    report.file_problems = check_files(bundle, manifest)
+    report.unlisted_files = unlisted_files(bundle, manifest)
+    if report.file_problems:
+        return report  # never run a model whose files are not the ones the manifest vouches for
+    machine = machine_description()
+    report.ran_on = f"{machine.get('cpu')} ({machine.get('cores')} cores)"
+    with _vector_runner(bundle, manifest, threads) as runner:
+        report.vectors = check_vectors(bundle, runner, progress)
+    return report

@@ -1,0 +1,173 @@
+"""report.md and a self-contained report.html for a bundle, from its manifest and evidence files.
+
+The content is built once as a list of blocks (heading, text, table, image) and written by two small
+renderers, so the Markdown and the HTML never disagree. Markdown links its pictures from ``report/``; the
+HTML embeds them (base64), so it opens anywhere, offline, as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeus.report import plots
+
+REPORT_MD, REPORT_HTML, FIGURES_DIR = "report.md", "report.html", "report"
+
+
+@dataclass
+class Block:
+    kind: str                      # h1 | h2 | h3 | text | table | image
+    text: str = ""
+    rows: list[list[str]] = field(default_factory=list)
+    image: bytes = b""
+    name: str = ""                 # figure file name (Markdown)
+
+
+def _n(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(ci) -> str:
+    return "" if not ci or ci[0] is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _mark(passed) -> str:
+    return {True: "pass", False: "FAIL", None: "n/a"}[passed]
+
+
+def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: dict[str, bytes]) -> list[Block]:
+    target = manifest["target"]
+    blocks = [Block("h1", text=f"{manifest['model']['name']} → {target['profile']} ({target['precision']})")]
+    verdict = "PASSED" if manifest["passed"] else "FAILED"
+    engine = manifest["engine"]
+    blocks.append(Block("text", text=(
+        f"**Verdict: {verdict}.** Backend {target['backend']} for {target['device']}; engine {engine['status']}. "
+        f"Built {manifest['created']} with edgeus {manifest['edgeus_version']}. "
+        + (f"Performance measured on {perf['machine'].get('cpu', '?')} ({perf['machine'].get('cores')} cores), "
+           f"not on the target device." if perf else "No performance measured (engine pending).")
+    )))
+    blocks.append(Block("h2", text="Budget verdicts"))
+    blocks.append(Block("table", rows=[["item", "measured", "budget", "unit", "verdict", "note"]] + [
+        [v["item"], _n(v["measured"]), f"{v['budget']:g}", v.get("unit", ""), _mark(v["passed"]), v.get("note", "")]
+        for v in manifest["verdicts"]]))
+
+    blocks.append(Block("h2", text="Accuracy per task"))
+    blocks.append(Block("text", text=(
+        f"Reference `{accuracy.get('reference')}` vs candidate `{accuracy.get('candidate')}`; 95 % bootstrap "
+        f"intervals ({accuracy.get('n_boot', 1000)} resamples), the drop's interval paired (same resampled images).")))
+    for split, sr in accuracy.get("splits", {}).items():
+        blocks.append(Block("h3", text=f"{split} split: {'pass' if sr['passed'] else 'FAIL'}"))
+        rows = [["task", "n", "metric", "reference", "candidate", "drop", "budget", "verdict", "fidelity"]]
+        for key, task in sr["tasks"].items():
+            fid = task["fidelity"]
+            fid_text = (f"mask Dice vs fp32 {fid['mask_dice_vs_reference']:.3f}" if "mask_dice_vs_reference" in fid
+                        else f"argmax agreement {fid.get('argmax_agreement', 0):.3f}")
+            for metric, c in task["metrics"].items():
+                rows.append([key, str(task["n"]), metric.upper(), _n(c["reference"]) + _ci(c["reference_ci"]),
+                             _n(c["candidate"]) + _ci(c["candidate_ci"]), _n(c["drop"]) + _ci(c["drop_ci"]),
+                             f"{c['budget']:g}", _mark(c["passed"]), fid_text])
+        blocks.append(Block("table", rows=rows))
+        blocks.append(Block("image", image=plots.drop_chart(sr, f"{split} split: drop per task (95 % CI) vs budget"),
+                            name=f"drops-{split}.png", text=f"Accuracy drops, {split} split"))
+
+    blocks.append(Block("h2", text="Performance"))
+    if perf:
+        c, e = perf["compute"], perf["end_to_end"]
+        blocks.append(Block("table", rows=[["measure", "value"],
+                                           ["compute p50 / p95 / p99 (ms)", f"{c['median_ms']:.2f} / {c['p95_ms']:.2f} / {c['p99_ms']:.2f}"],
+                                           ["end to end p50 (ms) / fps", f"{e['median_ms']:.2f} / {1000 / e['mean_ms']:.1f}"],
+                                           ["throughput (images/s by batch)", ", ".join(f"b{k}: {v:.1f}" for k, v in perf["throughput"].items())],
+                                           ["load / first inference", f"{perf['load_s']:.2f} s / {perf['first_inference_ms']:.1f} ms"],
+                                           ["peak RSS (MiB)", f"{perf['peak_rss_mb']:.0f}"],
+                                           ["peak GPU memory (MiB)", _n(perf["peak_gpu_mb"], 0)],
+                                           ["model size (MiB)", f"{perf['model_size_mb']:.2f}"],
+                                           ["projected UUSIC25 test set (2,479 images, s)", f"{perf['projected_uusic25_s']:.1f}"]]))
+        for warning in perf.get("warnings", []):
+            blocks.append(Block("text", text=f"⚠ {warning}"))
+        blocks.append(Block("image", image=plots.latency_chart(perf), name="latency.png", text="Latency distribution"))
+        budget = manifest["profile"].get("budgets", {}).get("peak_memory_mb")
+        blocks.append(Block("image", image=plots.memory_chart(perf, budget), name="memory.png", text="Memory over time"))
+    else:
+        blocks.append(Block("text", text="Not measured here: the engine is built on the device ('edgeus finalize')."))
+
+    if overlays:
+        blocks.append(Block("h2", text="Segmentation overlays"))
+        for key, png in overlays.items():
+            blocks.append(Block("image", image=png, name=f"overlay-{key.replace('/', '-')}.png", text=key))
+
+    blocks.append(Block("h2", text="Provenance"))
+    calibration = manifest.get("calibration")
+    rows = [["item", "value"], ["checkpoint sha256", manifest["model"]["checkpoint_sha256"] or "–"],
+            ["calibration", f"{calibration['samples']} images, fingerprint {calibration['fingerprint']}"
+             if calibration else "none (no INT8 calibration)"]]
+    rows += [[k, v] for k, v in manifest["toolchain"].items()]
+    blocks.append(Block("table", rows=rows))
+    return blocks
+
+
+def to_markdown(blocks: list[Block]) -> str:
+    out = []
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out.append("#" * int(b.kind[1]) + " " + b.text)
+        elif b.kind == "text":
+            out.append(b.text)
+        elif b.kind == "table":
+            header, *body = b.rows
+            out.append("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+            out[-1] += "".join("\n| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body)
+        elif b.kind == "image":
+            out.append(f"![{b.text}]({FIGURES_DIR}/{b.name})")
+        out.append("")
+    return "\n".join(out)
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#212121}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:13px}td,th{border:1px solid #ddd;padding:3px 7px;text-align:left}
+th{background:#f5f5f5}td.FAIL{color:#c62828;font-weight:600}td.pass{color:#2e7d32}img{max-width:100%}
+code{background:#f5f5f5;padding:0 3px}"""
+
+
+def _inline(text: str) -> str:
+    """The little Markdown the blocks use: **bold** and `code`."""
+    escaped = html.escape(text)
+    for marker, tag in (("**", "strong"), ("`", "code")):
+        parts = escaped.split(marker)
+        escaped = "".join(p if i % 2 == 0 else f"<{tag}>{p}</{tag}>" for i, p in enumerate(parts))
+    return escaped
+
+
+def to_html(blocks: list[Block], title: str) -> str:
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+           f"<style>{_STYLE}</style></head><body>"]
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out.append(f"<{b.kind}>{html.escape(b.text)}</{b.kind}>")
+        elif b.kind == "text":
+            out.append(f"<p>{_inline(b.text)}</p>")
+        elif b.kind == "table":
+            header, *body = b.rows
+            out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+            for row in body:
+                out.append("<tr>" + "".join(f"<td class='{html.escape(c)}'>{html.escape(c)}</td>" for c in row) + "</tr>")
+            out.append("</table>")
+        elif b.kind == "image":
+            data = base64.b64encode(b.image).decode()
+            out.append(f"<figure><img alt='{html.escape(b.text)}' src='data:image/png;base64,{data}'>"
+                       f"<figcaption>{html.escape(b.text)}</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write_reports(folder: Path, manifest: dict, accuracy: dict, perf: dict | None, overlays: dict[str, bytes]) -> None:
+    blocks = build_blocks(manifest, accuracy, perf, overlays)
+    figures = folder / FIGURES_DIR
+    figures.mkdir(exist_ok=True)
+    for b in blocks:
+        if b.kind == "image":
+            (figures / b.name).write_bytes(b.image)
+    (folder / REPORT_MD).write_text(to_markdown(blocks), encoding="utf-8")
+    (folder / REPORT_HTML).write_text(to_html(blocks, blocks[0].text), encoding="utf-8")

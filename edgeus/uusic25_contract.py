@@ -1,0 +1,159 @@
+"""The UUSIC25 submission contract, run on a bundle: what the challenge container writes, and its scoring.
+
+``predict`` reads the challenge's JSON record list and images and writes, exactly as the container does, one
+PNG mask per segmentation image at ``<output>/<img_path_relative with "img" -> "mask">`` (0/255, original size)
+and one ``classification.json`` mapping ``img_path_relative`` to ``{"probability": [...], "prediction": k}``.
+It uses only the vendor runtime (no torch). ``score`` reads such an output folder against ground truth and
+computes the official metrics and the final-score components.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeus.data.layout import mask_path_for
+from edgeus.errors import DataError
+
+CLASSIFICATION_JSON = "classification.json"
+
+
+def _records(input_json: Path) -> list[dict]:
+    try:
+        records = json.loads(Path(input_json).read_text())
+    except FileNotFoundError:
+        raise DataError(f"{input_json}: input JSON not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{input_json}: not a readable JSON record list ({exc.__class__.__name__})") from None
+    if not isinstance(records, list):
+        raise DataError(f"{input_json}: expected a JSON list of records")
+    for n, rec in enumerate(records):
+        if not isinstance(rec, dict) or not {"img_path_relative", "task", "dataset_name"} <= set(rec):
+            raise DataError(f"{input_json}[{n}]: record lacks img_path_relative/task/dataset_name")
+    return records
+
+
+def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, output: str | Path, *,
+            mask_mapping: str | None = None, force: bool = False, threads: int | None = None, progress=None) -> dict:
+    """Run the bundle over the records; returns counts. The output folder appears only when complete."""
+    from PIL import Image
+
+    from edgeus.atomic import atomic_dir
+    from edgeus.runtime import load
+    from edgeus.runtime.manifest import BundleError
+
+    records = _records(Path(input_json))
+    input_dir, output = Path(input_dir), Path(output)
+    if not input_dir.is_dir():
+        raise DataError(f"{input_dir}: input folder not found")
+    counts = {"segmentation": 0, "classification": 0}
+    with load(bundle, threads=threads) as model, atomic_dir(output, replace=force) as tmp:
+        if mask_mapping:
+            model.mask_mapping = mask_mapping
+        classification: dict[str, dict] = {}
+        for rec in records:
+            image = input_dir / rec["img_path_relative"]
+            try:
+                result = model.predict(image, rec["dataset_name"], rec["task"])
+            except BundleError as exc:
+                raise DataError(f"{rec['img_path_relative']}: {exc}") from None
+            if rec["task"] == "segmentation":
+                target = tmp / mask_path_for(rec["img_path_relative"])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(result).save(target)
+            else:
+                classification[rec["img_path_relative"]] = {"probability": [float(p) for p in result],
+                                                            "prediction": int(np.argmax(result))}
+            counts[rec["task"]] += 1
+            if progress:
+                progress(rec["dataset_name"], 1)
+        (tmp / CLASSIFICATION_JSON).write_text(json.dumps(classification, indent=1) + "\n")
+    return counts
+
+
+@dataclass
+class ContractScore:
+    tasks: dict[str, dict] = field(default_factory=dict)       # task key -> {n, dsc, nsd | auc, acc}
+    components: dict[str, float | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None = None) -> ContractScore:
+    """Official metrics of a container output folder against a ground-truth evaluation folder."""
+    from edgeus.data.uusic25 import read_dataset
+    from edgeus.evaluate import TaskPredictions
+    from edgeus.preprocess import read_image
+    from edgeus.scoring import score_task
+
+    pred_dir = Path(pred_dir)
+    dataset = read_dataset(truth, records=truth_json)
+    dataset.raise_if_problems()
+    samples = [s for s in dataset.samples if s.has_truth]
+    if not samples:
+        raise DataError(f"{truth}: no ground truth (masks or class labels) in the records; cannot score")
+    cls_file = pred_dir / CLASSIFICATION_JSON
+    try:
+        cls_pred = json.loads(cls_file.read_text()) if cls_file.is_file() else {}
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{cls_file}: not valid JSON ({exc.msg})") from None
+    result = ContractScore()
+    for key, task_samples in dataset_by_task(samples).items():
+        kind = task_samples[0].task.kind
+        preds = TaskPredictions(key, kind)
+        for s in task_samples:
+            preds.sample_ids.append(s.id)
+            preds.groups.append(s.group)
+            if kind == "segmentation":
+                path = pred_dir / mask_path_for(s.id)
+                if not path.is_file():
+                    raise DataError(f"{path}: prediction missing for {s.id}")
+                preds.masks.append(read_image(path)[..., 0])
+            else:
+                entry = cls_pred.get(s.id)
+                if entry is None:
+                    raise DataError(f"{cls_file}: no prediction for {s.id}")
+                preds.probabilities.append(np.asarray(entry["probability"], dtype=np.float64))
+        scores = score_task(task_samples, preds)
+        result.tasks[key] = {"n": scores.n, **scores.summary()}
+    seg = [t for t in result.tasks.values() if "dsc" in t]
+    cls = {k: t for k, t in result.tasks.items() if "auc" in t}
+    subtype = [t["auc"] for k, t in cls.items() if _classes(dataset, k) > 2]
+    binary = [t["auc"] for k, t in cls.items() if _classes(dataset, k) == 2]
+    seg_score = _mean([(t["dsc"] + t["nsd"]) / 2 for t in seg])
+    cls_score = _mean([None if t["auc"] is None else (t["auc"] + t["acc"]) / 2 for t in cls.values()])
+    result.components = {
+        "mean_dsc": _mean([t["dsc"] for t in seg]), "mean_nsd": _mean([t["nsd"] for t in seg]),
+        "mean_auc_binary": _mean(binary), "mean_auc_subtype": _mean(subtype),
+        "mean_acc": _mean([t["acc"] for t in cls.values()]),
+        "seg_score": seg_score, "cls_score": cls_score,
+        "accuracy_score": _mean([seg_score, cls_score]) if seg_score is not None and cls_score is not None else None,
+    }
+    result.notes = [
+        "seg_score = mean over segmentation tasks of (DSC + NSD) / 2 (FACTS.md); cls_score = mean over classification "
+        "tasks of (AUC + ACC) / 2 is edgeus's reading: the official Cls formula was not published.",
+        "final = 0.7 * minmax_over_teams(accuracy_score) + 0.3 * efficiency needs the other teams and the unpublished "
+        "efficiency formula; accuracy_score is this entry's input to it.",
+    ]
+    return result
+
+
+def dataset_by_task(samples: list) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for s in samples:
+        out.setdefault(s.task.key, []).append(s)
+    return out
+
+
+def _classes(dataset, key: str) -> int:
+    return next(len(s.task.classes) for s in dataset.samples if s.task.key == key)
