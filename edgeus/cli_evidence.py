@@ -114,9 +114,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     with stage_reporter() as on_stage:
         result = build(profile, options, on_stage=on_stage, progress_for=progress_bar)
-    if result.stopped_after:
-        console.print(f"[yellow]{profile.name}: TensorRT engine build is not available yet; stopped after the portable "
-                      f"stages (export, quantize) in {result.run_dir}[/yellow]")
+    if result.stopped_after == "engine pending":
+        print_accuracy_report(result.accuracy)
+        print_verdicts(result.verdicts)
+        console.print(f"[yellow]{profile.name}: TensorRT engine pending (built on the target): bundle {result.run_dir} "
+                      "holds the fp32 and QDQ ONNX, the build recipe and the conformance vectors. On the device run: "
+                      f"edgeus finalize {result.run_dir}[/yellow]")
+        if not result.passed:
+            raise BudgetFailed(f"{profile.name}: accuracy gates of the portable model failed (see {result.run_dir})")
         return 0
     print_accuracy_report(result.accuracy)
     print_perf_report(result.perf)

@@ -157,7 +157,31 @@ def cmd_uusic25_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finalize(args: argparse.Namespace) -> int:
+    from edgeus.console import console, status
+    from edgeus.trt.finalize import finalize
+
+    with status(f"building the TensorRT engine of {args.bundle} on this device"):
+        manifest = finalize(args.bundle, data=args.data, threads=args.threads, rebuild=args.rebuild)
+    perf = manifest["performance"]
+    console.print(f"engine {manifest['engine']['model']} built on {manifest['engine']['device']['gpu']}; "
+                  f"p50 {perf['p50_ms']:.2f} ms, p95 {perf['p95_ms']:.2f} ms; "
+                  + ("all budgets met" if manifest["passed"] else "[red]budget gates failed[/red]"))
+    if not manifest["passed"]:
+        from edgeus.budgets import BudgetFailed
+
+        raise BudgetFailed(f"{args.bundle}: budget gates failed on this device (see report.md)")
+    return 0
+
+
 def add_ship_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("finalize", help="on the target: build a pending TensorRT engine, check, profile, re-validate")
+    p.add_argument("bundle", help="bundle folder with an engine pending (from 'edgeus build' for a TensorRT profile)")
+    p.add_argument("--data", help="evaluation data to re-validate on the device (UUSIC25 folder or phantom root)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--rebuild", action="store_true", help="build again even if the engine is ready")
+    p.set_defaults(handler=cmd_finalize)
+
     p = sub.add_parser("verify", help="check a bundle: schema, file hashes, conformance vectors on this machine")
     p.add_argument("bundle", help="bundle folder")
     p.add_argument("--threads", type=int)

@@ -101,8 +101,8 @@ def build(profile: DeviceProfile, options: BuildOptions,
     on_stage("quantize", quant)
 
     if profile.backend is Backend.tensorrt:
-        result.stopped_after = "quantize"
-        return result
+        return _deferred_engine(loaded, profile, export, quant, export_key, quant_key, plan, data, threads, options,
+                                result, on_stage, progress_for)
 
     # 3. compile
     on_stage("compile", None)
@@ -142,6 +142,88 @@ def build(profile: DeviceProfile, options: BuildOptions,
                               data, threads, options)
     on_stage("bundle", StageResult("bundle", result.run_dir, "", False, {}))
     return result
+
+
+def _deferred_engine(loaded, profile: DeviceProfile, export: StageResult, quant: StageResult, export_key: str,
+                     quant_key: str, plan, data: Path, threads: int, options: BuildOptions, result: BuildResult,
+                     on_stage, progress_for) -> BuildResult:
+    """TensorRT targets: the engine is specific to the GPU and TensorRT version, so it is built where it runs.
+
+    Here: validate the portable candidate (the QDQ model under ONNX Runtime for INT8, the fp32 ONNX for FP16)
+    against the accuracy budgets, and ship a bundle with the recipe, marked "engine pending". On the target,
+    ``edgeus finalize`` builds the engine, checks the conformance vectors, profiles and re-validates.
+    """
+    from edgeus.budgets import Verdict, accuracy_verdicts, all_passed
+    from edgeus.trt.finalize import local_tensorrt_ready
+
+    on_stage("validate", None)
+    val_key = content_key("validate", quant_key, export_key, _dataset_fingerprint(data),
+                          profile.budgets.accuracy_drop.model_dump(), options.seed)
+    validated = run_stage(options.out / CACHE_DIR, "validate", val_key,
+                          lambda tmp: _validate(loaded, quant.path / "out", profile, data, tmp, threads, options,
+                                                progress_for))
+    result.stages.append(validated)
+    on_stage("validate", validated)
+    result.accuracy = _load_accuracy(validated.path / "accuracy.json")
+    pending = "measured on the device by 'edgeus finalize'"
+    b = profile.budgets
+    result.verdicts = [Verdict("latency p95 (compute, batch 1)", None, b.latency_p95_ms, "ms", None, pending),
+                       Verdict("frame rate (end to end, batch 1)", None, b.min_fps, "fps", None, pending),
+                       Verdict(f"peak {b.memory_scope} memory", None, b.peak_memory_mb, "MiB", None, pending),
+                       ] + accuracy_verdicts(result.accuracy)
+    result.passed = all_passed(result.verdicts)
+    on_stage("bundle", None)
+    result.manifest = _deferred_bundle(loaded, profile, export.path / "model.onnx", quant.path / "out", validated.path,
+                                       result, plan, data, threads, options)
+    on_stage("bundle", StageResult("bundle", result.run_dir, "", False, {}))
+    result.stopped_after = "engine pending"
+    trt = profile.runtime.tensorrt
+    if trt is not None and not trt.build_on_device and local_tensorrt_ready():
+        from edgeus.trt.finalize import finalize
+
+        on_stage("finalize", None)
+        result.manifest = finalize(result.run_dir, data=data, threads=threads)
+        result.stopped_after = None
+        result.accuracy = _load_accuracy(result.run_dir / "accuracy.json")
+        result.perf = _load_perf(result.run_dir / "perf.json")
+        result.verdicts = [Verdict(**v) for v in result.manifest["verdicts"]]
+        result.passed = result.manifest["passed"]
+        on_stage("finalize", StageResult("finalize", result.run_dir, "", False, {}))
+    return result
+
+
+def _deferred_bundle(loaded, profile: DeviceProfile, fp32_onnx: Path, quant_dir: Path, validated: Path,
+                     result: BuildResult, plan, data: Path, threads: int, options: BuildOptions) -> dict:
+    from edgeus.backends.onnxruntime import OnnxRuntimeRunner
+    from edgeus.backends.registry import open_runner
+    from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle
+    from edgeus.trt.settings import builder_settings, trtexec_command
+
+    record = json.loads((quant_dir / "quantize.json").read_text())
+    build_input = f"{MODEL_DIR}/{Path(record['path']).name}"
+    portable = f"{MODEL_DIR}/model.onnx"
+    settings = builder_settings(profile, loaded.spec, build_input)
+    command = trtexec_command(settings)
+    recipe = {"builder": settings.to_dict(), "trtexec": " ".join(command),
+              "requires": {"device": profile.hardware.device, "compute_capability": settings.target_compute_capability,
+                           "tensorrt_major": 10, "build_on_device": profile.runtime.tensorrt.build_on_device},
+              "finalize": "edgeus finalize BUNDLE [--data DIR]  (on the target; see Dockerfile.jetson)"}
+    engine = {"backend": "tensorrt", "status": "pending", "model": None, "portable_model": portable,
+              "build_input": build_input, "settings": settings.to_dict(), "recipe": f"{MODEL_DIR}/recipe.json"}
+    samples = validation_splits(data, loaded.spec, True)["internal"]
+    parts = BundleParts(
+        loaded=loaded, profile=profile, model_dir=quant_dir, engine=engine,
+        accuracy=json.loads((validated / "accuracy.json").read_text()), perf=None,
+        verdicts=[v.to_dict() for v in result.verdicts], passed=result.passed, samples=samples,
+        calibration=plan.record() if plan else None,
+        portable_factory=lambda: OnnxRuntimeRunner(fp32_onnx, threads=threads, name="onnxruntime-fp32 (portable)"),
+        preview_factory=lambda: open_runner(quant_dir, profile, threads),
+        extra_files={portable: fp32_onnx},
+        extra_texts={f"{MODEL_DIR}/recipe.json": json.dumps(recipe, indent=1) + "\n",
+                     f"{MODEL_DIR}/build_engine.sh": "#!/bin/sh\n# The engine edgeus finalize builds, with trtexec "
+                     "(run inside the bundle folder on the target).\nset -e\n" + " \\\n  ".join(command) + "\n"},
+    )
+    return write_bundle(parts, result.run_dir, force=options.force)
 
 
 def _export(loaded, tmp: Path) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
-import tomllib
+from edgeus._compat import tomllib
 from enum import Enum
 from pathlib import Path
 from typing import Literal
@@ -61,6 +61,8 @@ class TensorRTSettings(_Strict):
     gpu_fallback: bool = True
     build_on_device: bool
     hardware_compatibility: Literal["none", "ampere_plus", "same_compute_capability"] = "none"
+    # The GPU family a recipe is for ("8.7" = Jetson Orin); finalize refuses another one. None: any GPU.
+    compute_capability: str | None = Field(default=None, pattern=r"^\d+\.\d+$")
 
 
 class OpenVINOSettings(_Strict):

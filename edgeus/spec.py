@@ -7,7 +7,7 @@ with ``--spec FILE``.
 
 from __future__ import annotations
 
-import tomllib
+from edgeus._compat import tomllib
 from pathlib import Path
 from typing import Literal
 

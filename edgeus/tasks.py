@@ -6,7 +6,7 @@ vectors from it. The rest of edgeus never hard-codes a dataset name.
 
 from __future__ import annotations
 
-import tomllib
+from edgeus._compat import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal

@@ -92,3 +92,17 @@ def copy_bundle(bundle: Path, dest: Path) -> Path:
     target = dest / bundle.name
     shutil.copytree(bundle, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def jetson_bundle(small_phantom, bundles_root) -> Path:
+    """A deferred (engine pending) bundle for jetson-orin-nano."""
+    return build_bundle("jetson-orin-nano", small_phantom, bundles_root)
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """sha256 of every file under a folder: 'unchanged' means this is equal before and after."""
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}

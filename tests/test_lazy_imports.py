@@ -45,3 +45,17 @@ def test_models_list_and_preprocessing_without_torch():
     )
     result = _run(code)
     assert result.returncode == 0, result.stderr
+
+
+def test_device_side_modules_import_without_torch_or_build_tools():
+    """What runs on a Jetson (finalize, the TensorRT runner, verify, reports) must not need torch or NNCF."""
+    code = (
+        "import edgeus.trt.finalize, edgeus.trt.builder, edgeus.backends.tensorrt, edgeus.bundle.verify\n"
+        "import edgeus.bundle.conformance, edgeus.pipeline, edgeus.validate, edgeus.profiling, edgeus.models\n"
+        "import edgeus.runtime, edgeus.uusic25_contract, edgeus.compare\n"
+        "from edgeus.models import model_spec\n"
+        "assert model_spec('uniusnet').name == 'uniusnet'\n"
+    )
+    block = "import sys\nfor m in ('torch', 'nncf', 'openvino', 'tensorrt', 'onnx', 'onnxslim', 'safetensors'):\n    sys.modules[m] = None\n"
+    result = subprocess.run([sys.executable, "-c", block + code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -40,4 +40,8 @@ def open_runner(path: str | Path, profile: DeviceProfile | None = None, threads:
             inference_precision=settings.get("inference_precision") or (ov.inference_precision if ov else "f32"),
             cache_dir=cache,
         )
-    raise BackendError(f"{path}: unknown model format {path.suffix!r} (expected .onnx or .xml)")
+    if path.suffix == ".engine":
+        from edgeus.backends.tensorrt import TensorRTRunner
+
+        return TensorRTRunner(path)
+    raise BackendError(f"{path}: unknown model format {path.suffix!r} (expected .onnx, .xml or .engine)")

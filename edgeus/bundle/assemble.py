@@ -44,7 +44,9 @@ class BundleParts:
     calibration: dict | None = None   # CalibrationPlan.record()
     candidate_factory: object = None  # () -> Runner of the shipped engine; None when pending
     portable_factory: object = None   # () -> Runner of the fp32 ONNX, for pending engines
+    preview_factory: object = None    # () -> Runner of what was validated, for overlays when the engine is pending
     extra_files: dict[str, Path] = field(default_factory=dict)  # bundle path -> source file
+    extra_texts: dict[str, str] = field(default_factory=dict)   # bundle path -> text content
 
 
 def first_per_task(samples: list, n: int = 1) -> list:
@@ -65,6 +67,8 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
         for rel, source in parts.extra_files.items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, tmp / rel)
+        for rel, text in parts.extra_texts.items():
+            (tmp / rel).write_text(text)
         (tmp / "accuracy.json").write_text(json.dumps(parts.accuracy, indent=1) + "\n")
         if parts.perf is not None:
             (tmp / "perf.json").write_text(json.dumps(parts.perf, indent=1) + "\n")
@@ -74,13 +78,14 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
                                 name=f"torch-fp32:{loaded.name}")
         candidate = parts.candidate_factory() if parts.candidate_factory else None
         portable = parts.portable_factory() if parts.portable_factory else None
-        runners = [r for r in (reference, candidate, portable) if r is not None]
+        preview = parts.preview_factory() if parts.preview_factory else None
+        runners = [r for r in (reference, candidate, portable, preview) if r is not None]
         for r in runners:
             r.activate()
         try:
             make_vectors(tmp, loaded.spec, first_per_task(parts.samples), reference, candidate,
                          profile.precision.value, portable=portable)
-            overlays = segmentation_overlays(loaded.spec, parts.samples, reference, candidate or portable)
+            overlays = segmentation_overlays(loaded.spec, parts.samples, reference, candidate or preview or portable)
         finally:
             for r in runners:
                 r.deactivate()

@@ -9,7 +9,7 @@ every other file, so any change to the bundle is detectable.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -83,7 +83,7 @@ def performance_summary(perf: dict | None) -> dict | None:
 
 
 def now_utc() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 def finish_manifest(bundle: Path, manifest: dict) -> dict:

@@ -195,7 +195,7 @@ def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog) -> UUS
 def read_dataset(path: str | Path, catalog: TaskCatalog | None = None, records: str | Path | None = None) -> UUSDataset:
     """Read a dataset folder (layout detected) or an evaluation folder with an explicit records JSON."""
     catalog = catalog or load_catalog()
-    root = Path(path)
+    root = Path(path).absolute()  # samples must stay valid when a tool changes the working directory
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist")
     if records is not None:

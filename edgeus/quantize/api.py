@@ -59,7 +59,8 @@ def _ignored(profile: DeviceProfile, options: QuantizeOptions) -> dict[str, list
 def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out: str | Path,
              plan: CalibrationPlan | None, options: QuantizeOptions = QuantizeOptions(),
              force: bool = False) -> QuantizeResult:
-    onnx_path, out = Path(onnx_path), Path(out)
+    # absolute: ONNX Runtime's tools run in a temporary working directory (they litter the current one)
+    onnx_path, out = Path(onnx_path).absolute(), Path(out).absolute()
     if not onnx_path.is_file():
         raise QuantizeError(f"{onnx_path}: ONNX model not found")
     if out.exists() and not force:
