@@ -53,13 +53,6 @@ def test_build_runs_every_stage_then_reuses_them(phantom, tmp_path):
     assert [s.key for s in again.stages] == [s.key for s in first.stages]
 
 
-def test_tensorrt_target_stops_after_portable_stages(phantom, tmp_path):
-    result = build(load_profile("jetson-orin-nano"), _options(phantom, tmp_path))
-    assert result.stopped_after == "quantize"
-    assert [s.name for s in result.stages] == ["export", "quantize"]
-    assert (result.stages[-1].path / "out/model.qdq.onnx").is_file()
-
-
 def _cli(args: list[str], **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
     return subprocess.Popen([sys.executable, "-m", "edgeus", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
