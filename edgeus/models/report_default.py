@@ -45,12 +45,17 @@ def evaluate_default(weights: Path, data: Path, threads: int | None = None) -> d
 
 def to_markdown(results: dict, card: dict) -> str:
     lines = ["# The embedded default: `uniusnet-small` trained on phantom data", "",
-             "Trained by `python -m edgeus.models.train_phantom` (seeded; settings below) and scored by",
+             "Trained in three seeded phases on phantom data the evaluation never sees (settings in the card below):",
+             "`python -m edgeus.models.train_phantom` twice (segmentation, then both heads with the classification",
+             "loss weighted 4x), then `python -m edgeus.models.train_cls_head` (the classification branch alone on",
+             "frozen shared features, 480 images per classification row, selected on a held-out phantom set: the",
+             "segmentation outputs are bit-for-bit those of phase 2). Scored by",
              "`python -m edgeus.models.report_default` on the phantom evaluation splits "
              f"(`edgeus data phantom --per-task {EVAL_PER_TASK} --seed {EVAL_SEED}`): `val` is the internal centre,",
              "`external` an unseen centre (other gain, coarser speckle, other probe geometry).",
              "Masks are scored at the original image size with the geometric inverse of the preprocessing (`uncrop`).",
-             "", "Training card: `" + json.dumps(card) + "`", "",
+             "", "Training card (per-epoch history left out; it is in the weights' JSON): `"
+             + json.dumps({k: v for k, v in card.items() if k != "history"}) + "`", "",
              "| task | internal DSC | internal NSD | internal AUC | internal ACC | external DSC | external NSD | external AUC | external ACC |",
              "|---|---|---|---|---|---|---|---|---|"]
     keys = [k for k in results["val"] if not k.startswith("_")]

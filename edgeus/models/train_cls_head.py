@@ -10,8 +10,10 @@ image (and of its mirror image) is computed once and cached.
 Model selection uses a held-out phantom set drawn with its own seed (never the validation or external splits
 the reported figures come from).
 
-    python -m edgeus.models.train_cls_head --init edgeus/weights/uniusnet-small-phantom.safetensors \
-        --out edgeus/weights/uniusnet-small-phantom.safetensors --threads 2
+    python -m edgeus.models.train_cls_head --init phase2.safetensors --threads 2 \
+        --out edgeus/weights/uniusnet-small-phantom.safetensors
+
+(made the committed weights in 1,564 s on 2 cores: held-out mean AUC 0.817 -> 0.940)
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def holdout_auc(swin, features, prompts, labels, rows, catalog) -> dict[str, flo
 
 
 def train(init: Path, out: Path, per_task: int, holdout: int, epochs: int, lr: float, batch: int, seed: int,
-          threads: int | None) -> dict:
+          threads: int | None, select_best: bool = True) -> dict:
     from edgeus.checkpoint import load_checkpoint
     from edgeus.models.uniusnet import SMALL, UniUSNet
 
@@ -160,13 +162,13 @@ def train(init: Path, out: Path, per_task: int, holdout: int, epochs: int, lr: f
             loss.backward()
             optimizer.step()
             schedule.step()
-            total += float(loss) * len(pick)
+            total += float(loss.detach()) * len(pick)
         aucs = holdout_auc(swin, held_features, held_prompts, held["labels"], held["rows"], catalog)
         mean = float(np.mean(list(aucs.values())))
         history.append({"epoch": epoch, "loss": round(total / len(rows), 4), "holdout_mean_auc": round(mean, 4)})
         print(f"epoch {epoch:3d}  loss {total / len(rows):.4f}  held-out mean AUC {mean:.3f}  "
               f"{time.time() - start:.0f} s", flush=True)
-        if mean > best["mean_auc"]:
+        if mean > best["mean_auc"] or (not select_best and epoch == epochs):
             best = {"epoch": epoch, "mean_auc": mean, "per_task": aucs,
                     "state": {k: v.clone() for k, v in model.state_dict().items()}}
     model.load_state_dict(best["state"])
@@ -198,9 +200,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--last-epoch", action="store_true", help="keep the last epoch, not the best held-out one")
     args = parser.parse_args()
     card = train(args.init, args.out, args.per_task, args.holdout, args.epochs, args.lr, args.batch, args.seed,
-                 args.threads)
+                 args.threads, select_best=not args.last_epoch)
     print(json.dumps({k: v for k, v in card.items() if k != "history"}))
 
 

@@ -1,10 +1,13 @@
 """Train the embedded default (``uniusnet-small``) on phantom data: seeded, CPU, documented.
 
-The committed weights came from two phases (both cards are in the weights' JSON):
+The committed weights came from three phases (all cards are nested in the weights' JSON); phases 1 and 2
+are this script, phase 3 is ``train_cls_head.py`` (classification branch only):
 
     python -m edgeus.models.train_phantom --out phase1.safetensors --threads 2
     python -m edgeus.models.train_phantom --init phase1.safetensors --steps 400 --lr 5e-4 --cls-weight 4 \
-        --warmup 0.05 --seed 1 --threads 2 --out edgeus/weights/uniusnet-small-phantom.safetensors
+        --warmup 0.05 --seed 1 --threads 2 --out phase2.safetensors
+    python -m edgeus.models.train_cls_head --init phase2.safetensors --threads 2 \
+        --out edgeus/weights/uniusnet-small-phantom.safetensors
 
 Phase 1 (1,500 steps) learns segmentation; its classification head stays near chance because the
 segmentation loss dominates the shared encoder's updates early on. Phase 2 weights the classification loss
