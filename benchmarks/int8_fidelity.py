@@ -38,6 +38,8 @@ SCOPES = {  # name -> ignored-scope regular expressions (ONNX / OpenVINO node na
     "seg last stage + head float": [r".*layers_task_seg_up\.3/.*", r".*layers_task_seg_skip\.3.*",
                                     r".*layers_task_seg_head.*"],
     "seg decoder float": [r".*layers_task_seg_.*"],
+    "both decoders float (encoder int8)": [r".*layers_task_seg_.*", r".*layers_task_cls_.*", r".*dec_prompt_mlp.*",
+                                           r".*norm_task_cls.*"],
 }
 
 
@@ -68,10 +70,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--targets", default="cpu-x86-scanner,cpu-arm-handheld")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--scopes", help="comma-separated scope names to run (default: all); results of other "
+                                         "scopes already in the JSON are kept")
     args = parser.parse_args()
+    scopes = {k: v for k, v in SCOPES.items() if not args.scopes or k in args.scopes.split(",")}
     work = Path(tempfile.mkdtemp(prefix="edgeus-fidelity-"))
     loaded = load_model("uniusnet-small")
-    spec, catalog = loaded.spec, loaded.spec.task_catalog()
+    # each scope below is measured on its own, without the model spec's own float layers
+    spec = loaded.spec.model_copy(update={"int8_float_patterns": []})
+    catalog = spec.task_catalog()
     onnx_path = work / "model.onnx"
     export_onnx(loaded, onnx_path)
     data = default_phantom()
@@ -85,7 +92,7 @@ def main() -> None:
         q = profile.quantization
         plan = plan_calibration(read_dataset(data / "train"), spec, per_task=q.calibration_samples_per_task,
                                 max_samples=q.calibration_max_samples)
-        for scope, patterns in SCOPES.items():
+        for scope, patterns in scopes.items():
             out = work / f"{target}-{scope.replace(' ', '_')}"
             start = time.perf_counter()
             quantize(onnx_path, profile, spec, out, plan, QuantizeOptions(ignored_patterns=tuple(patterns)))
@@ -116,6 +123,11 @@ def main() -> None:
     from cpu_backends import machine  # the script's folder is on sys.path; same machine description
 
 
+    previous = args.out / "int8_fidelity.json"
+    if args.scopes and previous.is_file():  # keep the other scopes' rows, in SCOPES order
+        done = {(r["target"], r["scope"]) for r in results}
+        results += [r for r in json.loads(previous.read_text())["results"] if (r["target"], r["scope"]) not in done]
+        results.sort(key=lambda r: (args.targets.split(",").index(r["target"]), list(SCOPES).index(r["scope"])))
     payload = {"machine": machine(), "per_task_images": args.per_task, "results": results}
     (args.out / "int8_fidelity.json").write_text(json.dumps(payload, indent=1) + "\n")
     lines = ["| target | kept in float | min mask Dice vs fp32 (task) | min cls agreement | fp32 ms | int8 ms | speed-up |",

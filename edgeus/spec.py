@@ -66,6 +66,9 @@ class ModelSpec(_Strict):
     inputs: list[InputSpec] = Field(min_length=1)
     outputs: list[OutputSpec] = Field(min_length=1)
     tolerances: Tolerances = Tolerances()
+    # Layers of this model that INT8 quantization keeps in float on every backend (regular expressions over
+    # ONNX / OpenVINO node names), where measurement showed INT8 costs accuracy: see benchmarks/int8_fidelity.py.
+    int8_float_patterns: list[str] = Field(default_factory=list)
     preprocessing: dict = Field(default_factory=lambda: Preprocessing().to_dict())
 
     @model_validator(mode="after")

@@ -49,10 +49,10 @@ class QuantizeResult:
         return asdict(self)
 
 
-def _ignored(profile: DeviceProfile, options: QuantizeOptions) -> dict[str, list[str]]:
+def _ignored(profile: DeviceProfile, options: QuantizeOptions, spec: ModelSpec) -> dict[str, list[str]]:
     q = profile.quantization
     return {"names": [*q.ignored_names, *options.ignored_names],
-            "patterns": [*q.ignored_patterns, *options.ignored_patterns],
+            "patterns": [*spec.int8_float_patterns, *q.ignored_patterns, *options.ignored_patterns],
             "types": [*q.ignored_types, *options.ignored_types]}
 
 
@@ -74,7 +74,7 @@ def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out
             f"profile {profile.name}: precision fp16 is not supported by the ONNX Runtime CPU backend "
             "(no fp16 CPU kernels); use int8 or fp32, or an OpenVINO/TensorRT profile"
         )
-    ignored = _ignored(profile, options)
+    ignored = _ignored(profile, options, spec)
     start = time.perf_counter()
     with atomic_dir(out, replace=force) as tmp:
         model_name, method, notes = _run(onnx_path, profile, spec, tmp, plan, options, precision, ignored)
