@@ -11,7 +11,6 @@ device/FIFO entry rejects the whole archive. Extraction then goes to a temporary
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import tarfile
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from edgeus.atomic import atomic_dir
 from edgeus.errors import OutputExistsError
-from edgeus.runtime.manifest import BundleError, check_files, read_manifest
+from edgeus.runtime.manifest import BundleError, check_files, read_manifest, sha256_of
 
 FIXED_MTIME = 0
 
@@ -59,15 +58,7 @@ def pack(bundle: str | Path, archive: str | Path | None = None, *, force: bool =
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    return archive, sha256_hex(archive)
-
-
-def sha256_hex(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return archive, sha256_of(archive)
 
 
 def _member_problem(member: tarfile.TarInfo) -> str | None:
