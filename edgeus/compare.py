@@ -13,8 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
+from edgeus.challenge_score import mean_present, seg_cls_scores
 from edgeus.runtime.manifest import read_manifest
 
 
@@ -41,11 +40,6 @@ class CompareRow:
     measured_on: str
 
 
-def _mean(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
-
-
 def row_of(bundle: Path) -> CompareRow:
     m = read_manifest(bundle)
     split = m["accuracy"]["splits"].get("internal") or next(iter(m["accuracy"]["splits"].values()), {"tasks": {}, "worst": {}})
@@ -54,10 +48,8 @@ def row_of(bundle: Path) -> CompareRow:
     def cand(metric: str) -> list[float | None]:
         return [t[metric]["candidate"] for t in tasks.values() if metric in t]
 
-    seg = _mean([(t["dsc"]["candidate"] + t["nsd"]["candidate"]) / 2 for t in tasks.values()
-                 if "dsc" in t and t["dsc"]["candidate"] is not None])
-    cls = _mean([(t["auc"]["candidate"] + t["acc"]["candidate"]) / 2 for t in tasks.values()
-                 if "auc" in t and t["auc"]["candidate"] is not None])
+    _, _, score = seg_cls_scores({key: {m: c["candidate"] for m, c in t.items() if isinstance(c, dict)}
+                                  for key, t in tasks.items()})
     worst = max(split.get("worst", {}).items(), key=lambda kv: kv[1]["drop"], default=None)
     short = (worst[1]["task"].replace("/segmentation", "-seg").replace("/classification", "-cls")) if worst else ""
     worst_text = f"{worst[0].upper()} {worst[1]['drop']:+.3f} {short}" if worst else "–"
@@ -68,8 +60,9 @@ def row_of(bundle: Path) -> CompareRow:
         backend=m["target"]["backend"], precision=m["target"]["precision"], engine=m["engine"]["status"],
         size_mb=perf.get("model_size_mb"), p50_ms=perf.get("p50_ms"), p95_ms=perf.get("p95_ms"),
         e2e_p50_ms=perf.get("end_to_end_p50_ms"), fps=perf.get("fps"), peak_memory_mb=memory,
-        macro_dsc=_mean(cand("dsc")), macro_nsd=_mean(cand("nsd")), macro_auc=_mean(cand("auc")),
-        score=None if seg is None or cls is None else (seg + cls) / 2, worst_drop=worst_text,
+        macro_dsc=mean_present(cand("dsc")), macro_nsd=mean_present(cand("nsd")),
+        macro_auc=mean_present(cand("auc")),
+        score=score, worst_drop=worst_text,
         verdict="pass" if m["passed"] else "FAIL", measured_on=(perf.get("machine") or {}).get("cpu", "–"))
 
 

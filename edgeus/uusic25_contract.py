@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeus.challenge_score import mean_present, seg_cls_scores
 from edgeus.data.layout import mask_path_for
 from edgeus.errors import DataError
 
@@ -84,11 +85,6 @@ class ContractScore:
         return asdict(self)
 
 
-def _mean(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return float(np.mean(present)) if present else None
-
-
 def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None = None) -> ContractScore:
     """Official metrics of a container output folder against a ground-truth evaluation folder."""
     from edgeus.data.uusic25 import read_dataset
@@ -130,14 +126,13 @@ def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None
     cls = {k: t for k, t in result.tasks.items() if "auc" in t}
     subtype = [t["auc"] for k, t in cls.items() if _classes(dataset, k) > 2]
     binary = [t["auc"] for k, t in cls.items() if _classes(dataset, k) == 2]
-    seg_score = _mean([(t["dsc"] + t["nsd"]) / 2 for t in seg])
-    cls_score = _mean([None if t["auc"] is None else (t["auc"] + t["acc"]) / 2 for t in cls.values()])
+    seg_score, cls_score, accuracy_score = seg_cls_scores(result.tasks)
     result.components = {
-        "mean_dsc": _mean([t["dsc"] for t in seg]), "mean_nsd": _mean([t["nsd"] for t in seg]),
-        "mean_auc_binary": _mean(binary), "mean_auc_subtype": _mean(subtype),
-        "mean_acc": _mean([t["acc"] for t in cls.values()]),
+        "mean_dsc": mean_present([t["dsc"] for t in seg]), "mean_nsd": mean_present([t["nsd"] for t in seg]),
+        "mean_auc_binary": mean_present(binary), "mean_auc_subtype": mean_present(subtype),
+        "mean_acc": mean_present([t["acc"] for t in cls.values()]),
         "seg_score": seg_score, "cls_score": cls_score,
-        "accuracy_score": _mean([seg_score, cls_score]) if seg_score is not None and cls_score is not None else None,
+        "accuracy_score": accuracy_score,
     }
     result.notes = [
         "seg_score = mean over segmentation tasks of (DSC + NSD) / 2 (FACTS.md); cls_score = mean over classification "
