@@ -15,6 +15,7 @@ Writes results JSON and a Markdown table; ratios are against torch eager fp32 an
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -30,10 +31,11 @@ from edgeus.backends.onnxruntime import OnnxRuntimeRunner
 from edgeus.backends.openvino import OpenVINORunner
 from edgeus.backends.torch import TorchRunner
 from edgeus.calibration import plan_calibration
+from edgeus.checkpoint import sha256_file
 from edgeus.data.phantom import generate_phantom
 from edgeus.data.uusic25 import read_dataset
 from edgeus.export import export_onnx
-from edgeus.metrics import dice
+from edgeus.metrics import mask_agreement
 from edgeus.models import load_model
 from edgeus.preprocess import preprocess, read_image
 from edgeus.profiles import Precision, load_profile
@@ -78,8 +80,12 @@ def build_artifacts(model: str, work: Path, data: Path, cal_per_task: int) -> di
         "ov-fp16": ("cpu-x86-scanner", Precision.fp16, "model.xml"),
         "ov-int8": ("cpu-x86-scanner", Precision.int8, "model.xml"),
     }
+    onnx_digest = sha256_file(paths["onnx"])
     for variant, (profile, precision, name) in jobs.items():
-        out = work / f"{model}-{variant}"
+        # cached under a key of everything that decides the result, so changed settings never reuse a stale model
+        settings = json.dumps([onnx_digest, loaded.spec.int8_float_patterns,
+                               load_profile(profile).quantization.model_dump(), precision.value, cal_per_task])
+        out = work / f"{model}-{variant}-{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
         if not (out / name).exists():
             start = time.perf_counter()
             quantize(paths["onnx"], load_profile(profile), loaded.spec, out, plan,
@@ -124,7 +130,7 @@ def probe_memory(variant: str, model: str, paths: dict[str, Path], threads: int,
         "peak = hwm()\n"
         "print(json.dumps({'peak_rss_mb': peak / 1024, 'above_baseline_mb': (peak - base) / 1024, 'load_s': runner.load_time_s}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, check=False)
     if result.returncode != 0:
         return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"}
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -152,7 +158,7 @@ def agreement(model: str, paths: dict[str, Path], threads: int, data: Path, per_
             cands = outputs[variant][key]
             max_diff = max(max_diff, max(float(np.abs(r - c).max()) for r, c in zip(refs, cands, strict=True)))
             if key.endswith("segmentation"):
-                per_task_scores[key] = float(np.mean([dice(r.argmax(0), c.argmax(0)) for r, c in zip(refs, cands, strict=True)]))
+                per_task_scores[key] = float(np.mean([mask_agreement(r.argmax(0), c.argmax(0)) for r, c in zip(refs, cands, strict=True)]))
             else:
                 per_task_scores[key] = float(np.mean([r.argmax() == c.argmax() for r, c in zip(refs, cands, strict=True)]))
         seg = [v for k, v in per_task_scores.items() if k.endswith("segmentation")]

@@ -87,7 +87,8 @@ def add_quantize_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], help="ONNX Runtime only")
     p.add_argument("--ignore-names", action="append", help="node names kept in float (comma-separated, repeatable)")
     p.add_argument("--ignore-patterns", action="append", help="regular expressions over node names")
-    p.add_argument("--ignore-types", action="append", help="op types kept in float, e.g. Softmax")
+    p.add_argument("--ignore-types", action="append",
+                   help="op types kept in float, e.g. MatMul (ONNX Runtime quantizes only Conv, MatMul, Gemm)")
     p.add_argument("--per-task", type=int, help="calibration samples per task row (default: the profile's)")
     p.add_argument("--max-samples", type=int, help="calibration cap (default: the profile's)")
     p.add_argument("--seed", type=int, default=0, help="calibration sampling seed")

@@ -63,7 +63,16 @@ def row_of(bundle: Path) -> CompareRow:
         macro_dsc=mean_present(cand("dsc")), macro_nsd=mean_present(cand("nsd")),
         macro_auc=mean_present(cand("auc")),
         score=score, worst_drop=worst_text,
-        verdict="pass" if m["passed"] else "FAIL", measured_on=(perf.get("machine") or {}).get("cpu", "–"))
+        verdict=verdict_text(m), measured_on=(perf.get("machine") or {}).get("cpu", "–"))
+
+
+def verdict_text(manifest: dict) -> str:
+    """'pass', or 'FAIL' with the failed items named: the table's drop columns show the internal split only,
+    and a gate can fail elsewhere (the external split, memory)."""
+    if manifest["passed"]:
+        return "pass"
+    failed = [v["item"] for v in manifest.get("verdicts", []) if not v.get("passed", True)]
+    return "FAIL: " + "; ".join(failed) if failed else "FAIL"
 
 
 def leaderboard_points() -> list[dict]:

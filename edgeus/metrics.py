@@ -20,6 +20,15 @@ def dice(truth: np.ndarray, pred: np.ndarray) -> float:
     return float(2 * np.logical_and(t, p).sum() / (t.sum() + p.sum() + EPS))
 
 
+def mask_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """Dice between two *predicted* masks (candidate vs fp32 reference), for fidelity. Unlike the challenge's
+    DSC, two empty masks agree perfectly (1.0): a quantized model that also finds nothing is not wrong."""
+    r, c = reference > 0, candidate > 0
+    if not r.any() and not c.any():
+        return 1.0
+    return dice(r, c)
+
+
 def inner_boundary(mask: np.ndarray) -> np.ndarray:
     m = mask > 0
     padded = np.pad(m, 1, mode="edge")

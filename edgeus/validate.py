@@ -18,7 +18,7 @@ from edgeus.backends.base import Runner, active
 from edgeus.bootstrap import N_BOOT, metric_replicates, percentile_interval, resample_counts
 from edgeus.data.uusic25 import Sample
 from edgeus.evaluate import TaskPredictions, predict
-from edgeus.metrics import dice
+from edgeus.metrics import mask_agreement
 from edgeus.profiles import AccuracyDrops
 from edgeus.scoring import TaskScores, score_task
 from edgeus.spec import ModelSpec
@@ -97,7 +97,7 @@ def fidelity(ref: TaskPredictions, cand: TaskPredictions, picks: list[int]) -> d
     max_diff = max((float(np.max(np.abs(ref.logits[i] - cand.logits[i]))) for i in picks), default=0.0)
     out = {"max_abs_logit_diff": max_diff, "non_finite_outputs": not finite}
     if ref.kind == "segmentation":
-        out["mask_dice_vs_reference"] = float(np.mean([dice(ref.logits[i].argmax(0), cand.logits[i].argmax(0)) for i in picks]))
+        out["mask_dice_vs_reference"] = float(np.mean([mask_agreement(ref.logits[i].argmax(0), cand.logits[i].argmax(0)) for i in picks]))
     else:
         out["argmax_agreement"] = float(np.mean([ref.logits[i].argmax() == cand.logits[i].argmax() for i in picks]))
     return out

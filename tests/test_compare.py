@@ -21,7 +21,8 @@ def test_compare_two_cpu_bundles(x86_bundle, arm_bundle, tmp_path, run_cli):
     assert [r["backend"] for r in rows] == ["openvino", "onnxruntime"]
     for r in rows:
         assert r["p50_ms"] > 0 and r["p95_ms"] >= r["p50_ms"] and r["fps"] > 0 and r["peak_memory_mb"] > 0
-        assert 0 < r["macro_dsc"] <= 1 and 0 < r["score"] <= 1 and r["verdict"] in ("pass", "FAIL")
+        assert 0 < r["macro_dsc"] <= 1 and 0 < r["score"] <= 1
+        assert r["verdict"] == "pass" or r["verdict"].startswith("FAIL")
     with open(folder / "compare.csv") as fh:
         assert [r["profile"] for r in csv.DictReader(fh)] == ["cpu-x86-scanner", "cpu-arm-handheld"]
     md = (folder / "compare.md").read_text()
@@ -29,6 +30,16 @@ def test_compare_two_cpu_bundles(x86_bundle, arm_bundle, tmp_path, run_cli):
     assert (folder / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     code, _, err = run_cli("compare", x86_bundle, "-o", folder)
     assert_one_line_error(code, err, "exists", "--force")
+
+
+def test_verdict_names_the_failed_items():
+    from edgeus.compare import verdict_text
+
+    failed = {"passed": False, "verdicts": [
+        {"item": "latency p95 (compute, batch 1)", "passed": True},
+        {"item": "external: worst-task ACC drop (Liver/classification)", "passed": False}]}
+    assert verdict_text(failed) == "FAIL: external: worst-task ACC drop (Liver/classification)"
+    assert verdict_text({"passed": True, "verdicts": []}) == "pass"
 
 
 def test_pareto_front():

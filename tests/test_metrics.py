@@ -83,3 +83,12 @@ def test_auc_binary_multiclass_and_undefined():
     assert auc(np.ones(10, int), probs[:10]) is None  # a single class: undefined, not a number
     assert auc(y4[y4 < 3], p4[y4 < 3]) is None        # a class missing from a 4-way task
     assert accuracy(y4, p4) == pytest.approx(np.mean(p4.argmax(1) == y4))
+
+
+def test_mask_agreement_counts_two_empty_predictions_as_agreeing():
+    from edgeus.metrics import mask_agreement
+
+    empty, blob = np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8)
+    blob[2:5, 2:5] = 1
+    assert mask_agreement(empty, empty) == 1.0 and dice(empty, empty) == 0.0  # the challenge's DSC keeps 0
+    assert mask_agreement(blob, blob) == pytest.approx(1.0) and mask_agreement(blob, empty) == 0.0

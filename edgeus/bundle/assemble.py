@@ -115,7 +115,7 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
 def segmentation_overlays(spec, samples: list, reference, candidate) -> dict[str, bytes]:
     """For each segmentation task: image, fp32 mask and candidate mask of its first samples (PNG figures)."""
     from edgeus.evaluate import predict
-    from edgeus.metrics import dice
+    from edgeus.metrics import dice, mask_agreement
     from edgeus.preprocess import read_image
     from edgeus.report.plots import overlay_panel
 
@@ -132,6 +132,6 @@ def segmentation_overlays(spec, samples: list, reference, candidate) -> dict[str
             rows.append({"sample": sample.id, "image": read_image(sample.image_path), "truth": truth, "reference": ref,
                          "candidate": cand, "reference_dice": dice(truth, ref) if truth is not None else float("nan"),
                          "candidate_dice": dice(truth, cand) if truth is not None else float("nan"),
-                         "agreement_dice": dice(ref, cand)})
+                         "agreement_dice": mask_agreement(ref, cand)})
         panels[key] = overlay_panel(key, rows)
     return panels

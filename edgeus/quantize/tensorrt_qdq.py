@@ -15,10 +15,8 @@ import numpy as np
 
 from edgeus.calibration import CalibrationPlan
 from edgeus.quantize.api import QuantizeError
-from edgeus.quantize.ort_static import run_quantize_static
+from edgeus.quantize.ort_static import GEMM_OPS, run_quantize_static
 from edgeus.spec import ModelSpec
-
-GEMM_OPS = ("Conv", "MatMul", "Gemm")
 
 
 @dataclass
@@ -100,9 +98,7 @@ def check_qdq_form(model) -> QDQFormReport:
 def quantize_int8(onnx_path: Path, spec: ModelSpec, out_dir: Path, plan: CalibrationPlan,
                   ignored: dict) -> tuple[str, str, list[str]]:
     target = out_dir / "model.qdq.onnx"
-    op_types = [t for t in GEMM_OPS if t not in ignored["types"]]
-    notes = run_quantize_static(onnx_path, target, plan, spec, symmetric=True, method="minmax", ignored=ignored,
-                                op_types=op_types)
+    notes = run_quantize_static(onnx_path, target, plan, spec, symmetric=True, method="minmax", ignored=ignored)
     report = check_qdq_form(target)
     if not report.ok:
         raise QuantizeError(f"QDQ graph is not in TensorRT form: {report.violations[0]}"
