@@ -110,10 +110,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for field, header in columns:
         table.add_column(header, no_wrap=True)
     for r in rows:
-        values = {**r.__dict__, "runs": f"{r.backend} {r.precision}"}
+        # the table keeps "FAIL"; which gates failed is printed below it (a long cell would squeeze the table)
+        values = {**r.__dict__, "runs": f"{r.backend} {r.precision}", "verdict": r.verdict.split(":")[0]}
         table.add_row(*[_fmt(v, 3 if abs(v) < 1 else 4) if isinstance(v, float) else "–" if v is None else str(v)
                         for v in (values[f] for f, _ in columns)])
     console.print(table)
+    for r in rows:
+        if r.verdict.startswith("FAIL:"):
+            console.print(f"{r.bundle}: failed {r.verdict.removeprefix('FAIL:').strip()}", markup=False)
     if out:
         console.print(f"compare.md, compare.csv, compare.json and pareto.png in {out}")
     return 0
