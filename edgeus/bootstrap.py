@@ -61,21 +61,14 @@ def weighted_binary_auc(positive: np.ndarray, scores: np.ndarray, counts: np.nda
 
 
 def weighted_auc(labels: np.ndarray, probabilities: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Binary AUC, or one-vs-one macro AUC (the baseline's scikit-learn setting) for more classes."""
+    """Binary AUC, or macro one-vs-rest AUC (what the baseline's scikit-learn call computes, see metrics.py)
+    for more classes, per replicate; NaN where a replicate lacks a class."""
     labels = np.asarray(labels)
     k = probabilities.shape[1]
     if k == 2:
         return weighted_binary_auc(labels == 1, probabilities[:, 1], counts)
-    pair_scores = []
-    for a in range(k):
-        for b in range(a + 1, k):
-            in_pair = (labels == a) | (labels == b)
-            sub = counts * in_pair
-            norm = probabilities / probabilities.sum(axis=1, keepdims=True)
-            ab = weighted_binary_auc(labels == a, norm[:, a], sub)
-            ba = weighted_binary_auc(labels == b, norm[:, b], sub)
-            pair_scores.append((ab + ba) / 2)
-    return np.mean(pair_scores, axis=0)  # NaN if any pair is missing from a replicate, like sklearn's error
+    per_class = [weighted_binary_auc(labels == c, probabilities[:, c], counts) for c in range(k)]
+    return np.mean(per_class, axis=0)  # NaN if any class is missing from a replicate, as metrics.auc's None
 
 
 def metric_replicates(kind: str, values: dict, counts: np.ndarray) -> np.ndarray:

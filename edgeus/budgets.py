@@ -1,10 +1,17 @@
-"""Budget verdicts: measured vs budget per item. Any failed item makes the CLI exit 2 (a CI gate)."""
+"""Budget verdicts: measured vs budget per item, each in one state.
+
+States: ``pass``, ``fail``, ``inconclusive`` (an accuracy gate whose paired CI cannot decide, edgeus/gates.py),
+``undefined`` (no value, e.g. AUC with one class), ``pending`` (measured on the device by ``edgeus finalize``)
+and ``n/a`` (nothing to measure here, e.g. GPU memory without a GPU). A ``fail`` blocks; ``inconclusive``
+blocks under a strict profile (``budgets.strict``) and warns otherwise. A blocking verdict makes the CLI exit 2.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from edgeus.errors import EdgeusError
+from edgeus.gates import blocks
 from edgeus.profiles import DeviceProfile
 from edgeus.profiling import PerfReport
 from edgeus.validate import AccuracyReport
@@ -22,11 +29,22 @@ class Verdict:
     measured: float | None
     budget: float
     unit: str
-    passed: bool | None
+    passed: bool | None  # True: pass, False: fail, None: any other state
     note: str = ""
+    state: str = ""
+    ci: list | None = None  # the measured value's paired 95 % interval, for accuracy drops
+    images_needed: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.state:  # performance items have no interval: pass / fail / n/a
+            self.state = {True: "pass", False: "fail"}.get(self.passed, "n/a")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def pending_verdict(item: str, budget: float, unit: str) -> Verdict:
+    return Verdict(item, None, budget, unit, None, "measured on the device by 'edgeus finalize'", "pending")
 
 
 def perf_verdicts(profile: DeviceProfile, perf: PerfReport, measured_on_target: bool) -> list[Verdict]:
@@ -54,15 +72,32 @@ def accuracy_verdicts(report: AccuracyReport) -> list[Verdict]:
     verdicts = []
     for split, sr in report.splits.items():
         for metric, agg in sr.worst.items():
-            verdicts.append(Verdict(f"{split}: worst-task {metric.upper()} drop ({agg['task']})", agg["drop"],
-                                    agg["budget"], "", agg["passed"]))
+            verdicts.append(_gate_verdict(f"{split}: worst-task {metric.upper()} drop ({agg['task']})", agg))
         for metric, agg in sr.macro.items():
-            verdicts.append(Verdict(f"{split}: macro {metric.upper()} drop", agg["drop"], agg["budget"], "", agg["passed"]))
+            verdicts.append(_gate_verdict(f"{split}: macro {metric.upper()} drop", agg))
         for key, task in sr.tasks.items():
             if task.fidelity.get("non_finite_outputs"):
                 verdicts.append(Verdict(f"{split}: {key} outputs finite", None, 0, "", False, "NaN/Inf in the candidate"))
     return verdicts
 
 
-def all_passed(verdicts: list[Verdict]) -> bool:
-    return all(v.passed is not False for v in verdicts)
+def _gate_verdict(item: str, agg: dict) -> Verdict:
+    state = agg.get("state") or {True: "pass", False: "fail"}.get(agg["passed"], "undefined")
+    return Verdict(item, agg["drop"], agg["budget"], "", agg["passed"], agg.get("reason", ""), state, agg.get("ci"),
+                   agg.get("images_needed", {}))
+
+
+def blocking(verdicts: list[Verdict], strict: bool) -> list[Verdict]:
+    """The verdicts that stop the build: failures, and inconclusive gates when ``strict``."""
+    return [v for v in verdicts if blocks(v.state, strict)]
+
+
+def all_passed(verdicts: list[Verdict], strict: bool = False) -> bool:
+    return not blocking(verdicts, strict)
+
+
+def state_counts(verdicts: list[Verdict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        counts[v.state] = counts.get(v.state, 0) + 1
+    return counts

@@ -35,14 +35,14 @@ def _write_json(path: str | None, data: dict) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from edgeus.budgets import BudgetFailed, accuracy_verdicts, all_passed
-    from edgeus.console import print_accuracy_report, print_verdicts, status
+    from edgeus.console import blocking_summary, print_accuracy_report, print_verdicts, status
     from edgeus.models import model_spec
     from edgeus.pipeline import validation_splits
     from edgeus.profiles import load_profile
     from edgeus.spec import load_spec
     from edgeus.validate import validate
 
-    profile = load_profile(args.target, [Path(p) for p in args.profiles_dir or []])
+    profile = _strict(load_profile(args.target, [Path(p) for p in args.profiles_dir or []]), args.strict)
     threads = args.threads or profile.runtime.threads
     ref, ref_spec = _runnable(args.reference, args.reference_checkpoint, profile, threads)
     cand, cand_spec = _runnable(args.candidate, None, profile, threads)
@@ -52,11 +52,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         report = validate(ref, cand, spec, splits, profile.budgets.accuracy_drop, seed=args.seed)
     print_accuracy_report(report)
     verdicts = accuracy_verdicts(report)
-    print_verdicts(verdicts, "Accuracy gates")
+    print_verdicts(verdicts, "Accuracy gates", strict=profile.budgets.strict)
     _write_json(args.json, report.to_dict())
-    if not all_passed(verdicts):
-        failed = {s: t for s, t in report.failed_tasks().items() if t}
-        raise BudgetFailed(f"accuracy budget failed: {json.dumps(failed)}")
+    if not all_passed(verdicts, profile.budgets.strict):
+        raise BudgetFailed(f"accuracy gates blocked: {blocking_summary(verdicts, profile.budgets.strict)}")
     return 0
 
 
@@ -106,7 +105,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from edgeus.pipeline import BuildOptions, build
     from edgeus.profiles import load_profile
 
-    profile = load_profile(args.target, [Path(p) for p in args.profiles_dir or []])
+    profile = _strict(load_profile(args.target, [Path(p) for p in args.profiles_dir or []]), args.strict)
     options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
                            data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
                            allow_missing_tasks=args.allow_missing_tasks, seed=args.seed, force=args.force)
@@ -114,22 +113,36 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     with stage_reporter() as on_stage:
         result = build(profile, options, on_stage=on_stage, progress_for=progress_bar)
+    strict = profile.budgets.strict
     if result.stopped_after == "engine pending":
         print_accuracy_report(result.accuracy)
-        print_verdicts(result.verdicts)
+        print_verdicts(result.verdicts, strict=strict)
         console.print(f"[yellow]{profile.name}: TensorRT engine pending (built on the target): bundle {result.run_dir} "
                       "holds the fp32 and QDQ ONNX, the build recipe and the conformance vectors. On the device run: "
                       f"edgeus finalize {result.run_dir}[/yellow]")
         if not result.passed:
-            raise BudgetFailed(f"{profile.name}: accuracy gates of the portable model failed (see {result.run_dir})")
+            raise BudgetFailed(f"{profile.name}: accuracy gates of the portable model blocked: "
+                               f"{blocking_summary(result.verdicts, strict)} (see {result.run_dir})")
         return 0
     print_accuracy_report(result.accuracy)
     print_perf_report(result.perf)
-    print_verdicts(result.verdicts)
-    print_build_summary(result)
+    print_verdicts(result.verdicts, strict=strict)
+    print_build_summary(result, strict)
     if not result.passed:
-        raise BudgetFailed(f"{profile.name}: budget gates failed (see the verdict table; details in {result.run_dir})")
+        raise BudgetFailed(f"{profile.name}: budget gates blocked: {blocking_summary(result.verdicts, strict)} "
+                           f"(details in {result.run_dir})")
     return 0
+
+
+def _strict(profile, strict: bool):
+    """``--strict`` makes inconclusive accuracy gates block, whatever the profile says."""
+    if not strict or profile.budgets.strict:
+        return profile
+    return profile.model_copy(update={"budgets": profile.budgets.model_copy(update={"strict": True})})
+
+
+STRICT_HELP = ("inconclusive accuracy gates (paired CI spans the budget and 0) block with exit 2, as for a release; "
+               "default: the profile's budgets.strict, else they warn")
 
 
 def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argparse.ArgumentParser) -> None:
@@ -147,6 +160,7 @@ def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("--candidate", required=True, help="model file or compile/quantize folder")
     p.add_argument("--allow-missing-tasks", action="store_true")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
     p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("profile", parents=[profile_opts, common], help="latency, throughput, memory against budgets")
@@ -166,4 +180,5 @@ def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("--allow-missing-tasks", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="replace an existing bundle (cached stages are reused)")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
     p.set_defaults(handler=cmd_build)

@@ -118,6 +118,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for r in rows:
         if r.verdict.startswith("FAIL:"):
             console.print(f"{r.bundle}: failed {r.verdict.removeprefix('FAIL:').strip()}", markup=False)
+        elif "inconclusive" in r.verdict:
+            console.print(f"{r.bundle}: {r.verdict.removeprefix('pass (').rstrip(')')}", markup=False)
     if out:
         console.print(f"compare.md, compare.csv, compare.json and pareto.png in {out}")
     return 0
@@ -132,6 +134,10 @@ def cmd_uusic25_predict(args: argparse.Namespace) -> int:
         counts = predict(args.bundle, args.input_json, args.input_dir, args.output, mask_mapping=args.mask_mapping,
                          force=args.force, threads=args.threads, progress=advance)
     print(f"{counts['segmentation']} masks and {counts['classification']} classifications written to {args.output}")
+    resolved = counts["resolved_by_organ"]
+    if resolved:
+        print(f"{len(resolved)} record(s) with a dataset name the bundle does not know were resolved by their organ, as "
+              f"the challenge's container does: {', '.join(resolved[:5])}{' ...' if len(resolved) > 5 else ''}")
     return 0
 
 

@@ -67,12 +67,19 @@ def row_of(bundle: Path) -> CompareRow:
 
 
 def verdict_text(manifest: dict) -> str:
-    """'pass', or 'FAIL' with the failed items named: the table's drop columns show the internal split only,
-    and a gate can fail elsewhere (the external split, memory)."""
+    """'pass', 'pass (N inconclusive: ...)' or 'FAIL: ...' with the gates named: the table's drop columns show
+    the internal split only, and a gate can fail elsewhere (the external split, memory)."""
+    verdicts = manifest.get("verdicts", [])
+    failed = [v["item"] for v in verdicts if _state(v) == "fail"]
+    inconclusive = [v["item"] for v in verdicts if _state(v) == "inconclusive"]
     if manifest["passed"]:
-        return "pass"
-    failed = [v["item"] for v in manifest.get("verdicts", []) if not v.get("passed", True)]
-    return "FAIL: " + "; ".join(failed) if failed else "FAIL"
+        return f"pass ({len(inconclusive)} inconclusive: {'; '.join(inconclusive)})" if inconclusive else "pass"
+    blocked = failed or [f"{item} (inconclusive, strict)" for item in inconclusive]
+    return "FAIL: " + "; ".join(blocked) if blocked else "FAIL"
+
+
+def _state(verdict: dict) -> str:
+    return verdict.get("state") or {True: "pass", False: "fail"}.get(verdict.get("passed"), "n/a")
 
 
 def leaderboard_points() -> list[dict]:

@@ -170,7 +170,7 @@ def print_accuracy_report(report) -> None:
             if fid["non_finite_outputs"]:
                 fid_text = "[red]NaN/Inf[/red]"
             for i, (metric, m) in enumerate(task.metrics.items()):
-                verdict = "—" if m.passed is None else ("[green]pass[/green]" if m.passed else "[red]FAIL[/red]")
+                verdict = state_markup(m.state)
                 table.add_row(key if i == 0 else "", str(task.n) if i == 0 else "", metric.upper(),
                               f"{_num(m.reference)} {_ci(m.reference_ci)}", f"{_num(m.candidate)} {_ci(m.candidate_ci)}",
                               f"{_num(m.drop, 4)} {_ci(m.drop_ci)}", f"{m.budget:g}", fid_text if i == 0 else "", verdict)
@@ -207,15 +207,37 @@ def print_perf_report(perf) -> None:
         console.print(f"[yellow]warning[/yellow]: {w}")
 
 
-def print_verdicts(verdicts, title: str = "Budget verdicts") -> None:
+STATE_STYLE = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]",
+               "inconclusive": "[yellow]inconclusive[/yellow]", "pending": "[cyan]pending[/cyan]"}
+
+
+def state_markup(state: str) -> str:
+    return STATE_STYLE.get(state, f"[dim]{state or '—'}[/dim]")
+
+
+def print_verdicts(verdicts, title: str = "Budget verdicts", strict: bool = False) -> None:
+    """One row per gate with its state and why; inconclusive gates are explained under the table."""
     table = Table(title=title, header_style="bold")
-    for col in ("item", "measured", "budget", "verdict", "note"):
+    for col in ("item", "measured [95% CI]", "budget", "verdict", "why"):
         table.add_column(col)
     for v in verdicts:
         measured = "—" if v.measured is None else f"{v.measured:.4g} {v.unit}".strip()
-        verdict = "—" if v.passed is None else ("[green]pass[/green]" if v.passed else "[red]FAIL[/red]")
-        table.add_row(v.item, measured, f"{v.budget:g} {v.unit}".strip(), verdict, v.note)
+        if v.ci and v.ci[0] is not None:
+            measured += f" {_ci(v.ci)}"
+        state = state_markup(v.state) + (" [red](blocks: strict)[/red]" if strict and v.state == "inconclusive" else "")
+        why = v.note if v.state != "inconclusive" else "CI spans the budget and 0; see below"
+        table.add_row(v.item, measured, f"{v.budget:g} {v.unit}".strip(), state, why)
     console.print(table)
+    for v in verdicts:
+        if v.state == "inconclusive":
+            console.print(f"[yellow]inconclusive[/yellow] {v.item}: {v.note}", markup=True, highlight=False)
+
+
+def blocking_summary(verdicts, strict: bool) -> str:
+    """The blocking gates named in one line (for the exit message)."""
+    from edgeus.budgets import blocking
+
+    return "; ".join(f"{v.item} {v.state}" for v in blocking(verdicts, strict)) or "none"
 
 
 @contextlib.contextmanager
@@ -239,7 +261,7 @@ def stage_reporter() -> Iterator:
     yield on_stage
 
 
-def print_build_summary(result) -> None:
+def print_build_summary(result, strict: bool = False) -> None:
     table = Table(title=f"Build summary: {result.run_dir}", header_style="bold")
     table.add_column("stage")
     table.add_column("status")
@@ -247,6 +269,15 @@ def print_build_summary(result) -> None:
     for s in result.stages:
         table.add_row(s.name, "cached" if s.cached else "ran", str(s.path.name))
     console.print(table)
-    verdict = "[green]all budgets met[/green]" if result.passed else "[red]budget gates failed (exit 2)[/red]"
+    from edgeus.budgets import state_counts
+
+    counts = state_counts(result.verdicts)
+    tally = ", ".join(f"{n} {state}" for state, n in counts.items())
+    if not result.passed:
+        verdict = f"[red]budget gates blocked (exit 2)[/red] ({tally})"
+    elif counts.get("inconclusive"):
+        verdict = f"[yellow]no gate failed; {counts['inconclusive']} inconclusive (warn; --strict blocks)[/yellow] ({tally})"
+    else:
+        verdict = f"[green]all budgets met[/green] ({tally})"
     console.print(f"{verdict}; bundle in {result.run_dir}: manifest.json, model/, conformance/, report.md, "
                   "report.html (check it with 'edgeus verify')")

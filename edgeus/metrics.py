@@ -1,11 +1,22 @@
-"""UUSIC25 metrics: DSC and NSD exactly as the challenge defines them, AUC and accuracy.
+"""UUSIC25 metrics, defined as the challenge's own code computes them.
 
 DSC = 2|T∩P| / (|T| + |P| + 1e-6) on masks binarised with > 0 (empty vs empty gives 0, as officially).
+
 NSD (tolerance 1 pixel): inner boundaries of both masks (a foreground pixel with a 4-neighbour in the
-background; the frame edge is not a boundary), Euclidean distance transform of each boundary's complement;
+background; the frame edge is not a boundary, as scikit-image's ``find_boundaries(mode="inner")``), the
+Euclidean distance transform of each boundary's complement (scipy);
 NSD = (#∂T within tol of ∂P + #∂P within tol of ∂T) / (|∂T| + |∂P| + 1e-6).
-AUC: scikit-learn's ROC AUC (binary on the positive-class probability; one-vs-one macro for more classes, as
-the baseline; one-vs-rest also given). A label set with a single class makes AUC undefined: ``None``.
+``nsd`` is the **official** number: when one mask has no boundary pixels the official code still runs the
+distance transform, on an array with no zeros, and scipy then measures every pixel's distance to the point
+(-1, 0) just outside the image, so a boundary pixel at (0, 0) counts as "within 1 pixel" of the empty mask.
+``nsd_clean`` is the mathematically clean number (nothing is close to an empty boundary); validate reports it
+beside the official one, labelled, and ``uusic25 score`` uses only the official one.
+
+AUC: binary ROC AUC on the positive-class probability; for more classes the **macro one-vs-rest** AUC (the
+mean over classes of the AUC of that class's probability column against "this class or not"). That is what
+the baseline trainer really computes: it passes one-hot labels to scikit-learn, which then treats the task as
+multilabel and ignores ``multi_class="ovo"``. Probabilities are used as given (not renormalised). A label set
+missing any class makes AUC undefined: ``None`` (scikit-learn raises there).
 """
 
 from __future__ import annotations
@@ -36,35 +47,48 @@ def inner_boundary(mask: np.ndarray) -> np.ndarray:
     return m & ~interior
 
 
-def nsd(truth: np.ndarray, pred: np.ndarray, tolerance: float = 1.0) -> float:
+def _nsd(truth: np.ndarray, pred: np.ndarray, tolerance: float, official: bool) -> float:
     from scipy.ndimage import distance_transform_edt
 
     bt, bp = inner_boundary(truth), inner_boundary(pred)
-    if not bt.any() and not bp.any():
-        return 0.0
-    # distance_transform_edt of an all-True image is inf-free but meaningless; guard the empty sides.
-    dist_to_p = distance_transform_edt(~bp) if bp.any() else np.full(bt.shape, np.inf)
-    dist_to_t = distance_transform_edt(~bt) if bt.any() else np.full(bp.shape, np.inf)
-    close = (dist_to_p[bt] <= tolerance).sum() + (dist_to_t[bp] <= tolerance).sum()
+
+    def distance_to(boundary: np.ndarray) -> np.ndarray:
+        if boundary.any() or official:
+            return distance_transform_edt(~boundary)  # all-True input: distances to (-1, 0), the official artefact
+        return np.full(boundary.shape, np.inf)
+
+    close = (distance_to(bp)[bt] <= tolerance).sum() + (distance_to(bt)[bp] <= tolerance).sum()
     return float(close / (bt.sum() + bp.sum() + EPS))
 
 
-def auc(labels: np.ndarray, probabilities: np.ndarray, multi_class: str = "ovo") -> float | None:
-    """ROC AUC; ``None`` when it is undefined (fewer than two classes present in ``labels``)."""
+def nsd(truth: np.ndarray, pred: np.ndarray, tolerance: float = 1.0) -> float:
+    """The challenge's NSD, including its empty-boundary artefact (see the module docstring)."""
+    return _nsd(truth, pred, tolerance, official=True)
+
+
+def nsd_clean(truth: np.ndarray, pred: np.ndarray, tolerance: float = 1.0) -> float:
+    """NSD where nothing is within tolerance of an empty boundary (differs from ``nsd`` only then)."""
+    return _nsd(truth, pred, tolerance, official=False)
+
+
+def auc(labels: np.ndarray, probabilities: np.ndarray) -> float | None:
+    """Binary AUC, or macro one-vs-rest AUC for more classes; ``None`` when a class is absent from ``labels``."""
     from sklearn.metrics import roc_auc_score
 
     labels = np.asarray(labels)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     n_classes = probabilities.shape[1]
-    if len(np.unique(labels)) < 2:
+    present = np.unique(labels)
+    if len(present) < 2:
         return None
     if n_classes == 2:
         return float(roc_auc_score(labels, probabilities[:, 1]))
-    if len(np.unique(labels)) < n_classes:
-        return None  # sklearn's multi-class AUC needs every class among the labels
-    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
-    return float(roc_auc_score(labels, probabilities, multi_class=multi_class, labels=list(range(n_classes))))
+    if len(present) < n_classes:
+        return None  # one column of the one-hot labels would hold a single class: undefined, as in sklearn
+    per_class = [roc_auc_score(labels == k, probabilities[:, k]) for k in range(n_classes)]
+    return float(np.mean(per_class))
 
 
 def accuracy(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """Share of argmax predictions equal to the label (ties go to the lowest class index, as numpy's argmax)."""
     return float(np.mean(np.argmax(probabilities, axis=1) == np.asarray(labels)))

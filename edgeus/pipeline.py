@@ -136,7 +136,7 @@ def build(profile: DeviceProfile, options: BuildOptions,
     result.accuracy = _load_accuracy(validated.path / "accuracy.json")
     result.perf = _load_perf(profiled.path / "perf.json")
     result.verdicts = perf_verdicts(profile, result.perf, measured_on_target=False) + accuracy_verdicts(result.accuracy)
-    result.passed = all_passed(result.verdicts)
+    result.passed = all_passed(result.verdicts, profile.budgets.strict)
     on_stage("bundle", None)
     result.manifest = _bundle(loaded, profile, compiled.path / "out", validated.path, profiled.path, result, plan,
                               data, threads, options)
@@ -153,7 +153,7 @@ def _deferred_engine(loaded, profile: DeviceProfile, export: StageResult, quant:
     against the accuracy budgets, and ship a bundle with the recipe, marked "engine pending". On the target,
     ``edgeus finalize`` builds the engine, checks the conformance vectors, profiles and re-validates.
     """
-    from edgeus.budgets import Verdict, accuracy_verdicts, all_passed
+    from edgeus.budgets import Verdict, accuracy_verdicts, all_passed, pending_verdict
     from edgeus.trt.finalize import local_tensorrt_ready
 
     on_stage("validate", None)
@@ -165,13 +165,12 @@ def _deferred_engine(loaded, profile: DeviceProfile, export: StageResult, quant:
     result.stages.append(validated)
     on_stage("validate", validated)
     result.accuracy = _load_accuracy(validated.path / "accuracy.json")
-    pending = "measured on the device by 'edgeus finalize'"
     b = profile.budgets
-    result.verdicts = [Verdict("latency p95 (compute, batch 1)", None, b.latency_p95_ms, "ms", None, pending),
-                       Verdict("frame rate (end to end, batch 1)", None, b.min_fps, "fps", None, pending),
-                       Verdict(f"peak {b.memory_scope} memory", None, b.peak_memory_mb, "MiB", None, pending),
+    result.verdicts = [pending_verdict("latency p95 (compute, batch 1)", b.latency_p95_ms, "ms"),
+                       pending_verdict("frame rate (end to end, batch 1)", b.min_fps, "fps"),
+                       pending_verdict(f"peak {b.memory_scope} memory", b.peak_memory_mb, "MiB"),
                        ] + accuracy_verdicts(result.accuracy)
-    result.passed = all_passed(result.verdicts)
+    result.passed = all_passed(result.verdicts, profile.budgets.strict)
     on_stage("bundle", None)
     result.manifest = _deferred_bundle(loaded, profile, export.path / "model.onnx", quant.path / "out", validated.path,
                                        result, plan, data, threads, options)

@@ -117,6 +117,9 @@ class Budgets(_Strict):
     model_size_mb: float = Field(gt=0)
     accuracy_drop: AccuracyDrops
     test_set: TestSetBudget | None = None
+    # An accuracy gate whose paired CI spans its budget and 0 is inconclusive. Strict (release) profiles block
+    # on it; by default it warns, and the verdict says how many images would decide it.
+    strict: bool = False
 
 
 class DeviceProfile(_Strict):

@@ -8,11 +8,12 @@ from edgeus.validate import AccuracyReport, MetricComparison, SplitReport, TaskC
 
 def accuracy_from_dict(data: dict) -> AccuracyReport:
     report = AccuracyReport(data["reference"], data["candidate"], budgets=data["budgets"], n_boot=data["n_boot"],
-                            passed=data["passed"])
+                            passed=data["passed"], inconclusive=data.get("inconclusive", []))
     for name, split in data["splits"].items():
         tasks = {
             key: TaskComparison(t["task"], t["kind"], t["n"],
-                                {m: MetricComparison(**mc) for m, mc in t["metrics"].items()}, t["fidelity"], t["passed"])
+                                {m: MetricComparison(**mc) for m, mc in t["metrics"].items()}, t["fidelity"], t["passed"],
+                                t.get("state", "pass"), t.get("rows", []), t.get("nsd_clean", {}))
             for key, t in split["tasks"].items()
         }
         report.splits[name] = SplitReport(split["split"], tasks, split["macro"], split["worst"], split["passed"])

@@ -35,11 +35,18 @@ class TaskSpec(BaseModel):
     output: str
     json_organ: str
     scored: bool = True
+    # Rows with the same ``score_as`` are scored as one task over all their images (UUSIC25's "Breast_all").
+    score_as: str | None = None
 
     @property
     def key(self) -> str:
         """Stable identifier, e.g. ``Breast/segmentation``."""
         return f"{self.dataset}/{self.kind}"
+
+    @property
+    def score_key(self) -> str:
+        """The task this row is scored as, e.g. ``Breast_all/segmentation``; its own key when not pooled."""
+        return f"{self.score_as or self.dataset}/{self.kind}"
 
     @property
     def short(self) -> str:
@@ -75,6 +82,33 @@ class TaskCatalog(BaseModel):
     @property
     def datasets(self) -> list[str]:
         return list(dict.fromkeys(t.dataset for t in self.tasks))
+
+    def score_groups(self) -> dict[str, list[str]]:
+        """Scored task -> the row keys pooled into it (one rule for every score and summary)."""
+        groups: dict[str, list[str]] = {}
+        for t in self.tasks:
+            if t.scored:
+                groups.setdefault(t.score_key, []).append(t.key)
+        return groups
+
+    def score_key_of(self, row_key: str) -> str:
+        """The scored task a row belongs to (its own key for rows the catalog does not know or score)."""
+        return next((t.score_key for t in self.tasks if t.key == row_key and t.scored), row_key)
+
+    def resolve(self, dataset: str, kind: str, organ: str | None = None) -> tuple[TaskSpec, bool]:
+        """The row for a test-set record -> (row, resolved by organ). A dataset name the catalog does not know
+        (e.g. "BUSIS") is resolved from the record's ``organ`` and task, as the challenge's container builds
+        its prompt; where an organ has several rows of one kind, the first in catalog order (Breast's binary
+        head before Breast_luminal's subtypes)."""
+        if dataset in self.datasets:
+            return self.task(dataset, kind), False
+        if isinstance(organ, str):
+            by_organ = [t for t in self.tasks if t.kind == kind and organ.lower() in (t.json_organ.lower(), t.organ.lower())]
+            if by_organ:
+                return by_organ[0], True
+        organs = ", ".join(dict.fromkeys(t.json_organ for t in self.tasks))
+        raise DataError(f"unknown dataset {dataset!r} and no {kind} task for organ {organ!r} in catalog {self.name!r} "
+                        f"(datasets: {', '.join(self.datasets)}; organs: {organs})")
 
     def task(self, dataset: str, kind: str) -> TaskSpec:
         for t in self.tasks:

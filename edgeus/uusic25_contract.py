@@ -50,7 +50,7 @@ def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, o
     input_dir, output = Path(input_dir), Path(output)
     if not input_dir.is_dir():
         raise DataError(f"{input_dir}: input folder not found")
-    counts = {"segmentation": 0, "classification": 0}
+    counts = {"segmentation": 0, "classification": 0, "resolved_by_organ": []}
     with load(bundle, threads=threads) as model, atomic_dir(output, replace=force) as tmp:
         if mask_mapping:
             model.mask_mapping = mask_mapping
@@ -58,7 +58,7 @@ def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, o
         for rec in records:
             image = input_dir / rec["img_path_relative"]
             try:
-                result = model.predict(image, rec["dataset_name"], rec["task"])
+                result = model.predict(image, rec["dataset_name"], rec["task"], rec.get("organ"))
             except BundleError as exc:
                 raise DataError(f"{rec['img_path_relative']}: {exc}") from None
             if rec["task"] == "segmentation":
@@ -69,6 +69,8 @@ def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, o
                 classification[rec["img_path_relative"]] = {"probability": [float(p) for p in result],
                                                             "prediction": int(np.argmax(result))}
             counts[rec["task"]] += 1
+            if not model.knows_dataset(rec["dataset_name"]):
+                counts["resolved_by_organ"].append(rec["img_path_relative"])
             if progress:
                 progress(rec["dataset_name"], 1)
         (tmp / CLASSIFICATION_JSON).write_text(json.dumps(classification, indent=1) + "\n")
@@ -90,7 +92,7 @@ def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None
     from edgeus.data.uusic25 import read_dataset
     from edgeus.evaluate import TaskPredictions
     from edgeus.preprocess import read_image
-    from edgeus.scoring import score_task
+    from edgeus.scoring import pool_by_scored_task, score_task
 
     pred_dir = Path(pred_dir)
     dataset = read_dataset(truth, records=truth_json)
@@ -104,6 +106,7 @@ def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None
     except json.JSONDecodeError as exc:
         raise DataError(f"{cls_file}: not valid JSON ({exc.msg})") from None
     result = ContractScore()
+    row_scores = {}
     for key, task_samples in dataset_by_task(samples).items():
         kind = task_samples[0].task.kind
         preds = TaskPredictions(key, kind)
@@ -116,12 +119,11 @@ def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None
                     raise DataError(f"{path}: prediction missing for {s.id}")
                 preds.masks.append(read_image(path)[..., 0])
             else:
-                entry = cls_pred.get(s.id)
-                if entry is None:
-                    raise DataError(f"{cls_file}: no prediction for {s.id}")
-                preds.probabilities.append(np.asarray(entry["probability"], dtype=np.float64))
-        scores = score_task(task_samples, preds)
-        result.tasks[key] = {"n": scores.n, **scores.summary()}
+                preds.probabilities.append(_probabilities(cls_file, cls_pred, s))
+        row_scores[key] = score_task(task_samples, preds)
+    # the challenge's tasks: Breast and Breast_luminal lesion masks pooled as one (catalog ``score_as``)
+    for key, scores in pool_by_scored_task(row_scores, dataset.catalog).items():
+        result.tasks[key] = {"n": scores.n, **scores.summary(), **({"rows": scores.rows} if len(scores.rows) > 1 else {})}
     seg = [t for t in result.tasks.values() if "dsc" in t]
     cls = {k: t for k, t in result.tasks.items() if "auc" in t}
     subtype = [t["auc"] for k, t in cls.items() if _classes(dataset, k) > 2]
@@ -134,7 +136,9 @@ def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None
         "seg_score": seg_score, "cls_score": cls_score,
         "accuracy_score": accuracy_score,
     }
-    result.notes = [
+    result.notes = ([f"{len(dataset.resolved_by_organ)} record(s) with a dataset name the catalog does not know were "
+                     f"resolved by organ, as the challenge's container does: {'; '.join(dataset.resolved_by_organ[:5])}"]
+                    if dataset.resolved_by_organ else []) + [
         "seg_score = mean over segmentation tasks of (DSC + NSD) / 2 (FACTS.md); cls_score = mean over classification "
         "tasks of (AUC + ACC) / 2 is edgeus's reading: the official Cls formula was not published.",
         "final = 0.7 * minmax_over_teams(accuracy_score) + 0.3 * efficiency needs the other teams and the unpublished "
@@ -151,4 +155,20 @@ def dataset_by_task(samples: list) -> dict[str, list]:
 
 
 def _classes(dataset, key: str) -> int:
-    return next(len(s.task.classes) for s in dataset.samples if s.task.key == key)
+    return next(len(s.task.classes) for s in dataset.samples if s.task.score_key == key)
+
+
+def _probabilities(cls_file: Path, cls_pred: dict, sample) -> np.ndarray:
+    """One record's probability vector from classification.json, checked: present, numeric, one per class."""
+    entry = cls_pred.get(sample.id)
+    if entry is None:
+        raise DataError(f"{cls_file}: no prediction for {sample.id}")
+    values = entry.get("probability") if isinstance(entry, dict) else None
+    try:
+        probs = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        probs = None
+    if probs is None or probs.ndim != 1 or probs.size != len(sample.task.classes) or not np.all(np.isfinite(probs)):
+        raise DataError(f"{cls_file}: entry {sample.id!r} needs \"probability\": a list of "
+                        f"{len(sample.task.classes)} finite numbers")
+    return probs

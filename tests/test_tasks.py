@@ -9,7 +9,11 @@ def test_catalog_has_the_ten_uusic25_rows():
     c = load_catalog("uusic25")
     assert len(c.tasks) == 10
     assert c.datasets == ["Breast", "Breast_luminal", "Thyroid", "Kidney", "Fetal_Head", "Cardiac", "Liver", "Appendix"]
-    assert sum(t.scored for t in c.tasks) == 9  # 5 seg + 4 cls scored in the final test
+    groups = c.score_groups()
+    assert len(groups) == 9  # 5 seg + 4 cls scored in the final test
+    assert groups["Breast_all/segmentation"] == ["Breast/segmentation", "Breast_luminal/segmentation"]
+    assert c.score_key_of("Breast_luminal/segmentation") == "Breast_all/segmentation"
+    assert c.score_key_of("Thyroid/segmentation") == "Thyroid/segmentation"
 
 
 @pytest.mark.parametrize(

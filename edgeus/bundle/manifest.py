@@ -48,8 +48,9 @@ def file_table(bundle: Path) -> dict[str, dict]:
 
 def task_table(spec) -> list[dict]:
     catalog = spec.task_catalog()
-    return [{"dataset": t.dataset, "organ": t.organ, "kind": t.kind, "classes": list(t.classes), "output": t.output,
-             "prompt": [float(v) for v in catalog.prompt(t)], "scored": t.scored} for t in catalog.tasks]
+    return [{"dataset": t.dataset, "organ": t.organ, "json_organ": t.json_organ, "kind": t.kind,
+             "classes": list(t.classes), "output": t.output, "prompt": [float(v) for v in catalog.prompt(t)],
+             "scored": t.scored, "score_as": t.score_as} for t in catalog.tasks]
 
 
 def io_table(spec) -> dict:
@@ -63,12 +64,13 @@ def accuracy_summary(accuracy: dict) -> dict:
         tasks = {}
         for key, task in split["tasks"].items():
             tasks[key] = {m: {"reference": c["reference"], "candidate": c["candidate"], "drop": c["drop"],
-                              "drop_ci": c["drop_ci"], "budget": c["budget"], "passed": c["passed"]}
+                              "drop_ci": c["drop_ci"], "budget": c["budget"], "passed": c["passed"],
+                              "state": c.get("state"), "reason": c.get("reason", "")}
                           for m, c in task["metrics"].items()}
             tasks[key]["n"] = task["n"]
         splits[name] = {"passed": split["passed"], "macro": split["macro"], "worst": split["worst"], "tasks": tasks}
-    return {"passed": accuracy.get("passed", True), "reference": accuracy.get("reference"),
-            "candidate": accuracy.get("candidate"), "splits": splits}
+    return {"passed": accuracy.get("passed", True), "inconclusive": accuracy.get("inconclusive", []),
+            "reference": accuracy.get("reference"), "candidate": accuracy.get("candidate"), "splits": splits}
 
 
 def performance_summary(perf: dict | None) -> dict | None:

@@ -45,6 +45,9 @@ class UUSDataset:
     layout: str
     samples: list[Sample]
     problems: list[str] = field(default_factory=list)
+    catalog: TaskCatalog = field(default_factory=load_catalog)
+    # records whose dataset_name the catalog does not know, resolved from their organ (as the container does)
+    resolved_by_organ: list[str] = field(default_factory=list)
 
     def coverage(self) -> dict[str, int]:
         return dict(Counter(s.task.key for s in self.samples))
@@ -116,6 +119,20 @@ def _dataset_tasks(catalog: TaskCatalog, dataset: str, kind: str, where: str, pr
         return None
 
 
+def _record_task(catalog: TaskCatalog, rec: dict, where: str, problems: list[str],
+                 resolved_by_organ: list[str]) -> TaskSpec | None:
+    if rec["dataset_name"] in catalog.datasets:
+        return _dataset_tasks(catalog, rec["dataset_name"], rec["task"], where, problems)
+    try:
+        task, by_organ = catalog.resolve(rec["dataset_name"], rec["task"], rec.get("organ"))
+    except DataError as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+    if by_organ:
+        resolved_by_organ.append(f"{where} ({rec['dataset_name']!r}, organ {rec.get('organ')!r} -> {task.key})")
+    return task
+
+
 def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
 
@@ -154,7 +171,7 @@ def read_training(root: Path, catalog: TaskCatalog) -> UUSDataset:
                             samples.append(Sample(str(img.relative_to(root)), task, img, None, int(label_dir.name), "train"))
     if not samples and not problems:
         problems.append("no segmentation/ or classification/ folders with images found")
-    return UUSDataset(root, "training", samples, problems)
+    return UUSDataset(root, "training", samples, problems, catalog)
 
 
 def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog) -> UUSDataset:
@@ -165,13 +182,13 @@ def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog) -> UUS
         raise DataError(f"{records_path}: not a readable JSON record list ({exc})") from None
     if not isinstance(records, list):
         raise DataError(f"{records_path}: expected a JSON list of records")
-    samples = []
+    samples, resolved_by_organ = [], []
     for n, rec in enumerate(records):
         where = f"{records_path.name}[{n}]"
         if not isinstance(rec, dict) or not {"img_path_relative", "task", "dataset_name"} <= set(rec):
             problems.append(f"{where}: record lacks img_path_relative/task/dataset_name")
             continue
-        task = _dataset_tasks(catalog, rec["dataset_name"], rec["task"], where, problems)
+        task = _record_task(catalog, rec, where, problems, resolved_by_organ)
         if task is None:
             continue
         img = root / rec["img_path_relative"]
@@ -189,7 +206,7 @@ def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog) -> UUS
                 continue
         group = rec.get("data_partition_group") or "internal"
         samples.append(Sample(rec["img_path_relative"], task, img, mask, label, group))
-    return UUSDataset(root, "evaluation", samples, problems)
+    return UUSDataset(root, "evaluation", samples, problems, catalog, resolved_by_organ)
 
 
 def read_dataset(path: str | Path, catalog: TaskCatalog | None = None, records: str | Path | None = None) -> UUSDataset:

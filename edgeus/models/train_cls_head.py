@@ -79,7 +79,7 @@ def classify(swin, features: torch.Tensor, prompts: torch.Tensor) -> tuple[torch
 
 
 def holdout_auc(swin, features, prompts, labels, rows, catalog) -> dict[str, float]:
-    from sklearn.metrics import roc_auc_score
+    from edgeus.metrics import auc
 
     swin.eval()
     with torch.no_grad():
@@ -91,8 +91,7 @@ def holdout_auc(swin, features, prompts, labels, rows, catalog) -> dict[str, flo
         logits = (cls4 if task.output == "cls4_logits" else cls2)[torch.from_numpy(pick)]
         probs = logits.softmax(1).numpy().astype(np.float64)
         y = labels[pick]
-        result[task.key] = float(roc_auc_score(y, probs[:, 1]) if probs.shape[1] == 2 else
-                                 roc_auc_score(y, probs / probs.sum(1, keepdims=True), multi_class="ovo"))
+        result[task.key] = auc(y, probs)  # binary, or the challenge's macro one-vs-rest for the subtypes
     return result
 
 

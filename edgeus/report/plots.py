@@ -12,6 +12,8 @@ import numpy as np
 
 SEG_METRICS, CLS_METRICS = ("dsc", "nsd"), ("auc", "acc")
 PASS_COLOUR, FAIL_COLOUR, UNDEFINED_COLOUR = "#2e7d32", "#c62828", "#9e9e9e"
+INCONCLUSIVE_COLOUR = "#ef6c00"
+STATE_COLOUR = {"pass": PASS_COLOUR, "fail": FAIL_COLOUR, "inconclusive": INCONCLUSIVE_COLOUR}
 
 
 def _pyplot():
@@ -46,7 +48,7 @@ def drop_chart(split: dict, title: str) -> bytes:
             if c["drop"] is None:
                 ax.plot([0], [yi], marker="x", color=UNDEFINED_COLOUR)
                 continue
-            colour = PASS_COLOUR if c["passed"] else FAIL_COLOUR
+            colour = STATE_COLOUR.get(c.get("state") or ("pass" if c["passed"] else "fail"), UNDEFINED_COLOUR)
             lo, hi = (c["drop_ci"] or [c["drop"], c["drop"]])[:2]
             ax.errorbar([c["drop"]], [yi], xerr=[[c["drop"] - lo], [hi - c["drop"]]], fmt="o", color=colour, capsize=3)
         budget = rows[0][1]["budget"]

@@ -34,14 +34,24 @@ def _ci(ci) -> str:
     return "" if not ci or ci[0] is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
-def _mark(passed) -> str:
-    return {True: "pass", False: "FAIL", None: "n/a"}[passed]
+def _mark(item: dict) -> str:
+    """A gate's state as the report writes it (older manifests carry only ``passed``)."""
+    state = item.get("state") or {True: "pass", False: "fail"}.get(item.get("passed"), "n/a")
+    return {"fail": "FAIL"}.get(state, state)
+
+
+def _headline(manifest: dict) -> str:
+    states = [v.get("state") for v in manifest["verdicts"]]
+    if not manifest["passed"]:
+        return "FAILED"
+    inconclusive = states.count("inconclusive")
+    return f"PASSED, {inconclusive} gate(s) inconclusive" if inconclusive else "PASSED"
 
 
 def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: dict[str, bytes]) -> list[Block]:
     target = manifest["target"]
     blocks = [Block("h1", text=f"{manifest['model']['name']} → {target['profile']} ({target['precision']})")]
-    verdict = "PASSED" if manifest["passed"] else "FAILED"
+    verdict = _headline(manifest)
     engine = manifest["engine"]
     blocks.append(Block("text", text=(
         f"**Verdict: {verdict}.** Backend {target['backend']} for {target['device']}; engine {engine['status']}. "
@@ -50,16 +60,22 @@ def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: di
            f"not on the target device." if perf else "No performance measured (engine pending).")
     )))
     blocks.append(Block("h2", text="Budget verdicts"))
-    blocks.append(Block("table", rows=[["item", "measured", "budget", "unit", "verdict", "note"]] + [
-        [v["item"], _n(v["measured"]), f"{v['budget']:g}", v.get("unit", ""), _mark(v["passed"]), v.get("note", "")]
-        for v in manifest["verdicts"]]))
+    blocks.append(Block("table", rows=[["item", "measured", "budget", "unit", "verdict", "why"]] + [
+        [v["item"], _n(v["measured"]) + _ci(v.get("ci")), f"{v['budget']:g}", v.get("unit", ""), _mark(v),
+         v.get("note", "")] for v in manifest["verdicts"]]))
+    blocks.append(Block("text", text=(
+        "Accuracy gates have three outcomes: **pass** when the upper bound of the drop's paired 95 % CI is within "
+        "budget, **FAIL** when the drop exceeds the budget and its lower bound is above 0, **inconclusive** "
+        "otherwise (the images cannot decide; the reason says how many would). Inconclusive gates "
+        + ("block this build (strict profile)." if manifest["profile"].get("budgets", {}).get("strict") else
+           "warn; a strict profile (`budgets.strict`, or `--strict`) blocks on them."))))
 
     blocks.append(Block("h2", text="Accuracy per task"))
     blocks.append(Block("text", text=(
         f"Reference `{accuracy.get('reference')}` vs candidate `{accuracy.get('candidate')}`; 95 % bootstrap "
         f"intervals ({accuracy.get('n_boot', 1000)} resamples), the drop's interval paired (same resampled images).")))
     for split, sr in accuracy.get("splits", {}).items():
-        blocks.append(Block("h3", text=f"{split} split: {'pass' if sr['passed'] else 'FAIL'}"))
+        blocks.append(Block("h3", text=f"{split} split: {'no gate failed' if sr['passed'] else 'FAIL'}"))
         rows = [["task", "n", "metric", "reference", "candidate", "drop", "budget", "verdict", "fidelity"]]
         for key, task in sr["tasks"].items():
             fid = task["fidelity"]
@@ -68,7 +84,7 @@ def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: di
             for metric, c in task["metrics"].items():
                 rows.append([key, str(task["n"]), metric.upper(), _n(c["reference"]) + _ci(c["reference_ci"]),
                              _n(c["candidate"]) + _ci(c["candidate_ci"]), _n(c["drop"]) + _ci(c["drop_ci"]),
-                             f"{c['budget']:g}", _mark(c["passed"]), fid_text])
+                             f"{c['budget']:g}", _mark(c), fid_text])
         blocks.append(Block("table", rows=rows))
         blocks.append(Block("image", image=plots.drop_chart(sr, f"{split} split: drop per task (95 % CI) vs budget"),
                             name=f"drops-{split}.png", text=f"Accuracy drops, {split} split"))

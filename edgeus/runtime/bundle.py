@@ -28,6 +28,7 @@ class Task:
     classes: tuple[str, ...]
     output: str
     prompt: np.ndarray
+    organs: tuple[str, ...] = ()  # lower-case organ names a test-set record may give (catalog organ, JSON organ)
 
 
 def require_backend(backend: str, bundle: Path) -> None:
@@ -84,7 +85,9 @@ class Bundle:
         self.mask_mapping = self.manifest["postprocessing"]["mask_mapping"]
         self.inputs = self.manifest["io"]["inputs"]
         self.tasks = [Task(t["dataset"], t["kind"], tuple(t["classes"]), t["output"],
-                           np.asarray(t["prompt"], dtype=np.float32)) for t in self.manifest["tasks"]]
+                           np.asarray(t["prompt"], dtype=np.float32),
+                           tuple(str(t[k]).lower() for k in ("organ", "json_organ") if t.get(k)))
+                      for t in self.manifest["tasks"]]
         self.runner = open_engine(self.path, self.manifest, threads, cache_dir)
         self.runner.activate()
 
@@ -99,12 +102,22 @@ class Bundle:
         self.close()
 
     # --- tasks -----------------------------------------------------------------------------------
-    def task(self, dataset: str, kind: str) -> Task:
+    def task(self, dataset: str, kind: str, organ: str | None = None) -> Task:
+        """The task row for a dataset name; an unknown name is resolved from ``organ`` (as the challenge's
+        container builds its prompt from organ and task), first matching row in catalog order."""
         for t in self.tasks:
             if t.dataset == dataset and t.kind == kind:
                 return t
+        if isinstance(organ, str) and all(t.dataset != dataset for t in self.tasks):
+            for t in self.tasks:
+                if t.kind == kind and organ.lower() in t.organs:
+                    return t
         valid = ", ".join(f"{t.dataset}/{t.kind}" for t in self.tasks)
-        raise BundleError(f"the bundle has no task {dataset}/{kind}; valid: {valid}")
+        hint = f" or organ {organ!r}" if organ else ""
+        raise BundleError(f"the bundle has no task {dataset}/{kind}{hint}; valid: {valid}")
+
+    def knows_dataset(self, dataset: str) -> bool:
+        return any(t.dataset == dataset for t in self.tasks)
 
     def feeds(self, tensor: np.ndarray, task: Task) -> dict[str, np.ndarray]:
         """Model inputs for a batch of preprocessed images (N x 3 x S x S) and one task."""
@@ -122,10 +135,11 @@ class Bundle:
         return self.runner.infer(feeds)
 
     # --- the one call a vendor needs ---------------------------------------------------------------
-    def predict(self, image, dataset: str, task: str = "segmentation") -> np.ndarray:
+    def predict(self, image, dataset: str, task: str = "segmentation", organ: str | None = None) -> np.ndarray:
         """A path, encoded bytes or a uint8 H x W x 3 array -> the mask (uint8 {0,255}, original H x W) for a
-        segmentation task, or the class probabilities (float64) for a classification task."""
-        spec = self.task(dataset, task)
+        segmentation task, or the class probabilities (float64) for a classification task. ``organ`` resolves
+        a dataset name the bundle does not know (see ``task``)."""
+        spec = self.task(dataset, task, organ)
         pixels = image if isinstance(image, np.ndarray) else read_image(image)
         if pixels.ndim == 2:
             pixels = np.repeat(pixels[..., None], 3, axis=2)

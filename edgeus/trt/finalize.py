@@ -122,7 +122,7 @@ def _finalize_in(folder: Path, manifest: dict, device, data: Path | None, thread
     from edgeus.reports_io import accuracy_from_dict
 
     verdicts = perf_verdicts(profile, perf, measured_on_target=True) + accuracy_verdicts(accuracy_from_dict(accuracy))
-    passed = all_passed(verdicts)
+    passed = all_passed(verdicts, profile.budgets.strict)
     (folder / "verdicts.json").write_text(json.dumps({"passed": passed, "verdicts": [v.to_dict() for v in verdicts]},
                                                      indent=1) + "\n")
     updated = {k: v for k, v in manifest.items() if k not in ("files", "schema", "schema_version")}
