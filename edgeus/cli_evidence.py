@@ -96,9 +96,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from edgeus.budgets import BudgetFailed
     from edgeus.console import (
+        blocking_summary,
         console,
         print_accuracy_report,
         print_build_summary,
+        print_library_warnings,
         print_perf_report,
         print_verdicts,
     )
@@ -108,7 +110,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     profile = _strict(load_profile(args.target, [Path(p) for p in args.profiles_dir or []]), args.strict)
     options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
                            data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
-                           allow_missing_tasks=args.allow_missing_tasks, seed=args.seed, force=args.force)
+                           allow_missing_tasks=args.allow_missing_tasks, seed=args.seed, force=args.force,
+                           verbose=args.verbose)
     from edgeus.console import progress_bar, stage_reporter
 
     with stage_reporter() as on_stage:
@@ -117,6 +120,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if result.stopped_after == "engine pending":
         print_accuracy_report(result.accuracy)
         print_verdicts(result.verdicts, strict=strict)
+        print_library_warnings(result)
         console.print(f"[yellow]{profile.name}: TensorRT engine pending (built on the target): bundle {result.run_dir} "
                       "holds the fp32 and QDQ ONNX, the build recipe and the conformance vectors. On the device run: "
                       f"edgeus finalize {result.run_dir}[/yellow]")
@@ -181,4 +185,6 @@ def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="replace an existing bundle (cached stages are reused)")
     p.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show library logs (NNCF, OpenVINO, ONNX Runtime) on the console too; they are always in build.log")
     p.set_defaults(handler=cmd_build)

@@ -55,7 +55,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     )
     with status(f"quantizing for {profile.name} ({profile.backend.value}, {precision.value})"):
         result = quantize(args.model, profile, spec, out, plan, options, force=args.force)
-    console.print(f"{result.method} -> {result.path} ({result.time_s:.1f} s)")
+    console.print(f"{result.method} -> {Path(args.output) / result.path} ({result.time_s:.1f} s)")
     for note in result.notes:
         console.print(f"  note: {note}")
     return 0
@@ -69,7 +69,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     profile = load_profile(args.target, [Path(p) for p in args.profiles_dir or []])
     with status(f"compiling for {profile.name}"):
         result = compile_model(args.model, profile, args.output, threads=args.threads, force=args.force)
-    console.print(f"{profile.backend.value} -> {result.path}; cold start {json.dumps(result.cold_start_s)}")
+    console.print(f"{profile.backend.value} -> {Path(args.output) / result.path}; cold start {json.dumps(result.cold_start_s)}")
     for note in result.notes:
         console.print(f"  note: {note}")
     return 0

@@ -21,7 +21,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from edgeus.bundle.verify import VerifyFailed, verify
     from edgeus.console import console, progress_bar
-
     from edgeus.runtime.manifest import read_manifest
 
     bundle = Path(args.bundle)

@@ -30,7 +30,7 @@ class CompileError(EdgeusError):
 
 @dataclass
 class CompileResult:
-    path: str
+    path: str  # the model's file name inside the output folder (records hold no machine paths)
     backend: str
     profile: str
     settings: dict
@@ -122,7 +122,7 @@ def compile_model(model_path: str | Path, profile: DeviceProfile, out: str | Pat
     with atomic_dir(out, replace=force) as tmp:
         compiler = _compile_openvino if profile.backend is Backend.openvino else _compile_onnxruntime
         name, settings, notes, cold = compiler(model, profile, tmp, threads)
-        result = CompileResult(str(out / name), profile.backend.value, profile.name, settings, toolchain_versions(),
+        result = CompileResult(name, profile.backend.value, profile.name, settings, toolchain_versions(),
                                notes, cold, quantize_record)
         (tmp / "compile.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
     return result

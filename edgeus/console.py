@@ -279,5 +279,23 @@ def print_build_summary(result, strict: bool = False) -> None:
         verdict = f"[yellow]no gate failed; {counts['inconclusive']} inconclusive (warn; --strict blocks)[/yellow] ({tally})"
     else:
         verdict = f"[green]all budgets met[/green] ({tally})"
+    print_library_warnings(result)
     console.print(f"{verdict}; bundle in {result.run_dir}: manifest.json, model/, conformance/, report.md, "
-                  "report.html (check it with 'edgeus verify')")
+                  "report.html, build.log (check it with 'edgeus verify')")
+    data = result.data or {}
+    if data.get("synthetic"):
+        console.print("[yellow]evidence is synthetic[/yellow]: calibration and validation ran on phantom images "
+                      f"(seed {data.get('seed')}); run with --data for patient data")
+
+
+def print_library_warnings(result) -> None:
+    """One line on where library logs went, and the distinct warnings they held (the first few)."""
+    logs = getattr(result, "logs", None)
+    if logs is None:
+        return
+    if logs.warnings:
+        console.print(f"{len(logs.warnings)} distinct library warning(s), in full in {logs.path}:", highlight=False)
+        for line in logs.summary():
+            console.print(f"  [yellow]•[/yellow] {line}", markup=True, highlight=False)
+    else:
+        console.print(f"[dim]library logs: {logs.path} (no warnings)[/dim]", highlight=False)

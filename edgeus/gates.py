@@ -18,8 +18,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-import numpy as np
-
 GateState = Literal["pass", "fail", "inconclusive", "undefined"]
 Z95 = 1.959964
 TOLERANCE = 1e-12  # float noise around a budget or zero is not a difference

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edgeus import __version__
 from edgeus.budgets import accuracy_verdicts, all_passed, perf_verdicts
-from edgeus.checkpoint import sha256_file
+from edgeus.library_logs import CapturedLogs, capture_library_logs, scrub_paths
 from edgeus.profiles import Backend, DeviceProfile
 from edgeus.stages import StageResult, clean_partial, content_key, run_stage
 
@@ -36,6 +36,7 @@ class BuildOptions:
     profile_min_iters: int = 30
     profile_min_duration_s: float = 3.0
     force: bool = False
+    verbose: bool = False  # library logs on the console too (they always go to the bundle's build.log)
 
 
 @dataclass
@@ -48,11 +49,8 @@ class BuildResult:
     stopped_after: str | None = None
     passed: bool = True
     manifest: dict | None = None
-
-
-def _dataset_fingerprint(root: Path) -> str:
-    records = sorted(root.rglob("records.json")) + sorted(root.rglob("config.yaml")) + sorted(root.rglob("phantom.json"))
-    return content_key([(str(p.relative_to(root)), sha256_file(p)) for p in records])
+    logs: CapturedLogs | None = None  # library logs of this build (build.log) and their warnings
+    data: dict | None = None          # where the evidence came from (data/provenance.py)
 
 
 def _no_progress(name: str, total: int):
@@ -64,8 +62,30 @@ def _no_progress(name: str, total: int):
 def build(profile: DeviceProfile, options: BuildOptions,
           on_stage: Callable[[str, StageResult | None], None] = lambda name, result: None,
           progress_for: Callable[[str, int], object] = _no_progress) -> BuildResult:
-    """``progress_for(stage, total)`` returns a context manager yielding ``advance(label, n)``."""
+    """``progress_for(stage, total)`` returns a context manager yielding ``advance(label, n)``.
+
+    Library logs (NNCF, OpenVINO, ONNX Runtime, warnings) go to a log file while the build runs, shipped in the
+    bundle as ``build.log`` and kept as ``OUT/.edgeus-cache/logs/<profile>.log``; ``options.verbose`` also
+    shows them on stderr."""
+    import shutil
+    import tempfile
+
+    log_dir = Path(tempfile.mkdtemp(prefix="edgeus-log-"))
+    try:
+        with capture_library_logs(log_dir / "build.log", options.verbose) as logs:
+            result = _build(profile, options, on_stage, progress_for, logs)
+        kept = options.out / CACHE_DIR / "logs" / f"{profile.name}.log"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(logs.path, kept)
+        logs.path = kept
+        return result
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def _build(profile: DeviceProfile, options: BuildOptions, on_stage, progress_for, logs: CapturedLogs) -> BuildResult:
     from edgeus.data.defaults import default_phantom, split_folder
+    from edgeus.data.provenance import content_hash, data_provenance, images_per_task
     from edgeus.models import load_model
 
     loaded = load_model(options.model, options.checkpoint, options.spec_file)
@@ -73,7 +93,7 @@ def build(profile: DeviceProfile, options: BuildOptions,
     # Check every input before the first stage writes anything: a data problem found after export would
     # leave a run directory behind for nothing.
     plan = _calibration_plan(split_folder(data, "calibration"), loaded.spec, profile, options)
-    validation_splits(data, loaded.spec, options.allow_missing_tasks)
+    splits = validation_splits(data, loaded.spec, options.allow_missing_tasks)
     run_dir = options.out / f"{loaded.name}-{profile.name}-{profile.precision.value}"
     if run_dir.exists() and not options.force:
         from edgeus.errors import OutputExistsError
@@ -81,8 +101,14 @@ def build(profile: DeviceProfile, options: BuildOptions,
         raise OutputExistsError(f"bundle {run_dir} exists; pass --force to rebuild it (cached stages are reused)")
     stages_dir = options.out / CACHE_DIR
     clean_partial(stages_dir)
-    result = BuildResult(run_dir)
+    result = BuildResult(run_dir, logs=logs)
     threads = options.threads or profile.runtime.threads
+    # every file of the data by content (cached by size and mtime): a changed image re-runs the stages that
+    # read it, calibration (quantize) or validation, and no other
+    calibration_sha256 = content_hash(split_folder(data, "calibration"), stages_dir)[0]
+    data_sha256 = content_key(*(content_hash(split_folder(data, purpose), stages_dir)[0]
+                                for purpose in ("validation", "external")))
+    result.data = data_provenance(data, images_per_task(splits), *content_hash(data, stages_dir))
 
     # 1. export
     on_stage("export", None)
@@ -94,7 +120,8 @@ def build(profile: DeviceProfile, options: BuildOptions,
     # 2. quantize (calibration plan fingerprint is part of the key)
     on_stage("quantize", None)
     quant_key = content_key("quantize", export_key, profile.backend.value, profile.precision.value,
-                            profile.quantization.model_dump(), plan.fingerprint if plan else None)
+                            profile.quantization.model_dump(), plan.fingerprint if plan else None,
+                            calibration_sha256 if plan else None)
     quant = run_stage(stages_dir, "quantize", quant_key,
                       lambda tmp: _quantize(export.path / "model.onnx", profile, loaded.spec, tmp, plan))
     result.stages.append(quant)
@@ -102,7 +129,7 @@ def build(profile: DeviceProfile, options: BuildOptions,
 
     if profile.backend is Backend.tensorrt:
         return _deferred_engine(loaded, profile, export, quant, export_key, quant_key, plan, data, threads, options,
-                                result, on_stage, progress_for)
+                                result, on_stage, progress_for, data_sha256)
 
     # 3. compile
     on_stage("compile", None)
@@ -113,7 +140,7 @@ def build(profile: DeviceProfile, options: BuildOptions,
 
     # 4. validate: the torch fp32 original against the compiled candidate
     on_stage("validate", None)
-    val_key = content_key("validate", compile_key, export_key, _dataset_fingerprint(data),
+    val_key = content_key("validate", compile_key, export_key, data_sha256,
                           profile.budgets.accuracy_drop.model_dump(), options.seed)
     validated = run_stage(stages_dir, "validate", val_key,
                           lambda tmp: _validate(loaded, compiled.path / "out", profile, data, tmp, threads, options,
@@ -146,7 +173,7 @@ def build(profile: DeviceProfile, options: BuildOptions,
 
 def _deferred_engine(loaded, profile: DeviceProfile, export: StageResult, quant: StageResult, export_key: str,
                      quant_key: str, plan, data: Path, threads: int, options: BuildOptions, result: BuildResult,
-                     on_stage, progress_for) -> BuildResult:
+                     on_stage, progress_for, data_sha256: str) -> BuildResult:
     """TensorRT targets: the engine is specific to the GPU and TensorRT version, so it is built where it runs.
 
     Here: validate the portable candidate (the QDQ model under ONNX Runtime for INT8, the fp32 ONNX for FP16)
@@ -157,7 +184,7 @@ def _deferred_engine(loaded, profile: DeviceProfile, export: StageResult, quant:
     from edgeus.trt.finalize import local_tensorrt_ready
 
     on_stage("validate", None)
-    val_key = content_key("validate", quant_key, export_key, _dataset_fingerprint(data),
+    val_key = content_key("validate", quant_key, export_key, data_sha256,
                           profile.budgets.accuracy_drop.model_dump(), options.seed)
     validated = run_stage(options.out / CACHE_DIR, "validate", val_key,
                           lambda tmp: _validate(loaded, quant.path / "out", profile, data, tmp, threads, options,
@@ -214,7 +241,7 @@ def _deferred_bundle(loaded, profile: DeviceProfile, fp32_onnx: Path, quant_dir:
         loaded=loaded, profile=profile, model_dir=quant_dir, engine=engine,
         accuracy=json.loads((validated / "accuracy.json").read_text()), perf=None,
         verdicts=[v.to_dict() for v in result.verdicts], passed=result.passed, samples=samples,
-        calibration=plan.record() if plan else None,
+        calibration=plan.record() if plan else None, data=result.data, build_log=_shippable_log(result, data, options),
         portable_factory=lambda: OnnxRuntimeRunner(fp32_onnx, threads=threads, name="onnxruntime-fp32 (portable)"),
         preview_factory=lambda: open_runner(quant_dir, profile, threads),
         extra_files={portable: fp32_onnx},
@@ -353,7 +380,22 @@ def _bundle(loaded, profile: DeviceProfile, compiled_dir: Path, validated: Path,
         accuracy=json.loads((validated / "accuracy.json").read_text()),
         perf=json.loads((profiled / "perf.json").read_text()),
         verdicts=[v.to_dict() for v in result.verdicts], passed=result.passed, samples=samples,
-        calibration=plan.record() if plan else None,
+        calibration=plan.record() if plan else None, data=result.data, build_log=_shippable_log(result, data, options),
         candidate_factory=lambda: open_runner(compiled_dir, profile, threads),
     )
     return write_bundle(parts, result.run_dir, force=options.force)
+
+
+def _shippable_log(result: BuildResult, data: Path, options: BuildOptions) -> str | None:
+    """The build log so far, with this machine's paths replaced by placeholders (bundles carry no paths)."""
+    import sys
+    import tempfile
+
+    if result.logs is None:
+        return None
+    for handler in __import__("logging").getLogger().handlers:
+        handler.flush()
+    text = result.logs.path.read_text(encoding="utf-8", errors="replace")
+    return scrub_paths(text, {str(Path(options.out).resolve()): "<out>", str(Path(data).resolve()): "<data>",
+                              sys.prefix: "<python>", str(Path(__file__).resolve().parents[1]): "<edgeus-src>",
+                              tempfile.gettempdir(): "<tmp>", str(Path.home()): "~", str(Path.cwd()): "<cwd>"})

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import difflib
 import os
-from edgeus._compat import tomllib
 from enum import Enum
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edgeus._compat import tomllib
 from edgeus.errors import ProfileError
 
 PROFILES_ENV = "EDGEUS_PROFILES_DIR"

@@ -7,13 +7,13 @@ with ``--spec FILE``.
 
 from __future__ import annotations
 
-from edgeus._compat import tomllib
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edgeus._compat import tomllib
 from edgeus.errors import SpecError
 from edgeus.preprocess import Preprocessing
 from edgeus.tasks import TaskCatalog, load_catalog

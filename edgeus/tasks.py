@@ -6,7 +6,6 @@ vectors from it. The rest of edgeus never hard-codes a dataset name.
 
 from __future__ import annotations
 
-from edgeus._compat import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -14,6 +13,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edgeus._compat import tomllib
 from edgeus.errors import DataError, SpecError
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from metric_catalogue import classification_cases, segmentation_cases
 from scipy.ndimage import distance_transform_edt
 from skimage.segmentation import find_boundaries
 
 from edgeus.metrics import accuracy, auc, dice, inner_boundary, nsd, nsd_clean
-from metric_catalogue import classification_cases, segmentation_cases
 
 
 def _official_nsd(t: np.ndarray, p: np.ndarray, tol: float = 1.0) -> float:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from conftest import assert_one_line_error
 
 from edgeus.errors import ProfileError

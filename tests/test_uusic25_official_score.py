@@ -148,8 +148,9 @@ def test_unknown_dataset_name_resolved_by_organ(challenge_folders, run_cli, tmp_
 
 
 def test_classification_entry_without_probability_is_one_line(challenge_folders, run_cli, tmp_path):
-    from conftest import assert_one_line_error
     import shutil
+
+    from conftest import assert_one_line_error
 
     truth, pred, _ = challenge_folders
     broken = tmp_path / "pred"

@@ -14,6 +14,7 @@ import numpy as np
 from edgeus.backends.base import Runner, TensorMeta
 from edgeus.errors import BackendError
 
+
 def import_openvino():
     try:
         import openvino

@@ -26,6 +26,7 @@ OVERLAY_SAMPLES = 2
 MODEL_DIR = "model"
 # Machine-specific: an OpenVINO compiled-model cache only fits the CPU that wrote it; the device makes its own.
 NOT_SHIPPED = {"cache"}
+BUILD_LOG = "build.log"
 
 
 @dataclass
@@ -45,6 +46,8 @@ class BundleParts:
     candidate_factory: object = None  # () -> Runner of the shipped engine; None when pending
     portable_factory: object = None   # () -> Runner of the fp32 ONNX, for pending engines
     preview_factory: object = None    # () -> Runner of what was validated, for overlays when the engine is pending
+    data: dict | None = None          # where the evidence came from (data/provenance.py)
+    build_log: str | None = None      # library logs of the build, machine paths scrubbed
     extra_files: dict[str, Path] = field(default_factory=dict)  # bundle path -> source file
     extra_texts: dict[str, str] = field(default_factory=dict)   # bundle path -> text content
 
@@ -69,6 +72,8 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
             shutil.copyfile(source, tmp / rel)
         for rel, text in parts.extra_texts.items():
             (tmp / rel).write_text(text)
+        if parts.build_log is not None:
+            (tmp / BUILD_LOG).write_text(parts.build_log, encoding="utf-8")
         (tmp / "accuracy.json").write_text(json.dumps(parts.accuracy, indent=1) + "\n")
         if parts.perf is not None:
             (tmp / "perf.json").write_text(json.dumps(parts.perf, indent=1) + "\n")
@@ -103,7 +108,7 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
             "calibration": ({"fingerprint": parts.calibration["fingerprint"], "samples": parts.calibration["samples"],
                              "per_task": parts.calibration["coverage"]} if parts.calibration else None),
             "accuracy": accuracy_summary(parts.accuracy), "performance": performance_summary(parts.perf),
-            "verdicts": parts.verdicts, "passed": parts.passed,
+            "data": parts.data, "verdicts": parts.verdicts, "passed": parts.passed,
             "conformance": {"vectors": VECTORS, "index": INDEX},
         }
         from edgeus.report.render import write_reports

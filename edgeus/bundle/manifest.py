@@ -98,4 +98,4 @@ def finish_manifest(bundle: Path, manifest: dict) -> dict:
     return manifest
 
 
-__all__ = ["BundleError", "SCHEMA_VERSION", "finish_manifest", "schema", "schema_problems"]
+__all__ = ["SCHEMA_VERSION", "BundleError", "finish_manifest", "schema", "schema_problems"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgeus import __version__
 from edgeus.atomic import atomic_dir
 from edgeus.data.layout import CLS_DIR, RECORDS_FILE, SEG_DIR, config_yaml, mask_path_for
 from edgeus.data.phantom_scenes import make_scene
@@ -126,6 +127,6 @@ def generate_phantom(out: str | Path, per_task: int = 24, seed: int = 0, splits:
             if split != "train":
                 (tmp / split / RECORDS_FILE).write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
         (tmp / "phantom.json").write_text(json.dumps(
-            {"generator": "edgeus phantom", "seed": seed, "per_task": per_task, "train_per_task": train_per_task or per_task,
+            {"generator": "edgeus phantom", "edgeus_version": __version__, "seed": seed, "per_task": per_task, "train_per_task": train_per_task or per_task,
              "splits": list(splits), "counts": summary.counts}, indent=1, sort_keys=True) + "\n")
     return summary

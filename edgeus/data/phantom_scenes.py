@@ -15,8 +15,8 @@ Class evidence follows the sonographic signs clinicians read:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

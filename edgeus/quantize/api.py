@@ -34,7 +34,7 @@ class QuantizeOptions:
 
 @dataclass
 class QuantizeResult:
-    path: str                   # the model file inside the output folder
+    path: str                   # the model's file name inside the output folder (records hold no machine paths)
     backend: str
     precision: str
     method: str
@@ -79,7 +79,7 @@ def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out
     with atomic_dir(out, replace=force) as tmp:
         model_name, method, notes = _run(onnx_path, profile, spec, tmp, plan, options, precision, ignored)
         result = QuantizeResult(
-            path=str(out / model_name), backend=profile.backend.value, precision=precision.value, method=method,
+            path=model_name, backend=profile.backend.value, precision=precision.value, method=method,
             calibration=plan.record() if (plan is not None and needs_data) else None, ignored_scope=ignored,
             notes=notes, toolchain=toolchain_versions(), input_sha256=sha256_file(onnx_path),
             time_s=round(time.perf_counter() - start, 2),

@@ -85,6 +85,10 @@ def quantize_int8(onnx_path: Path, spec: ModelSpec, out_dir: Path, plan: Calibra
     ov = import_openvino()
     try:
         import nncf
+
+        from edgeus.library_logs import adopt_logger
+
+        adopt_logger("nncf")  # its INFO lines go to build.log, not between edgeus's progress lines
     except ImportError:
         raise BackendError("NNCF is not installed: pip install 'edgeus[quantize]'") from None
     model = _read(onnx_path)

@@ -40,6 +40,21 @@ def _mark(item: dict) -> str:
     return {"fail": "FAIL"}.get(state, state)
 
 
+def _evidence_line(data: dict | None) -> str:
+    """The report's first words on where the evidence came from (synthetic evidence said first, plainly)."""
+    if not data:
+        return "**Evidence:** data source not recorded."
+    counts = {split: sum(per_task.values()) for split, per_task in data.get("images", {}).items()}
+    sizes = ", ".join(f"{split} {n} images" for split, n in counts.items())
+    if data.get("synthetic"):
+        return (f"**Evidence is synthetic:** calibration and validation ran on edgeus phantom B-mode images (seed "
+                f"{data.get('seed')}, {data.get('per_task')} per task row; {sizes}), not on patient data. Accuracy "
+                f"figures show what quantization changes, not clinical performance. Data content sha256 "
+                f"`{data.get('content_sha256', '')[:16]}…`.")
+    return (f"**Evidence:** user data folder `{data.get('root_name')}` ({sizes}); content sha256 "
+            f"`{data.get('content_sha256', '')[:16]}…`.")
+
+
 def _headline(manifest: dict) -> str:
     states = [v.get("state") for v in manifest["verdicts"]]
     if not manifest["passed"]:
@@ -51,6 +66,7 @@ def _headline(manifest: dict) -> str:
 def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: dict[str, bytes]) -> list[Block]:
     target = manifest["target"]
     blocks = [Block("h1", text=f"{manifest['model']['name']} → {target['profile']} ({target['precision']})")]
+    blocks.append(Block("text", text=_evidence_line(manifest.get("data"))))
     verdict = _headline(manifest)
     engine = manifest["engine"]
     blocks.append(Block("text", text=(

@@ -26,7 +26,7 @@ def test_bundle_has_every_part(x86_bundle):
         assert name in manifest["files"], name
     assert not any(name.startswith("model/cache") for name in manifest["files"])  # machine-specific, not shipped
     assert {"openvino", "nncf", "onnxruntime", "numpy"} <= set(manifest["toolchain"])
-    assert manifest["accuracy"]["splits"]["internal"]["tasks"]["Breast/segmentation"]["dsc"]["candidate"] > 0
+    assert manifest["accuracy"]["splits"]["internal"]["tasks"]["Breast_all/segmentation"]["dsc"]["candidate"] > 0
 
 
 def test_clean_bundle_verifies(x86_bundle, run_cli):

@@ -23,7 +23,8 @@ def test_markdown_report_sections_and_figures(x86_bundle):
     for f in figures:
         assert (x86_bundle / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f
     # every task row with its metrics, CIs and drop
-    assert text.count("| Breast/segmentation |") == 2 * 2  # DSC and NSD rows, internal and external
+    assert text.count("| Breast_all/segmentation |") == 2 * 2  # DSC and NSD rows, internal and external
+    assert "**inconclusive** otherwise" in text  # the three gate states are explained beside the verdicts
     assert re.search(r"\| Liver/classification \| 2 \| AUC \| [0-9.]+ \[[0-9.]+, [0-9.]+\]", text)
 
 
