@@ -34,6 +34,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     dataset = read_dataset(args.folder, catalog, records=args.records)
     print_coverage(f"{dataset.root} ({dataset.layout} layout)", dataset.coverage(), [t.key for t in catalog.tasks])
     missing = dataset.require_tasks(catalog, allow_missing=True)
+    depths = ", ".join(f"{n} {what}" for what, n in dataset.depths.most_common())
+    console.print(f"image bit depths: {depths or 'none read'}", highlight=False)
+    for note in dataset.resolved_by_organ[:5]:
+        console.print(f"[yellow]resolved by organ[/yellow] {note}", highlight=False)
     for problem in dataset.problems:
         console.print(f"[red]problem[/red] {problem}")
     if dataset.problems:

@@ -52,17 +52,62 @@ class Preprocessing:
         return spec
 
 
+# Pillow modes whose conversion to 8-bit RGB is exact and standard (palette lookup, alpha dropped, gray
+# replicated, CMYK/YCbCr by Pillow's formulas): the same pixels a user gets converting the file to 8-bit RGB.
+EIGHT_BIT_MODES = {"RGB", "L", "P", "PA", "LA", "RGBA", "RGBX", "1", "CMYK", "YCbCr", "La", "RGBa"}
+SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+
+
+def describe_mode(mode: str) -> str:
+    """What a Pillow mode means for the model input, in words (``edgeus data check`` tallies these)."""
+    if mode in SIXTEEN_BIT_MODES:
+        return "16-bit grayscale (scaled to 8 bits)"
+    if mode == "F":
+        return "32-bit float grayscale (scaled to 8 bits)"
+    if mode in EIGHT_BIT_MODES:
+        return f"8-bit {mode}" + ("" if mode in ("RGB", "L") else " (converted to RGB)")
+    return f"mode {mode} (refused)"
+
+
+def to_rgb8(img: Image.Image, label: str) -> np.ndarray:
+    """uint8 H x W x 3 RGB from any supported mode, converted by bit depth, never clipped.
+
+    16-bit grayscale is scaled by 255/65535 (rounded), so a 16-bit image made from an 8-bit one (x * 257)
+    comes back exactly; Pillow's own ``convert('RGB')`` would clip everything above 255 to white. Float images
+    are accepted in [0, 1] or [0, 255]; anything else is refused with the reason."""
+    mode = img.mode
+    if mode in EIGHT_BIT_MODES:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    if mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(img).astype(np.int64)
+        if values.min() < 0 or values.max() > 65535:
+            raise DataError(f"{label}: {mode} image with values outside 0..65535; cannot map it to 8 bits")
+        gray = np.rint(values * (255.0 / 65535.0)).astype(np.uint8)
+    elif mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"{label}: image contains NaN or Inf pixel values")
+        low, high = float(values.min()), float(values.max())
+        if low < 0 or high > 255:
+            raise DataError(f"{label}: float image with values in [{low:g}, {high:g}]; expected [0, 1] or [0, 255]")
+        gray = np.rint(values * (255.0 if high <= 1.0 else 1.0)).astype(np.uint8)
+    else:
+        raise DataError(f"{label}: unsupported image mode {mode!r}; convert it to 8-bit RGB or grayscale")
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
 def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
-    """Decode an image file to uint8 H x W x 3 RGB; a file that cannot be decoded is a DataError."""
+    """Decode an image file to uint8 H x W x 3 RGB (``to_rgb8``); a file that cannot be decoded, or one
+    beyond Pillow's decompression-bomb limit, is a DataError."""
     label = name or str(source if not isinstance(source, bytes) else "<bytes>")
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
             img.load()
-            if img.mode in ("F", "I", "I;16") and not np.all(np.isfinite(np.asarray(img, dtype=np.float64))):
-                raise DataError(f"{label}: image contains NaN or Inf pixel values")
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+            return to_rgb8(img, label)
     except FileNotFoundError:
         raise DataError(f"{label}: image file not found") from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{label}: image too large to decode safely ({str(exc).split('.')[0]})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{label}: cannot decode image ({exc.__class__.__name__}); is it a PNG/JPEG/BMP?") from None
 

@@ -18,6 +18,7 @@ import numpy as np
 from edgeus.challenge_score import mean_present, seg_cls_scores
 from edgeus.data.layout import mask_path_for
 from edgeus.errors import DataError
+from edgeus.runtime.paths import inside
 
 CLASSIFICATION_JSON = "classification.json"
 
@@ -34,6 +35,9 @@ def _records(input_json: Path) -> list[dict]:
     for n, rec in enumerate(records):
         if not isinstance(rec, dict) or not {"img_path_relative", "task", "dataset_name"} <= set(rec):
             raise DataError(f"{input_json}[{n}]: record lacks img_path_relative/task/dataset_name")
+        if not isinstance(rec["img_path_relative"], str) or rec["task"] not in ("segmentation", "classification"):
+            raise DataError(f"{input_json}[{n}]: img_path_relative must be a string and task 'segmentation' or "
+                            f"'classification' (got {rec['task']!r})")
     return records
 
 
@@ -55,14 +59,16 @@ def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, o
         if mask_mapping:
             model.mask_mapping = mask_mapping
         classification: dict[str, dict] = {}
-        for rec in records:
-            image = input_dir / rec["img_path_relative"]
+        for n, rec in enumerate(records):
+            where = f"{Path(input_json).name}[{n}]"
+            image = inside(input_dir, rec["img_path_relative"], where, DataError)
+            target = inside(tmp, mask_path_for(rec["img_path_relative"]), where, DataError) \
+                if rec["task"] == "segmentation" else None
             try:
                 result = model.predict(image, rec["dataset_name"], rec["task"], rec.get("organ"))
             except BundleError as exc:
                 raise DataError(f"{rec['img_path_relative']}: {exc}") from None
-            if rec["task"] == "segmentation":
-                target = tmp / mask_path_for(rec["img_path_relative"])
+            if target is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(result).save(target)
             else:
@@ -114,7 +120,7 @@ def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None
             preds.sample_ids.append(s.id)
             preds.groups.append(s.group)
             if kind == "segmentation":
-                path = pred_dir / mask_path_for(s.id)
+                path = inside(pred_dir, mask_path_for(s.id), s.id, DataError)
                 if not path.is_file():
                     raise DataError(f"{path}: prediction missing for {s.id}")
                 preds.masks.append(read_image(path)[..., 0])

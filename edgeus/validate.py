@@ -135,9 +135,9 @@ def _aggregate(tasks: dict[str, TaskComparison], replicates: dict[tuple[str, str
         if not defined:
             continue
         drops = {k: t.metrics[metric].drop for k, t in defined.items()}
-        worst_task = max(drops, key=drops.get)
         worst_gate = combine({k: GateOutcome(t.metrics[metric].state, t.metrics[metric].reason,
                                              t.metrics[metric].images_needed) for k, t in defined.items()})
+        worst_task = _deciding_task(defined, metric, worst_gate.state)
         worst[metric] = {"drop": drops[worst_task], "task": worst_task, "budget": getattr(budgets, f"{metric}_worst"),
                          "ci": defined[worst_task].metrics[metric].drop_ci, **_gate_fields(worst_gate)}
         mean_drop = float(np.mean(list(drops.values())))
@@ -148,6 +148,16 @@ def _aggregate(tasks: dict[str, TaskComparison], replicates: dict[tuple[str, str
         gate = judge_drop(mean_drop, ci, macro_budget, {k: t.n for k, t in defined.items()})
         macro[metric] = {"drop": mean_drop, "budget": macro_budget, "ci": ci, **_gate_fields(gate)}
     return macro, worst
+
+
+def _deciding_task(tasks: dict[str, TaskComparison], metric: str, state: str) -> str:
+    """The task a worst-task gate names: the largest failing drop, else the inconclusive task whose interval
+    reaches furthest, else the largest drop."""
+    comparisons = {k: t.metrics[metric] for k, t in tasks.items()}
+    same = {k: c for k, c in comparisons.items() if c.state == state} or comparisons
+    if state == "inconclusive":
+        return max(same, key=lambda k: same[k].drop_ci[1] if same[k].drop_ci[1] is not None else same[k].drop)
+    return max(same, key=lambda k: same[k].drop)
 
 
 def _gate_fields(gate: GateOutcome) -> dict:

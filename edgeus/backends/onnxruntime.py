@@ -52,14 +52,16 @@ class OnnxRuntimeRunner(Runner):
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types for corrupt models
             first = str(exc).strip().splitlines()[0][:300]
             raise BackendError(f"{self.model_path}: ONNX Runtime cannot load the model: {first}") from None
+        self._inputs = self._meta(self._session.get_inputs())
+        self._output_names = [o.name for o in self._session.get_outputs()]
 
     def _unload(self) -> None:
         self._session = None
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [o.name for o in self._session.get_outputs()]
-        wanted = {m.name: feeds[m.name] for m in self.input_metadata()}
-        return dict(zip(names, self._session.run(names, wanted), strict=True))
+        # InferenceSession.run is thread-safe (ONNX Runtime's documented contract): no lock needed
+        wanted = {m.name: feeds[m.name] for m in self._inputs}
+        return dict(zip(self._output_names, self._session.run(self._output_names, wanted), strict=True))
 
     def _meta(self, items) -> list[TensorMeta]:
         return [TensorMeta(i.name, tuple(i.shape), _ORT_TYPES.get(i.type, i.type)) for i in items]
@@ -67,7 +69,7 @@ class OnnxRuntimeRunner(Runner):
     def input_metadata(self) -> list[TensorMeta]:
         if self._session is None:
             raise BackendError(f"runner {self.name!r} is not loaded")
-        return self._meta(self._session.get_inputs())
+        return self._inputs
 
     def output_metadata(self) -> list[TensorMeta]:
         if self._session is None:

@@ -3,10 +3,15 @@
 The inference precision is always set explicitly: the CPU plugin otherwise runs bf16 on CPUs with
 AVX-512-BF16/AMX. The precision that really ran is read back from the compiled model and kept in
 ``actual_precision``.
+
+Thread-safe: an OpenVINO infer request serves one call at a time (a second caller gets "Infer Request is
+busy", or worse, outputs another call overwrites), so each call takes a request from a pool, creating one
+when all are busy, and the outputs are copied out before the request goes back.
 """
 
 from __future__ import annotations
 
+import queue
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +44,9 @@ class OpenVINORunner(Runner):
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.actual_precision: str | None = None
         self.device = "CPU"
-        self._compiled = self._request = None
+        self._compiled = None
+        self._requests: queue.SimpleQueue | None = None
+        self._inputs: list[TensorMeta] = []
 
     def config(self) -> dict:
         config = {"PERFORMANCE_HINT": self.hint, "NUM_STREAMS": str(self.streams),
@@ -61,15 +68,25 @@ class OpenVINORunner(Runner):
             raise BackendError(f"{self.model_path}: OpenVINO cannot load the model: {str(exc).splitlines()[0][:300]}") from None
         precision = self._compiled.get_property("INFERENCE_PRECISION_HINT")
         self.actual_precision = precision.to_string() if hasattr(precision, "to_string") else str(precision)
-        self._request = self._compiled.create_infer_request()
+        self._requests = queue.SimpleQueue()
+        self._requests.put(self._compiled.create_infer_request())
+        self._inputs = self._meta(self._compiled.inputs)
+        self._output_names = [(out, out.get_any_name()) for out in self._compiled.outputs]
 
     def _unload(self) -> None:
-        self._request = self._compiled = None
+        self._requests = self._compiled = None
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        wanted = {m.name: np.ascontiguousarray(feeds[m.name]) for m in self.input_metadata()}
-        results = self._request.infer(wanted)
-        return {out.get_any_name(): np.array(results[out]) for out in self._compiled.outputs}
+        wanted = {m.name: np.ascontiguousarray(feeds[m.name]) for m in self._inputs}
+        try:
+            request = self._requests.get_nowait()
+        except queue.Empty:  # every request is busy in another thread: this caller gets its own
+            request = self._compiled.create_infer_request()
+        try:
+            results = request.infer(wanted)
+            return {name: np.array(results[port]) for port, name in self._output_names}  # copies: the request is reused
+        finally:
+            self._requests.put(request)
 
     def _meta(self, ports) -> list[TensorMeta]:
         metas = []
@@ -82,7 +99,7 @@ class OpenVINORunner(Runner):
     def input_metadata(self) -> list[TensorMeta]:
         if self._compiled is None:
             raise BackendError(f"runner {self.name!r} is not loaded")
-        return self._meta(self._compiled.inputs)
+        return self._inputs
 
     def output_metadata(self) -> list[TensorMeta]:
         if self._compiled is None:

@@ -9,6 +9,7 @@ with a message naming both instead of an opaque deserialization error.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,8 @@ class TensorRTRunner(Runner):
         self._inputs: list[TensorMeta] = []
         self._outputs: list[TensorMeta] = []
         self._capacity: dict[str, tuple[int, int]] = {}  # name -> (device pointer, bytes)
+        # one execution context, one stream and shared device buffers: one call at a time (thread-safe)
+        self._lock = threading.Lock()
 
     def _load(self) -> None:
         from edgeus.trt.builder import import_tensorrt
@@ -200,6 +203,10 @@ class TensorRTRunner(Runner):
         return ptr
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with self._lock:
+            return self._infer_locked(feeds)
+
+    def _infer_locked(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         memory = self._memory
         arrays = {}
         for meta in self._inputs:

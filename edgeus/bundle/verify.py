@@ -62,7 +62,10 @@ def _vector_runner(bundle: Path, manifest: dict, threads: int | None):
     require_backend("onnxruntime", bundle)
     from edgeus.backends.onnxruntime import OnnxRuntimeRunner
 
-    return OnnxRuntimeRunner(bundle / engine["portable_model"], threads=threads, name=f"portable:{bundle.name}")
+    from edgeus.runtime.paths import inside
+
+    portable = inside(bundle, engine["portable_model"], "manifest engine.portable_model", BundleError)
+    return OnnxRuntimeRunner(portable, threads=threads, name=f"portable:{bundle.name}")
 
 
 def verify(bundle: str | Path, *, threads: int | None = None, progress=None) -> VerifyReport:

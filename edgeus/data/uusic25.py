@@ -20,6 +20,8 @@ from PIL import Image, UnidentifiedImageError
 
 from edgeus.data.layout import CLS_DIR, RECORDS_FILE, SEG_DIR
 from edgeus.errors import DataError
+from edgeus.preprocess import describe_mode
+from edgeus.runtime.paths import inside
 from edgeus.tasks import TaskCatalog, TaskSpec, load_catalog
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -48,6 +50,7 @@ class UUSDataset:
     catalog: TaskCatalog = field(default_factory=load_catalog)
     # records whose dataset_name the catalog does not know, resolved from their organ (as the container does)
     resolved_by_organ: list[str] = field(default_factory=list)
+    depths: Counter = field(default_factory=Counter)  # image bit depth / mode in words -> count
 
     def coverage(self) -> dict[str, int]:
         return dict(Counter(s.task.key for s in self.samples))
@@ -75,20 +78,28 @@ class UUSDataset:
             raise DataError(f"{self.root}: {len(self.problems)} problem(s): " + "; ".join(self.problems[:3]) + more)
 
 
-def _image_size(path: Path, problems: list[str], root: Path) -> tuple[int, int] | None:
+def _image_size(path: Path, problems: list[str], root: Path, depths: Counter) -> tuple[int, int] | None:
+    rel = path.relative_to(root) if path.is_relative_to(root) else path.name
     try:
         with Image.open(path) as img:
+            description = describe_mode(img.mode)
+            if description.endswith("(refused)"):
+                problems.append(f"{rel}: unsupported image mode {img.mode!r}")
+                return None
+            depths[description] += 1
             return img.size
     except FileNotFoundError:
-        problems.append(f"{path.relative_to(root)}: file missing")
+        problems.append(f"{rel}: file missing")
+    except Image.DecompressionBombError:
+        problems.append(f"{rel}: image too large to decode safely (decompression-bomb limit)")
     except (UnidentifiedImageError, OSError) as exc:
-        problems.append(f"{path.relative_to(root)}: unreadable image ({exc.__class__.__name__})")
+        problems.append(f"{rel}: unreadable image ({exc.__class__.__name__})")
     return None
 
 
-def _check_mask(image: Path, mask: Path, problems: list[str], root: Path) -> bool:
-    size = _image_size(image, problems, root)
-    msize = _image_size(mask, problems, root)
+def _check_mask(image: Path, mask: Path, problems: list[str], root: Path, depths: Counter) -> bool:
+    size = _image_size(image, problems, root, depths)
+    msize = _image_size(mask, problems, root, Counter())  # masks are labels, not model input
     if size and msize and size != msize:
         problems.append(f"{mask.relative_to(root)}: mask is {msize[0]}x{msize[1]}, image is {size[0]}x{size[1]}")
         return False
@@ -140,6 +151,7 @@ def _images(folder: Path) -> list[Path]:
 def read_training(root: Path, catalog: TaskCatalog) -> UUSDataset:
     problems: list[str] = []
     samples: list[Sample] = []
+    depths: Counter = Counter()
     for kind, kind_dir in (("segmentation", SEG_DIR), ("classification", CLS_DIR)):
         base = root / kind_dir
         if not base.is_dir():
@@ -157,7 +169,7 @@ def read_training(root: Path, catalog: TaskCatalog) -> UUSDataset:
                     if not mask.is_file():
                         problems.append(f"{where}/masks/{img.name}: mask missing for {img.name}")
                         continue
-                    if _check_mask(img, mask, problems, root):
+                    if _check_mask(img, mask, problems, root, depths):
                         samples.append(Sample(str(img.relative_to(root)), task, img, mask, None, "train"))
             else:
                 for label_dir in sorted(p for p in ds_dir.iterdir() if p.is_dir()):
@@ -167,11 +179,11 @@ def read_training(root: Path, catalog: TaskCatalog) -> UUSDataset:
                         )
                         continue
                     for img in _images(label_dir):
-                        if _image_size(img, problems, root):
+                        if _image_size(img, problems, root, depths):
                             samples.append(Sample(str(img.relative_to(root)), task, img, None, int(label_dir.name), "train"))
     if not samples and not problems:
         problems.append("no segmentation/ or classification/ folders with images found")
-    return UUSDataset(root, "training", samples, problems, catalog)
+    return UUSDataset(root, "training", samples, problems, catalog, depths=depths)
 
 
 def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog) -> UUSDataset:
@@ -182,7 +194,7 @@ def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog) -> UUS
         raise DataError(f"{records_path}: not a readable JSON record list ({exc})") from None
     if not isinstance(records, list):
         raise DataError(f"{records_path}: expected a JSON list of records")
-    samples, resolved_by_organ = [], []
+    samples, resolved_by_organ, depths = [], [], Counter()
     for n, rec in enumerate(records):
         where = f"{records_path.name}[{n}]"
         if not isinstance(rec, dict) or not {"img_path_relative", "task", "dataset_name"} <= set(rec):
@@ -191,14 +203,18 @@ def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog) -> UUS
         task = _record_task(catalog, rec, where, problems, resolved_by_organ)
         if task is None:
             continue
-        img = root / rec["img_path_relative"]
-        if _image_size(img, problems, root) is None:
+        try:
+            img = inside(root, rec["img_path_relative"], where, DataError)
+            mask_rel = rec.get("mask_path_relative") if task.kind == "segmentation" else None
+            mask = inside(root, mask_rel, where, DataError) if mask_rel else None
+        except DataError as exc:
+            problems.append(str(exc))
             continue
-        mask = label = None
-        if task.kind == "segmentation" and rec.get("mask_path_relative"):
-            mask = root / rec["mask_path_relative"]
-            if not _check_mask(img, mask, problems, root):
-                continue
+        if _image_size(img, problems, root, depths) is None:
+            continue
+        label = None
+        if mask is not None and not _check_mask(img, mask, problems, root, Counter()):  # image counted above
+            continue
         if task.kind == "classification" and rec.get("class_label_index") is not None:
             label = rec["class_label_index"]
             if not isinstance(label, int) or not 0 <= label < len(task.classes):
@@ -206,7 +222,7 @@ def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog) -> UUS
                 continue
         group = rec.get("data_partition_group") or "internal"
         samples.append(Sample(rec["img_path_relative"], task, img, mask, label, group))
-    return UUSDataset(root, "evaluation", samples, problems, catalog, resolved_by_organ)
+    return UUSDataset(root, "evaluation", samples, problems, catalog, resolved_by_organ, depths)
 
 
 def read_dataset(path: str | Path, catalog: TaskCatalog | None = None, records: str | Path | None = None) -> UUSDataset:
@@ -225,3 +241,4 @@ def read_dataset(path: str | Path, catalog: TaskCatalog | None = None, records: 
         f"{root}: neither a training layout (segmentation/, classification/) nor an evaluation folder with "
         f"{RECORDS_FILE}; for a phantom root, name a split folder (train, val, external)"
     )
+

@@ -13,6 +13,7 @@ import numpy as np
 
 from edgeus.preprocess import Preprocessing, mask_to_original, preprocess, read_image, softmax
 from edgeus.runtime.manifest import BundleError, check_files, read_manifest
+from edgeus.runtime.paths import inside
 
 BACKEND_PACKAGES = {  # backend -> (module to import, pip extra that installs it)
     "onnxruntime": ("onnxruntime", "edgeus[onnxruntime]"),
@@ -50,7 +51,7 @@ def open_engine(bundle: Path, manifest: dict, threads: int | None = None, cache_
         raise BundleError(f"{bundle}: the engine is pending (built on the device): run 'edgeus finalize {bundle}' "
                           "on the target first")
     require_backend(backend, bundle)
-    model = bundle / engine["model"]
+    model = inside(bundle, engine["model"], "manifest engine.model", BundleError)
     settings = engine.get("settings", {})
     threads = threads or settings.get("threads")
     if backend == "onnxruntime":

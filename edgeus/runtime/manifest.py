@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from edgeus.errors import EdgeusError
+from edgeus.runtime.paths import inside, is_plain_relative
 
 MANIFEST = "manifest.json"
 SCHEMA_NAME = "edgeus-bundle"
@@ -57,7 +58,17 @@ def check_files(bundle: str | Path, manifest: dict) -> list[str]:
     bundle = Path(bundle)
     problems = []
     for rel, entry in sorted(manifest.get("files", {}).items()):
-        path = bundle / rel
+        if not is_plain_relative(rel):
+            problems.append(f"{rel}: not a plain relative path inside the bundle (refused)")
+            continue
+        try:
+            path = inside(bundle, rel, rel, BundleError)
+        except BundleError as exc:
+            problems.append(str(exc))
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("bytes"), int) or not isinstance(entry.get("sha256"), str):
+            problems.append(f"{rel}: manifest entry needs 'sha256' and 'bytes'")
+            continue
         if not path.is_file():
             problems.append(f"{rel}: missing")
             continue

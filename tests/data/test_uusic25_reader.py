@@ -51,13 +51,16 @@ def test_training_layout_problems_are_named(copy):
 def test_evaluation_records_problems_are_named(copy):
     val = copy / "val"
     records = json.loads((val / "records.json").read_text())
-    records[0]["dataset_name"] = "Spleen"
+    records[0].update(dataset_name="Spleen", organ="Spleen")
+    records[1].update(dataset_name="BUSIS", organ="Breast")  # unknown name, known organ: resolved as the container
     cls = next(r for r in records if r["task"] == "classification")
     cls["class_label_index"] = 9
     (val / "records.json").write_text(json.dumps(records))
     ds = read_dataset(val)
-    assert any("unknown dataset 'Spleen'" in p for p in ds.problems)
+    assert any("unknown dataset 'Spleen'" in p and "organ 'Spleen'" in p for p in ds.problems)
     assert any("class_label_index 9 outside" in p for p in ds.problems)
+    assert len(ds.resolved_by_organ) == 1 and "'BUSIS', organ 'Breast' -> Breast/" in ds.resolved_by_organ[0]
+    assert not any("BUSIS" in p for p in ds.problems)
 
 
 def test_missing_task_is_reported_unless_allowed(copy):
