@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
 from edgeus import __version__
-from edgeus.errors import EdgeusError
+from edgeus.errors import EdgeusError, user_error
 
 
 def _profiles_dirs(args: argparse.Namespace) -> list[Path]:
@@ -70,7 +71,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                              threads=args.threads)
     print_export_report(report)
     if args.report:
-        Path(args.report).write_text(json.dumps(report.to_dict(), indent=2))
+        from edgeus.atomic import write_atomic
+
+        write_atomic(args.report, json.dumps(report.to_dict(), indent=2))
     return 0
 
 
@@ -80,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compile, quantize, validate and ship universal ultrasound models to edge devices.",
     )
     parser.add_argument("--version", action="version", version=f"edgeus {__version__}")
+    parser.add_argument("-v", "--verbose", dest="global_verbose", action="store_true",
+                        help="on an error, also print the traceback")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -134,15 +139,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    verbose = args.global_verbose or getattr(args, "verbose", False)
     try:
         return int(args.handler(args) or 0)
-    except EdgeusError as exc:
-        message = " ".join(str(exc).split())  # one line, whatever the message held
-        print(f"edgeus: error: {message}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("edgeus: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 -- user errors become one line; anything else is re-raised
+        error = user_error(exc)
+        if error is None:
+            raise
+        if verbose:
+            traceback.print_exc()
+        message = " ".join(str(error).split())  # one line, whatever the message held
+        print(f"edgeus: error: {message}", file=sys.stderr)
+        return error.exit_code
 
 
 if __name__ == "__main__":

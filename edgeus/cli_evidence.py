@@ -30,7 +30,9 @@ def _data_root(args: argparse.Namespace) -> Path:
 
 def _write_json(path: str | None, data: dict) -> None:
     if path:
-        Path(path).write_text(json.dumps(data, indent=1) + "\n")
+        from edgeus.atomic import write_atomic
+
+        write_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from edgeus.atomic import write_atomic
 from edgeus.errors import EdgeusError, OutputExistsError
 
 
@@ -41,7 +42,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for name in report.unlisted_files:
         console.print(f"[yellow]note[/yellow]: {name} is not listed in the manifest (not covered by its hashes)")
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+        write_atomic(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
     if not report.passed:
         raise VerifyFailed(f"{bundle} does not verify: {report.first_problem()}")
     console.print(f"[green]{bundle}: schema, {len(json.loads((bundle / 'manifest.json').read_text())['files'])} file "
@@ -60,7 +61,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 def cmd_unpack(args: argparse.Namespace) -> int:
     from edgeus.bundle.pack import unpack
 
-    target = unpack(args.archive, args.output, force=args.force)
+    target = unpack(args.archive, args.output, force=args.force, max_bytes=int(args.max_size * 2**20))
     print(f"unpacked to {target}; check it with: edgeus verify {target}")
     return 0
 
@@ -78,19 +79,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.task == "segmentation":
         if out is None:
             raise EdgeusError("a segmentation result is a mask image: give -o MASK.png")
+        import io
+
         from PIL import Image
 
-        tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-        Image.fromarray(result).save(tmp)
-        tmp.replace(out)
+        encoded = io.BytesIO()
+        Image.fromarray(result).save(encoded, format=_image_format(out))
+        write_atomic(out, encoded.getvalue())
         print(f"mask {result.shape[1]}x{result.shape[0]}, {int((result > 0).sum())} foreground pixels -> {out}")
         return 0
     payload = {"probability": [float(p) for p in result], "prediction": int(np.argmax(result))}
     text = json.dumps(payload)
     if out:
-        out.write_text(text + "\n")
+        write_atomic(out, text + "\n")
     print(text)
     return 0
+
+
+def _image_format(path: Path) -> str:
+    """Pillow's format name for a mask file name; one clear line for a name it cannot write."""
+    from PIL import Image
+
+    Image.init()
+    fmt = Image.EXTENSION.get(path.suffix.lower())
+    if fmt is None:
+        raise EdgeusError(f"{path}: give the mask file an image extension (.png recommended)")
+    return fmt
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -162,7 +176,7 @@ def cmd_uusic25_score(args: argparse.Namespace) -> int:
     for note in result.notes:
         console.print(f"[dim]{note}[/dim]")
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+        write_atomic(args.json, json.dumps(result.to_dict(), indent=1) + "\n")
     return 0
 
 
@@ -207,6 +221,8 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("archive")
     p.add_argument("-o", "--output", default=".", help="folder to extract into (default: here)")
     p.add_argument("--force", action="store_true")
+    p.add_argument("--max-size", type=float, default=8192, metavar="MiB",
+                   help="refuse archives that unpack to more than this (default: 8192 MiB)")
     p.set_defaults(handler=cmd_unpack)
 
     p = sub.add_parser("run", help="predict one image with a bundle (vendor runtime, no torch)")

@@ -41,3 +41,46 @@ class BackendError(EdgeusError):
 
 class OutputExistsError(EdgeusError):
     """The output exists and --force was not given."""
+
+
+# errno -> what to do about it, for OSErrors that are the user's environment, not a bug in edgeus
+_OS_HINTS = {
+    "ENOSPC": "no space left on the device: free space or write elsewhere (-o)",
+    "EDQUOT": "disk quota exceeded: free space or write elsewhere (-o)",
+    "EACCES": "permission denied: choose a folder you can write to, or fix its permissions",
+    "EPERM": "operation not permitted here: choose another folder",
+    "EROFS": "read-only file system: write elsewhere (-o)",
+    "ENOTDIR": "a file stands where a folder is expected in this path",
+    "EISDIR": "a folder stands where a file is expected",
+    "ENOENT": "no such file or folder",
+    "ENAMETOOLONG": "the file name is too long",
+    "EEXIST": "it exists already (pass --force to replace it)",
+    "EINVAL": "this file system refuses the operation (e.g. /proc or /sys)",
+    "EIO": "input/output error on the device",
+}
+
+
+def user_error(exc: BaseException) -> EdgeusError | None:
+    """The one-line user error an exception stands for, or None when it is a bug (keep the traceback).
+
+    Besides edgeus's own errors: OSErrors from the user's environment (disk full, permissions, a file where a
+    folder should be, /proc), Pillow's decompression-bomb guard, and malformed JSON or TOML."""
+    import errno
+    import sys
+
+    if isinstance(exc, EdgeusError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = errno.errorcode.get(exc.errno, "")
+        where = exc.filename or ""
+        if exc.filename2:
+            where = f"{where} -> {exc.filename2}"
+        hint = _OS_HINTS.get(name, exc.strerror or name)
+        return EdgeusError(f"{where}: {hint} ({name})" if where else f"{hint} ({name})")
+    pil = sys.modules.get("PIL.Image")
+    if pil is not None and isinstance(exc, pil.DecompressionBombError):
+        return EdgeusError(f"image too large to decode safely (Pillow's decompression-bomb limit): {exc}")
+    if exc.__class__.__name__ in ("JSONDecodeError", "TOMLDecodeError"):
+        kind = "JSON" if exc.__class__.__name__ == "JSONDecodeError" else "TOML"
+        return EdgeusError(f"malformed {kind}: {exc}")
+    return None

@@ -70,14 +70,18 @@ def build(profile: DeviceProfile, options: BuildOptions,
     import shutil
     import tempfile
 
+    from edgeus.output_lock import output_lock
+
     log_dir = Path(tempfile.mkdtemp(prefix="edgeus-log-"))
     try:
-        with capture_library_logs(log_dir / "build.log", options.verbose) as logs:
+        # one writer per -o folder (a second build refuses); stale locks of killed builds are taken over
+        with output_lock(options.out, notice=lambda message: print(f"edgeus: {message}", file=sys.stderr)), \
+                capture_library_logs(log_dir / "build.log", options.verbose) as logs:
             result = _build(profile, options, on_stage, progress_for, logs)
-        kept = options.out / CACHE_DIR / "logs" / f"{profile.name}.log"
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(logs.path, kept)
-        logs.path = kept
+            kept = options.out / CACHE_DIR / "logs" / f"{profile.name}.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(logs.path, kept)
+            logs.path = kept
         return result
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)

@@ -13,7 +13,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from edgeus._compat import tomllib
 from edgeus.errors import ProfileError
@@ -36,7 +38,29 @@ class Precision(str, Enum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    # allow_inf_nan=False: ``latency_p95_ms = inf`` would switch a gate off
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False, allow_inf_nan=False)
+
+
+def _at_most(limit: float, why: str) -> AfterValidator:
+    """An upper bound whose message says why it exists (a typo in a budget must not pass silently)."""
+    def check(value):
+        if value > limit:
+            raise ValueError(f"at most {limit:g} ({why})")
+        return value
+
+    return AfterValidator(check)
+
+
+# Numbers are strict: "100" (a string) is refused, an int is fine where a float is expected; never inf/NaN.
+Count = Annotated[int, Field(strict=True, gt=0)]
+Threads = Annotated[int, Field(strict=True, gt=0), _at_most(1024, "more threads than any edge device has cores")]
+BatchSize = Annotated[int, Field(strict=True, gt=0), _at_most(4096, "a batch this large never fits an edge device")]
+Milliseconds = Annotated[float, Field(strict=True, gt=0), _at_most(600_000, "ten minutes per image is no budget")]
+Fps = Annotated[float, Field(strict=True, gt=0), _at_most(10_000, "no ultrasound stream is that fast")]
+MiB = Annotated[float, Field(strict=True, gt=0), _at_most(1 << 24, "16 TiB is no edge memory or model size")]
+Drop = Annotated[float, Field(strict=True, ge=0), _at_most(1.0, "drops are fractions: 0.02 is two points")]
+Positive = Annotated[float, Field(strict=True, gt=0)]
 
 
 class Hardware(_Strict):
@@ -44,20 +68,20 @@ class Hardware(_Strict):
 
     device: str
     arch: Literal["x86_64", "aarch64"]
-    cpu_cores: int = Field(gt=0)
-    memory_gb: float = Field(gt=0)
+    cpu_cores: Threads
+    memory_gb: Positive
     accelerator: str  # "none" or the GPU / NPU model
-    peak_int8_tops: float | None = Field(default=None, gt=0)
-    peak_fp32_gflops: float | None = Field(default=None, gt=0)
-    memory_bandwidth_gbs: float | None = Field(default=None, gt=0)
+    peak_int8_tops: Positive | None = None
+    peak_fp32_gflops: Positive | None = None
+    memory_bandwidth_gbs: Positive | None = None
     unified_memory: bool = False
     source: str
 
 
 class TensorRTSettings(_Strict):
-    workspace_mb: int = Field(gt=0)
-    builder_optimization_level: int = Field(ge=0, le=5)
-    dla_core: int | None = Field(default=None, ge=0)  # None: GPU only
+    workspace_mb: Annotated[Count, _at_most(1 << 20, "a TiB of builder workspace")]
+    builder_optimization_level: int = Field(strict=True, ge=0, le=5)
+    dla_core: int | None = Field(default=None, strict=True, ge=0, le=1)  # None: GPU only; Orin has DLA 0 and 1
     gpu_fallback: bool = True
     build_on_device: bool
     hardware_compatibility: Literal["none", "ampere_plus", "same_compute_capability"] = "none"
@@ -67,22 +91,22 @@ class TensorRTSettings(_Strict):
 
 class OpenVINOSettings(_Strict):
     performance_hint: Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"] = "LATENCY"
-    num_streams: int = Field(default=1, ge=1)
+    num_streams: Annotated[Count, _at_most(256, "more streams than cores")] = 1
     # The CPU plugin silently runs bf16 on CPUs with AVX-512-BF16/AMX unless told otherwise, so the
     # inference precision is always set explicitly and recorded.
     inference_precision: Literal["f32", "f16", "bf16"] = "f32"
 
 
 class Runtime(_Strict):
-    threads: int = Field(gt=0)
-    batch_sizes: list[int] = Field(min_length=1)
+    threads: Threads
+    batch_sizes: list[BatchSize] = Field(min_length=1)
     tensorrt: TensorRTSettings | None = None
     openvino: OpenVINOSettings | None = None
 
 
 class Quantization(_Strict):
-    calibration_samples_per_task: int = Field(default=16, gt=0)
-    calibration_max_samples: int = Field(default=300, gt=0)
+    calibration_samples_per_task: Annotated[Count, _at_most(100_000, "more than any dataset")] = 16
+    calibration_max_samples: Annotated[Count, _at_most(1_000_000, "more than any dataset")] = 300
     ort_calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
     ignored_names: list[str] = []
     ignored_patterns: list[str] = []
@@ -92,34 +116,34 @@ class Quantization(_Strict):
 class AccuracyDrops(_Strict):
     """Largest allowed drop (reference minus candidate), as a fraction, macro and worst task."""
 
-    dsc_macro: float = Field(ge=0)
-    dsc_worst: float = Field(ge=0)
-    nsd_macro: float = Field(ge=0)
-    nsd_worst: float = Field(ge=0)
-    auc_macro: float = Field(ge=0)
-    auc_worst: float = Field(ge=0)
-    acc_macro: float = Field(ge=0)
-    acc_worst: float = Field(ge=0)
+    dsc_macro: Drop
+    dsc_worst: Drop
+    nsd_macro: Drop
+    nsd_worst: Drop
+    auc_macro: Drop
+    auc_worst: Drop
+    acc_macro: Drop
+    acc_worst: Drop
 
 
 class TestSetBudget(_Strict):
     """An end-to-end budget over a whole test set, as the challenge measured it."""
 
-    images: int = Field(gt=0)
-    seconds: float = Field(gt=0)
+    images: Annotated[Count, _at_most(10_000_000, "more images than any test set")]
+    seconds: Positive
 
 
 class Budgets(_Strict):
-    latency_p95_ms: float = Field(gt=0)  # per image, compute, at batch 1
-    min_fps: float = Field(gt=0)
-    peak_memory_mb: float = Field(gt=0)
+    latency_p95_ms: Milliseconds  # per image, compute, at batch 1
+    min_fps: Fps
+    peak_memory_mb: MiB
     memory_scope: Literal["system", "gpu"]  # what peak_memory_mb is measured on
-    model_size_mb: float = Field(gt=0)
+    model_size_mb: MiB
     accuracy_drop: AccuracyDrops
     test_set: TestSetBudget | None = None
     # An accuracy gate whose paired CI spans its budget and 0 is inconclusive. Strict (release) profiles block
     # on it; by default it warns, and the verdict says how many images would decide it.
-    strict: bool = False
+    strict: bool = Field(default=False, strict=True)
 
 
 class DeviceProfile(_Strict):

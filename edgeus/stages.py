@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeus.atomic import atomic_dir
+from edgeus.atomic import atomic_dir, owner_pid
+from edgeus.output_lock import pid_alive
 
 
 def content_key(*parts: object) -> str:
@@ -44,8 +46,14 @@ def run_stage(stages_dir: Path, name: str, key: str, work: Callable[[Path], dict
     return StageResult(name, final, key, False, record)
 
 
-def clean_partial(stages_dir: Path) -> None:
-    """Remove temporary folders a killed run left behind (never finished stages)."""
+def clean_partial(stages_dir: Path) -> list[Path]:
+    """Remove temporary stage folders a killed run left behind: only those whose writer (the PID in the name)
+    no longer runs, or ours. Returns what was removed."""
+    removed = []
     if stages_dir.is_dir():
         for leftover in stages_dir.glob(".*-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+            pid = owner_pid(leftover.name)
+            if leftover.is_dir() and (pid is None or pid == os.getpid() or not pid_alive(pid)):
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed.append(leftover)
+    return removed

@@ -59,11 +59,18 @@ def _cli(args: list[str], **kw) -> subprocess.Popen:
                             text=True, env=env, **kw)
 
 
-def test_killed_build_resumes_from_finished_stages(phantom, tmp_path):
+def test_killed_build_resumes_from_finished_stages(phantom, tmp_path, run_cli):
+    from conftest import assert_one_line_error
+
     args = ["build", "--target", "cpu-x86-scanner", "--data", str(phantom), "-o", str(tmp_path), "--threads", "2"]
     stages = tmp_path / ".edgeus-cache"
     proc = _cli(args)
     deadline = time.time() + 300
+    while time.time() < deadline and not (tmp_path / ".edgeus.lock").exists():
+        time.sleep(0.1)
+    # a second build into the same -o while the first runs: refused in one line, the first is not disturbed
+    code, _, err = run_cli(*args[:-2])
+    assert_one_line_error(code, err, "being written by another edgeus build", f"pid {proc.pid}")
     while time.time() < deadline and not list(stages.glob("quantize-*/stage.json")):
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
@@ -75,6 +82,7 @@ def test_killed_build_resumes_from_finished_stages(phantom, tmp_path):
     proc = _cli(args)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode in (0, 2), err
+    assert "taking over a stale lock" in err  # the killed build's lock
     assert "export: reused cached stage" in err and "quantize: reused cached stage" in err
     assert "validate: done" in err
     assert not list(stages.glob(".*"))  # the killed run's temporary folder was cleaned up

@@ -111,3 +111,36 @@ def test_cli_bad_profile_is_one_line(run_cli, tmp_path):
     bad = _write_variant(tmp_path, lambda s: s.replace("min_fps = 10", "min_fps = 10\nmin_fsp = 3"))
     assert_one_line_error(*run_cli("profiles", "show", str(bad))[::2], "budgets.min_fsp")
     assert_one_line_error(*run_cli("profiles", "list", "--profiles-dir", str(tmp_path / "none"))[::2], "does not exist")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needles"),
+    [
+        (lambda s: s.replace("latency_p95_ms = 100", "latency_p95_ms = inf"), ["budgets.latency_p95_ms", "finite"]),
+        (lambda s: s.replace("latency_p95_ms = 100", "latency_p95_ms = nan"), ["budgets.latency_p95_ms", "finite"]),
+        (lambda s: s.replace("latency_p95_ms = 100", 'latency_p95_ms = "100"'), ["budgets.latency_p95_ms", "valid number"]),
+        (lambda s: s.replace("latency_p95_ms = 100", "latency_p95_ms = 1e9"), ["latency_p95_ms", "ten minutes"]),
+        (lambda s: s.replace("latency_p95_ms = 100", "latency_p95_ms = -5"), ["latency_p95_ms", "greater than 0"]),
+        (lambda s: s.replace("threads = 4", "threads = 100000"), ["runtime.threads", "at most 1024"]),
+        (lambda s: s.replace("threads = 4", "threads = 4.0"), ["runtime.threads", "valid integer"]),
+        (lambda s: s.replace("batch_sizes = [1, 8]", "batch_sizes = [0, -8]"), ["runtime.batch_sizes", "greater than 0"]),
+        (lambda s: s.replace("batch_sizes = [1, 8]", "batch_sizes = [1, 100000]"), ["batch_sizes", "at most 4096"]),
+        (lambda s: s.replace("batch_sizes = [1, 8]", "batch_sizes = []"), ["batch_sizes"]),
+        (lambda s: s.replace("dsc_worst = 0.01", "dsc_worst = -0.01"), ["dsc_worst", "greater than or equal to 0"]),
+        (lambda s: s.replace("dsc_worst = 0.01", "dsc_worst = 2"), ["dsc_worst", "fractions"]),
+        (lambda s: s.replace("min_fps = 10", "min_fps = true"), ["budgets.min_fps"]),
+        (lambda s: s.replace("[budgets.accuracy_drop]", "strict = \"yes\"\n\n[budgets.accuracy_drop]"),
+         ["budgets.strict", "valid boolean"]),
+    ],
+    ids=["inf", "nan", "string-number", "absurd-latency", "negative-latency", "threads-100000", "float-threads",
+         "batch-zero-negative", "batch-huge", "batch-empty", "negative-drop", "drop-over-1", "bool-fps", "strict-string"],
+)
+def test_budget_and_runtime_numbers_are_strict(tmp_path, mutate, needles, run_cli):
+    path = _write_variant(tmp_path, mutate)
+    assert path.read_text() != (BUILTIN_PROFILES_DIR / "cpu-x86-scanner.toml").read_text()
+    with pytest.raises(ProfileError) as info:
+        load_profile_file(path)
+    for needle in needles:
+        assert needle in str(info.value), str(info.value)
+    code, _, err = run_cli("profiles", "show", path)
+    assert_one_line_error(code, err, needles[0])

@@ -5,7 +5,10 @@ header without a file name or time. Packing the same bundle twice (or on another
 sha256, so a vendor can compare a digest instead of trusting a transfer.
 
 Safe: before anything is written, every member is checked; an absolute path, a ``..`` component, a link or a
-device/FIFO entry rejects the whole archive. Extraction then goes to a temporary sibling renamed into place.
+device/FIFO entry rejects the whole archive, and so does a total size above the limit (``max_bytes``, 8 GiB
+by default, ``--max-size`` on the command line: a gzip bomb must not fill the disk). Extraction then goes to
+a temporary sibling renamed into place. Archives are written with ordinary file permissions (0644 under the
+usual umask), not mkstemp's private 0600, so a vendor's other users can read them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from edgeus.errors import OutputExistsError
 from edgeus.runtime.manifest import BundleError, check_files, read_manifest, sha256_of
 
 FIXED_MTIME = 0
+DEFAULT_MAX_BYTES = 8 << 30
 
 
 def _normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -45,6 +49,9 @@ def pack(bundle: str | Path, archive: str | Path | None = None, *, force: bool =
     paths = sorted(bundle.rglob("*"), key=lambda p: p.relative_to(bundle).as_posix())
     archive.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=archive.parent, prefix=f".{archive.name}-")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_name, 0o666 & ~umask)
     try:
         with os.fdopen(fd, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=FIXED_MTIME) as gz, \
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
@@ -77,7 +84,8 @@ def _member_problem(member: tarfile.TarInfo) -> str | None:
     return None
 
 
-def unpack(archive: str | Path, dest: str | Path = ".", *, force: bool = False) -> Path:
+def unpack(archive: str | Path, dest: str | Path = ".", *, force: bool = False,
+           max_bytes: int = DEFAULT_MAX_BYTES) -> Path:
     """Extract a packed bundle into ``dest/<bundle name>``; returns that folder."""
     archive, dest = Path(archive), Path(dest)
     if not archive.is_file():
@@ -89,6 +97,10 @@ def unpack(archive: str | Path, dest: str | Path = ".", *, force: bool = False) 
                 problem = _member_problem(member)
                 if problem:
                     raise BundleError(f"{archive}: unsafe archive, nothing extracted: {problem}")
+            total = sum(m.size for m in members if m.isfile())
+            if total > max_bytes:
+                raise BundleError(f"{archive}: unpacks to {total / 2**20:.0f} MiB, above the limit of "
+                                  f"{max_bytes / 2**20:.0f} MiB; nothing extracted (raise it with --max-size MiB)")
             tops = {PurePosixPath(m.name).parts[0] for m in members if PurePosixPath(m.name).parts}
             if len(tops) != 1:
                 raise BundleError(f"{archive}: expected one bundle folder at the top, found {len(tops)}")

@@ -56,6 +56,48 @@ def _ignored(profile: DeviceProfile, options: QuantizeOptions, spec: ModelSpec) 
             "types": [*q.ignored_types, *options.ignored_types]}
 
 
+_ONNX_DTYPES = {1: "float32", 10: "float16", 7: "int64", 6: "int32"}
+# Operations that carry INT8 after quantization: QDQ quantizers, QOperator kernels, OpenVINO's FakeQuantize
+_QUANTIZED_ONNX_OPS = {"QuantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger",
+                       "ConvInteger"}
+
+
+def check_inputs_match(onnx_path: Path, spec: ModelSpec) -> None:
+    """The spec's inputs (names, ranks, dtypes) against the ONNX graph's, before any calibration runs."""
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    initialisers = {i.name for i in model.graph.initializer}
+    graph = {i.name: i for i in model.graph.input if i.name not in initialisers}
+    problems = []
+    for inp in spec.inputs:
+        found = graph.get(inp.name)
+        if found is None:
+            problems.append(f"input {inp.name!r} missing (the model has {', '.join(graph) or 'none'})")
+            continue
+        tensor = found.type.tensor_type
+        rank, dtype = len(tensor.shape.dim), _ONNX_DTYPES.get(tensor.elem_type, f"elem_type {tensor.elem_type}")
+        if rank != len(inp.shape):
+            problems.append(f"input {inp.name!r} has rank {rank}, the spec says {len(inp.shape)}")
+        if dtype != inp.dtype:
+            problems.append(f"input {inp.name!r} is {dtype}, the spec says {inp.dtype}")
+    extra = sorted(set(graph) - {i.name for i in spec.inputs})
+    if extra:
+        problems.append(f"model input(s) {', '.join(extra)} not in the spec")
+    if problems:
+        raise QuantizeError(f"{onnx_path.name} does not match the model spec {spec.name!r}: {'; '.join(problems)}")
+
+
+def count_quantized(model_file: Path) -> int:
+    """How many INT8 operations a quantized model holds (OpenVINO IR: FakeQuantize; ONNX: QDQ/integer ops)."""
+    if model_file.suffix == ".xml":
+        return model_file.read_text(encoding="utf-8", errors="replace").count('type="FakeQuantize"')
+    import onnx
+
+    model = onnx.load(str(model_file), load_external_data=False)
+    return sum(node.op_type in _QUANTIZED_ONNX_OPS for node in model.graph.node)
+
+
 def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out: str | Path,
              plan: CalibrationPlan | None, options: QuantizeOptions = QuantizeOptions(),
              force: bool = False) -> QuantizeResult:
@@ -74,10 +116,17 @@ def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out
             f"profile {profile.name}: precision fp16 is not supported by the ONNX Runtime CPU backend "
             "(no fp16 CPU kernels); use int8 or fp32, or an OpenVINO/TensorRT profile"
         )
+    check_inputs_match(onnx_path, spec)  # a model that does not take the spec's inputs gets no calibration at all
     ignored = _ignored(profile, options, spec)
     start = time.perf_counter()
     with atomic_dir(out, replace=force) as tmp:
         model_name, method, notes = _run(onnx_path, profile, spec, tmp, plan, options, precision, ignored)
+        if needs_data:
+            quantized = count_quantized(tmp / model_name)
+            if quantized == 0:
+                raise QuantizeError(f"{onnx_path.name}: INT8 quantization changed nothing (0 quantized operations); "
+                                    "check the ignored scope and that the model has Conv/MatMul/Gemm layers")
+            notes = [*notes, f"{quantized} quantized operations"]
         result = QuantizeResult(
             path=model_name, backend=profile.backend.value, precision=precision.value, method=method,
             calibration=plan.record() if (plan is not None and needs_data) else None, ignored_scope=ignored,

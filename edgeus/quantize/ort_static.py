@@ -37,7 +37,10 @@ def quantizable_op_types(excluded: list[str]) -> list[str]:
     if unknown:
         raise QuantizeError(f"cannot exclude op type(s) {', '.join(unknown)}: edgeus quantizes only "
                             f"{', '.join(GEMM_OPS)}; everything else stays in float anyway")
-    return [t for t in GEMM_OPS if t not in excluded]
+    kept = [t for t in GEMM_OPS if t not in excluded]
+    if not kept:  # ONNX Runtime reads an empty list as "every op type": the opposite of what was asked
+        raise QuantizeError(f"excluding {', '.join(GEMM_OPS)} leaves nothing to quantize; use precision fp32 instead")
+    return kept
 
 
 def matching_nodes(onnx_path: Path, names: list[str], patterns: list[str]) -> list[str]:

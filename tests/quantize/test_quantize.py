@@ -79,7 +79,7 @@ def test_openvino_fp16_and_fp32_ir(work, tmp_path):
 def test_tensorrt_qdq_is_symmetric_and_checked(work, tmp_path):
     root, loaded, plan = work
     result = quantize(root / "model.onnx", load_profile("jetson-orin-nano"), loaded.spec, tmp_path / "trt", plan)
-    report = check_qdq_form(result.path)
+    report = check_qdq_form(tmp_path / "trt" / result.path)
     assert report.ok and report.quantized_layers > 40  # the encoder GEMMs but patch embedding and attn proj
     # only the layers the model spec keeps in float stay unquantized: the encoder's qkv and MLP GEMMs are INT8
     import re
@@ -89,7 +89,7 @@ def test_tensorrt_qdq_is_symmetric_and_checked(work, tmp_path):
                                              for name in report.unquantized_layers)
     assert not any(name.startswith("/swin/layers.") and ("/attn/qkv/" in name or "/mlp/fc" in name)
                    for name in report.unquantized_layers)
-    with OnnxRuntimeRunner(result.path) as runner:  # the QDQ model is validated under ORT here
+    with OnnxRuntimeRunner(tmp_path / "trt" / result.path) as runner:  # the QDQ model is validated under ORT here
         assert runner.infer(loaded.spec.example_feeds(1))["seg_logits"].shape == (1, 2, 224, 224)
 
 
@@ -98,16 +98,47 @@ def test_ignored_scope_keeps_layers_in_float(work, tmp_path):
 
     root, loaded, plan = work
     prof = load_profile("cpu-arm-handheld")
-    quantize(root / "model.onnx", prof, loaded.spec, tmp_path / "q", plan, QuantizeOptions(ignored_types=("MatMul",)))
+    # one encoder GEMM by name stays float; the others are quantized
+    fp32_matmuls = [n.name for n in onnx.load(str(root / "model.onnx")).graph.node
+                    if n.op_type == "MatMul" and "/swin/layers.0/" in n.name and "/mlp/" in n.name]
+    keep = fp32_matmuls[0]
+    quantize(root / "model.onnx", prof, loaded.spec, tmp_path / "q", plan, QuantizeOptions(ignored_names=(keep,)))
     graph = onnx.load(str(tmp_path / "q/model.int8.onnx")).graph
     producers = {o: n for n in graph.node for o in n.output}
-    matmuls = [n for n in graph.node if n.op_type == "MatMul"]
-    assert matmuls and all(producers.get(n.input[1]) is None or producers[n.input[1]].op_type != "DequantizeLinear"
-                           for n in matmuls)
+
+    def weight_is_quantized(node) -> bool:
+        return any(producers.get(i) is not None and producers[i].op_type == "DequantizeLinear" for i in node.input)
+
+    by_name = {n.name: n for n in graph.node}
+    assert not weight_is_quantized(by_name[keep])
+    assert any(weight_is_quantized(by_name[name]) for name in fp32_matmuls[1:])
     with pytest.raises(QuantizeError, match="matches no node"):
         quantize(root / "model.onnx", prof, loaded.spec, tmp_path / "q2", plan,
                  QuantizeOptions(ignored_patterns=("no_such_layer_.*",)))
     assert not (tmp_path / "q2").exists()
+
+
+def test_a_quantization_that_quantizes_nothing_is_an_error(work, tmp_path):
+    root, loaded, plan = work
+    for target in ("cpu-arm-handheld", "cpu-x86-scanner"):
+        with pytest.raises(QuantizeError, match="0 quantized operations"):
+            quantize(root / "model.onnx", load_profile(target), loaded.spec, tmp_path / target, plan,
+                     QuantizeOptions(ignored_patterns=(".*",)))  # every node in float
+        assert not (tmp_path / target).exists()
+    with pytest.raises(QuantizeError, match="leaves nothing to quantize"):  # ORT would read [] as "all types"
+        quantize(root / "model.onnx", load_profile("cpu-arm-handheld"), loaded.spec, tmp_path / "t", plan,
+                 QuantizeOptions(ignored_types=("MatMul", "Conv", "Gemm")))
+
+
+def test_an_onnx_that_does_not_take_the_specs_inputs_is_refused_before_calibration(work, tmp_path, toy_spec):
+    from edgeus.spec import load_spec
+
+    root, _, plan = work
+    toy_spec.write_text(toy_spec.read_text().replace('name = "image"', 'name = "pixels"'))
+    other = load_spec(toy_spec)  # a spec for another model: its image input has another name
+    with pytest.raises(QuantizeError, match="input 'pixels' missing"):
+        quantize(root / "model.onnx", load_profile("cpu-x86-scanner"), other, tmp_path / "q", plan)
+    assert not (tmp_path / "q").exists()
 
 
 def test_precision_the_backend_cannot_do(work, tmp_path, run_cli):
