@@ -27,6 +27,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     bundle = Path(args.bundle)
     with progress_bar("conformance vectors", len(read_manifest(bundle).get("tasks", []))) as advance:
         report = verify(bundle, threads=args.threads, progress=advance)
+    signature = None
+    if args.pubkey:  # checked after the files: a signature over a manifest the files do not match proves little
+        from edgeus.bundle.signing import SignatureError, verify_signature
+
+        try:
+            signature = verify_signature(bundle, args.pubkey)
+        except SignatureError as exc:
+            if args.json:
+                write_atomic(args.json, json.dumps({**report.to_dict(), "passed": False, "signature": str(exc)},
+                                                   indent=1) + "\n")
+            raise
     if report.vectors:
         table = Table(title=f"Conformance on {report.ran_on} ({report.backend}, engine {report.engine_status})",
                       header_style="bold")
@@ -42,11 +53,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for name in report.unlisted_files:
         console.print(f"[yellow]note[/yellow]: {name} is not listed in the manifest (not covered by its hashes)")
     if args.json:
-        write_atomic(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
+        write_atomic(args.json, json.dumps({**report.to_dict(), "signature": signature}, indent=1) + "\n")
     if not report.passed:
         raise VerifyFailed(f"{bundle} does not verify: {report.first_problem()}")
     console.print(f"[green]{bundle}: schema, {len(json.loads((bundle / 'manifest.json').read_text())['files'])} file "
                   f"hashes and {len(report.vectors)} conformance vectors verified[/green]")
+    if signature:
+        console.print(f"[green]signature verified: Ed25519, key {signature['public_key_sha256'][:16]}…[/green]")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from edgeus.bundle.signing import generate_key
+
+    private, public = generate_key(args.key, force=args.force)
+    print(f"private key {private} (keep it secret), public key {public} (give it to whoever verifies)")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from edgeus.bundle.signing import sign_bundle
+
+    record = sign_bundle(args.bundle, args.key)
+    print(f"signed {args.bundle}/manifest.json (sha256 {record['manifest_sha256'][:16]}…) with key "
+          f"{record['public_key_sha256'][:16]}…; verify with: edgeus verify {args.bundle} --pubkey KEY.pub")
     return 0
 
 
@@ -209,7 +239,18 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", help="bundle folder")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", help="also write the verification report as JSON here")
+    p.add_argument("--pubkey", help="also check the bundle's Ed25519 signature (manifest.sig) against this public key")
     p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("keygen", help="a new Ed25519 signing key pair (KEY and KEY.pub)")
+    p.add_argument("key", help="private key file to write (the public key goes to KEY.pub)")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(handler=cmd_keygen)
+
+    p = sub.add_parser("sign", help="sign a bundle's manifest with an Ed25519 key (writes manifest.sig)")
+    p.add_argument("bundle")
+    p.add_argument("--key", required=True, help="private key (PEM) from 'edgeus keygen'")
+    p.set_defaults(handler=cmd_sign)
 
     p = sub.add_parser("pack", help="a byte-for-byte reproducible .tar.gz of a bundle")
     p.add_argument("bundle")

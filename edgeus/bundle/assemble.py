@@ -20,7 +20,8 @@ from edgeus.bundle.manifest import (
     performance_summary,
     task_table,
 )
-from edgeus.toolchain import toolchain_versions
+from edgeus.bundle.sbom import SBOM_FILE, device_sbom
+from edgeus.toolchain import toolchain_record
 
 OVERLAY_SAMPLES = 2
 MODEL_DIR = "model"
@@ -95,16 +96,19 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
             for r in runners:
                 r.deactivate()
 
+        toolchain = toolchain_record(profile.backend.value)
+        model_record = {"name": loaded.name, "checkpoint_sha256": loaded.checkpoint_sha256, "spec": loaded.spec.name}
+        (tmp / SBOM_FILE).write_text(device_sbom(out.name, model_record, toolchain["device_packages"], __version__))
         manifest = {
             "edgeus_version": __version__, "created": now_utc(),
-            "model": {"name": loaded.name, "checkpoint_sha256": loaded.checkpoint_sha256, "spec": loaded.spec.name},
+            "model": model_record,
             "io": io_table(loaded.spec), "preprocessing": loaded.spec.preprocessing,
             "postprocessing": {"mask_mapping": "uncrop", "mask_values": [0, 255],
                                "classification": "softmax probabilities; prediction = argmax"},
             "tasks": task_table(loaded.spec), "profile": profile.model_dump(mode="json"),
             "target": {"profile": profile.name, "device": profile.hardware.device, "backend": profile.backend.value,
                        "precision": profile.precision.value},
-            "engine": parts.engine, "toolchain": toolchain_versions(),
+            "engine": parts.engine, "toolchain": toolchain, "sbom": SBOM_FILE,
             "calibration": ({"fingerprint": parts.calibration["fingerprint"], "samples": parts.calibration["samples"],
                              "per_task": parts.calibration["coverage"]} if parts.calibration else None),
             "accuracy": accuracy_summary(parts.accuracy), "performance": performance_summary(parts.perf),

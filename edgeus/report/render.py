@@ -40,6 +40,15 @@ def _mark(item: dict) -> str:
     return {"fail": "FAIL"}.get(state, state)
 
 
+def _flat(value) -> str:
+    """A toolchain value in one table cell (nested records as 'name version, ...')."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return "–" if value is None else str(value)
+
+
 def _evidence_line(data: dict | None) -> str:
     """The report's first words on where the evidence came from (synthetic evidence said first, plainly)."""
     if not data:
@@ -135,7 +144,7 @@ def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: di
     rows = [["item", "value"], ["checkpoint sha256", manifest["model"]["checkpoint_sha256"] or "–"],
             ["calibration", f"{calibration['samples']} images, fingerprint {calibration['fingerprint']}"
              if calibration else "none (no INT8 calibration)"]]
-    rows += [[k, v] for k, v in manifest["toolchain"].items()]
+    rows += [[k, _flat(v)] for k, v in manifest["toolchain"].items()]
     blocks.append(Block("table", rows=rows))
     return blocks
 

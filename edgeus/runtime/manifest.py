@@ -15,6 +15,7 @@ from edgeus.errors import EdgeusError
 from edgeus.runtime.paths import inside, is_plain_relative
 
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"  # beside the manifest, over its bytes (edgeus/bundle/signing.py); not in its file list
 SCHEMA_NAME = "edgeus-bundle"
 SCHEMA_VERSIONS = (1,)  # versions this edgeus can read
 CHUNK = 1 << 20
@@ -84,6 +85,6 @@ def check_files(bundle: str | Path, manifest: dict) -> list[str]:
 def unlisted_files(bundle: str | Path, manifest: dict) -> list[str]:
     """Files in the bundle the manifest does not list (not an error: a vendor may add notes, caches)."""
     bundle = Path(bundle)
-    listed = set(manifest.get("files", {})) | {MANIFEST}
+    listed = set(manifest.get("files", {})) | {MANIFEST, SIGNATURE}
     return sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*")
                   if p.is_file() and p.relative_to(bundle).as_posix() not in listed)

@@ -1,0 +1,73 @@
+"""Signed bundles: a rewritten file *and* its rewritten hash pass the hash check but not the signature.
+Also the device-side toolchain record and the CycloneDX SBOM every bundle carries."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from conftest import assert_one_line_error, copy_bundle
+
+from edgeus.runtime.manifest import MANIFEST
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    from edgeus.bundle.signing import generate_key
+
+    folder = tmp_path_factory.mktemp("keys")
+    return generate_key(folder / "vendor.key"), generate_key(folder / "other.key")
+
+
+def _tamper(bundle):
+    """What an attacker does: change a file and write its new hash and size into the manifest."""
+    target = bundle / "report.md"
+    target.write_text(target.read_text().replace("Budget verdicts", "Budget verdicts (all fine)"))
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    data = target.read_bytes()
+    manifest["files"]["report.md"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (bundle / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def test_signature_catches_what_the_hash_list_cannot(x86_bundle, keys, tmp_path, run_cli):
+    (private, public), (_, other_public) = keys
+    bundle = copy_bundle(x86_bundle, tmp_path)
+    code, out, err = run_cli("sign", bundle, "--key", private)
+    assert code == 0, err
+    assert (private.stat().st_mode & 0o777) == 0o600
+    code, out, err = run_cli("verify", bundle, "--pubkey", public)
+    assert code == 0 and "signature verified" in out, err
+    code, _, err = run_cli("verify", bundle, "--pubkey", other_public)
+    assert_one_line_error(code, err, "signed by another key")
+    _tamper(bundle)
+    code, _, err = run_cli("verify", bundle)  # the hash list alone: fooled
+    assert code == 0, err
+    code, _, err = run_cli("verify", bundle, "--pubkey", public, "--json", tmp_path / "v.json")
+    assert_one_line_error(code, err, "signature does not match the manifest")
+    assert json.loads((tmp_path / "v.json").read_text())["passed"] is False
+
+
+def test_unsigned_bundle_and_bad_keys_are_one_line(x86_bundle, keys, tmp_path, run_cli):
+    (private, public), _ = keys
+    code, _, err = run_cli("verify", x86_bundle, "--pubkey", public)
+    assert_one_line_error(code, err, "not signed")
+    code, _, err = run_cli("sign", copy_bundle(x86_bundle, tmp_path), "--key", public)  # a public key cannot sign
+    assert_one_line_error(code, err, "not a PEM private key")
+    code, _, err = run_cli("keygen", private)
+    assert_one_line_error(code, err, "exists", "--force")
+
+
+def test_toolchain_record_and_sbom_list_what_runs_on_the_device(x86_bundle):
+    manifest = json.loads((x86_bundle / MANIFEST).read_text())
+    toolchain = manifest["toolchain"]
+    device = toolchain["device_packages"]
+    assert {"edgeus", "numpy", "pillow", "openvino"} <= set(device)
+    assert "torch" not in device and "nncf" not in device  # build-side only
+    assert toolchain["os"] and "libc" in toolchain and isinstance(toolchain["cpu_isa"], list)
+    assert "edgeus_commit" in toolchain
+    sbom = json.loads((x86_bundle / manifest["sbom"]).read_text())
+    assert manifest["sbom"] in manifest["files"] and sbom["bomFormat"] == "CycloneDX"
+    purls = {c.get("purl") for c in sbom["components"]}
+    assert f"pkg:pypi/openvino@{device['openvino']}" in purls and f"pkg:pypi/numpy@{device['numpy']}" in purls
+    assert any(c["type"] == "machine-learning-model" for c in sbom["components"])
