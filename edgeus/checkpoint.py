@@ -55,9 +55,13 @@ def _read_raw(path: Path) -> object:
             f"{path}: refused: the pickle holds objects other than tensors (code could run on load)"
             f"{': ' + detail if detail else ''}; re-save it with torch.save(model.state_dict()) or as safetensors"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError,
+            AttributeError, TypeError) as exc:
+        # a text file or random bytes fed to the (legacy) unpickler fails with whatever the garbage hits:
+        # KeyError/IndexError from its memo, TypeError/AttributeError from a half-built object
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
-        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({first})") from None
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint, not a torch state dict "
+                              f"({exc.__class__.__name__}: {first})") from None
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

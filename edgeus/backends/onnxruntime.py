@@ -61,7 +61,14 @@ class OnnxRuntimeRunner(Runner):
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # InferenceSession.run is thread-safe (ONNX Runtime's documented contract): no lock needed
         wanted = {m.name: feeds[m.name] for m in self._inputs}
-        return dict(zip(self._output_names, self._session.run(self._output_names, wanted), strict=True))
+        try:
+            outputs = self._session.run(self._output_names, wanted)
+        except Exception as exc:  # ORT's own InvalidArgument/Fail types: wrong shapes or dtypes for this model
+            if not type(exc).__module__.startswith("onnxruntime"):
+                raise
+            raise BackendError(f"{self.model_path.name}: ONNX Runtime rejected the inputs "
+                               f"({_shapes(wanted)}): {first_line(exc)}") from None
+        return dict(zip(self._output_names, outputs, strict=True))
 
     def _meta(self, items) -> list[TensorMeta]:
         return [TensorMeta(i.name, tuple(i.shape), _ORT_TYPES.get(i.type, i.type)) for i in items]
@@ -75,3 +82,13 @@ class OnnxRuntimeRunner(Runner):
         if self._session is None:
             raise BackendError(f"runner {self.name!r} is not loaded")
         return self._meta(self._session.get_outputs())
+
+
+def first_line(exc: BaseException, limit: int = 240) -> str:
+    """The first meaningful line of a runtime's exception text (C++ check dumps are long)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return (lines[0] if lines else exc.__class__.__name__)[:limit]
+
+
+def _shapes(feeds: dict[str, np.ndarray]) -> str:
+    return ", ".join(f"{name} {'x'.join(map(str, a.shape))} {a.dtype}" for name, a in feeds.items())

@@ -65,7 +65,7 @@ class OpenVINORunner(Runner):
         try:
             self._compiled = core.compile_model(core.read_model(str(self.model_path)), self.device, self.config())
         except Exception as exc:
-            raise BackendError(f"{self.model_path}: OpenVINO cannot load the model: {str(exc).splitlines()[0][:300]}") from None
+            raise BackendError(f"{self.model_path}: OpenVINO cannot load the model: {_check_message(exc)}") from None
         precision = self._compiled.get_property("INFERENCE_PRECISION_HINT")
         self.actual_precision = precision.to_string() if hasattr(precision, "to_string") else str(precision)
         self._requests = queue.SimpleQueue()
@@ -85,6 +85,10 @@ class OpenVINORunner(Runner):
         try:
             results = request.infer(wanted)
             return {name: np.array(results[port]) for port, name in self._output_names}  # copies: the request is reused
+        except RuntimeError as exc:  # OpenVINO's check failures (wrong shape or type) arrive as RuntimeError
+            shapes = ", ".join(f"{k} {'x'.join(map(str, v.shape))} {v.dtype}" for k, v in wanted.items())
+            raise BackendError(f"{self.model_path.name}: OpenVINO rejected the inputs ({shapes}): "
+                               f"{_check_message(exc)}") from None
         finally:
             self._requests.put(request)
 
@@ -105,3 +109,10 @@ class OpenVINORunner(Runner):
         if self._compiled is None:
             raise BackendError(f"runner {self.name!r} is not loaded")
         return self._meta(self._compiled.outputs)
+
+
+def _check_message(exc: BaseException) -> str:
+    """OpenVINO's C++ check text without its source paths and 'Check ... failed at' boilerplate."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Exception from", "Check '", "src/", "/"))]
+    return (useful[0] if useful else lines[0] if lines else exc.__class__.__name__)[:240]
