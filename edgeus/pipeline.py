@@ -68,6 +68,7 @@ def build(profile: DeviceProfile, options: BuildOptions,
     bundle as ``build.log`` and kept as ``OUT/.edgeus-cache/logs/<profile>.log``; ``options.verbose`` also
     shows them on stderr."""
     import shutil
+    import sys
     import tempfile
 
     from edgeus.output_lock import output_lock
