@@ -27,19 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeus.backends.onnxruntime import OnnxRuntimeRunner
-from edgeus.backends.openvino import OpenVINORunner
+from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
+from edgeus.backends.openvino.runner import OpenVINORunner
 from edgeus.backends.torch import TorchRunner
-from edgeus.calibration import plan_calibration
-from edgeus.checkpoint import sha256_file
+from edgeus.contracts.preprocess import preprocess, read_image
+from edgeus.contracts.profiles import Precision, load_profile
+from edgeus.data.calibration import plan_calibration
 from edgeus.data.phantom import generate_phantom
 from edgeus.data.uusic25 import read_dataset
-from edgeus.export import export_onnx
-from edgeus.metrics import mask_agreement
+from edgeus.evidence.metrics import mask_agreement
 from edgeus.models import load_model
-from edgeus.preprocess import preprocess, read_image
-from edgeus.profiles import Precision, load_profile
-from edgeus.quantize import QuantizeOptions, quantize
+from edgeus.stages.export import export_onnx
+from edgeus.stages.quantize import QuantizeOptions, quantize
+from edgeus.util.hashing import sha256_file
 
 VARIANTS = ("torch-fp32", "ort-fp32", "ort-int8", "ov-fp32", "ov-fp16", "ov-int8")
 

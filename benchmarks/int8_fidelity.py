@@ -20,18 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeus.backends.onnxruntime import OnnxRuntimeRunner
-from edgeus.backends.openvino import OpenVINORunner
+from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
+from edgeus.backends.openvino.runner import OpenVINORunner
 from edgeus.backends.registry import open_runner
-from edgeus.calibration import plan_calibration
+from edgeus.contracts.profiles import load_profile
+from edgeus.data.calibration import plan_calibration
 from edgeus.data.defaults import default_phantom
 from edgeus.data.uusic25 import read_dataset
-from edgeus.evaluate import TaskPredictions, predict
-from edgeus.export import export_onnx
-from edgeus.metrics import auc, mask_agreement
+from edgeus.evidence.evaluate import TaskPredictions, predict
+from edgeus.evidence.metrics import auc, mask_agreement
 from edgeus.models import load_model
-from edgeus.profiles import load_profile
-from edgeus.quantize import QuantizeOptions, quantize
+from edgeus.stages.export import export_onnx
+from edgeus.stages.quantize import QuantizeOptions, quantize
 
 DECODERS = [r".*layers_task_seg_.*", r".*layers_task_cls_.*", r".*dec_prompt_mlp.*", r".*norm_task_cls.*"]
 SCOPES = {  # name -> ignored-scope regular expressions (ONNX / OpenVINO node names); None: the model spec's own

@@ -39,8 +39,18 @@ class BackendError(EdgeusError):
     """A backend runtime is not installed or cannot run the model."""
 
 
+class QuantizeError(EdgeusError):
+    """Quantization cannot be done as asked (unsupported precision, failed tool, malformed result)."""
+
+
 class OutputExistsError(EdgeusError):
     """The output exists and --force was not given."""
+
+
+def first_line(exc: BaseException, limit: int = 240) -> str:
+    """The first meaningful line of a library's exception text (SDK messages and C++ checks run long)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return (lines[0] if lines else exc.__class__.__name__)[:limit]
 
 
 # errno -> what to do about it, for OSErrors that are the user's environment, not a bug in edgeus

@@ -62,8 +62,8 @@ def small_phantom(tmp_path_factory) -> Path:
 
 
 def build_bundle(target: str, data: Path, out: Path) -> Path:
-    from edgeus.pipeline import BuildOptions, build
-    from edgeus.profiles import load_profile
+    from edgeus.contracts.profiles import load_profile
+    from edgeus.pipeline.flow import BuildOptions, build
 
     options = BuildOptions(data=data, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2)
     return build(load_profile(target), options).run_dir

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from edgeus.backends.base import Runner
+from edgeus.contracts.profiles import DeviceProfile
 from edgeus.errors import BackendError
-from edgeus.profiles import DeviceProfile
 
 
 def open_runner(path: str | Path, profile: DeviceProfile | None = None, threads: int | None = None) -> Runner:
@@ -26,11 +26,11 @@ def open_runner(path: str | Path, profile: DeviceProfile | None = None, threads:
         raise BackendError(f"{path}: model not found")
     threads = threads or settings.get("threads") or (profile.runtime.threads if profile else None)
     if path.suffix == ".onnx":
-        from edgeus.backends.onnxruntime import OnnxRuntimeRunner
+        from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(path, threads=threads)
     if path.suffix == ".xml":
-        from edgeus.backends.openvino import OpenVINORunner
+        from edgeus.backends.openvino.runner import OpenVINORunner
 
         ov = profile.runtime.openvino if profile else None
         cache = path.parent / settings["cache_dir"] if settings.get("cache_dir") else None
@@ -41,7 +41,7 @@ def open_runner(path: str | Path, profile: DeviceProfile | None = None, threads:
             cache_dir=cache,
         )
     if path.suffix == ".engine":
-        from edgeus.backends.tensorrt import TensorRTRunner
+        from edgeus.backends.tensorrt.runner import TensorRTRunner
 
         return TensorRTRunner(path)
     raise BackendError(f"{path}: unknown model format {path.suffix!r} (expected .onnx, .xml or .engine)")

@@ -11,7 +11,7 @@ from edgeus.backends.base import Runner, TensorMeta
 if TYPE_CHECKING:
     import torch
 
-    from edgeus.spec import ModelSpec
+    from edgeus.contracts.spec import ModelSpec
 
 
 class TorchRunner(Runner):

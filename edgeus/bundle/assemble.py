@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeus import __version__
-from edgeus.atomic import atomic_dir
 from edgeus.bundle.conformance import INDEX, VECTORS, make_vectors
 from edgeus.bundle.manifest import (
     accuracy_summary,
@@ -21,7 +20,8 @@ from edgeus.bundle.manifest import (
     task_table,
 )
 from edgeus.bundle.sbom import SBOM_FILE, device_sbom
-from edgeus.toolchain import toolchain_record
+from edgeus.util.atomic import atomic_dir
+from edgeus.util.toolchain import toolchain_record
 
 OVERLAY_SAMPLES = 2
 MODEL_DIR = "model"
@@ -123,9 +123,9 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
 
 def segmentation_overlays(spec, samples: list, reference, candidate) -> dict[str, bytes]:
     """For each segmentation task: image, fp32 mask and candidate mask of its first samples (PNG figures)."""
-    from edgeus.evaluate import predict
-    from edgeus.metrics import dice, mask_agreement
-    from edgeus.preprocess import read_image
+    from edgeus.contracts.preprocess import read_image
+    from edgeus.evidence.evaluate import predict
+    from edgeus.evidence.metrics import dice, mask_agreement
     from edgeus.report.plots import overlay_panel
 
     chosen = [s for s in first_per_task(samples, OVERLAY_SAMPLES) if s.task.kind == "segmentation"]

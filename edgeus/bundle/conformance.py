@@ -56,7 +56,7 @@ def make_vectors(out_dir: Path, spec, samples: list, reference, candidate, preci
     ``candidate`` None means the engine is built later on the device (pending); ``portable`` (the fp32 ONNX
     under ONNX Runtime) then gives the tolerance the portable model is checked with until the engine exists.
     """
-    from edgeus.preprocess import preprocess, read_image
+    from edgeus.contracts.preprocess import preprocess, read_image
 
     catalog, pre = spec.task_catalog(), spec.preprocessing_spec()
     arrays: dict[str, np.ndarray] = {}

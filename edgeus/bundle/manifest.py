@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from edgeus.runtime.manifest import MANIFEST, SCHEMA_NAME, BundleError, sha256_of
+from edgeus.runtime.manifest import MANIFEST, SCHEMA_NAME, BundleError
+from edgeus.util.hashing import sha256_file
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).resolve().parent / "manifest.schema.json"
@@ -42,7 +43,7 @@ def file_table(bundle: Path) -> dict[str, dict]:
     for path in sorted(bundle.rglob("*")):
         rel = path.relative_to(bundle).as_posix()
         if path.is_file() and rel != MANIFEST:
-            table[rel] = {"sha256": sha256_of(path), "bytes": path.stat().st_size}
+            table[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     return table
 
 

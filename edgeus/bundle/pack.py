@@ -20,9 +20,10 @@ import tempfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from edgeus.atomic import atomic_dir
 from edgeus.errors import OutputExistsError
-from edgeus.runtime.manifest import BundleError, check_files, read_manifest, sha256_of
+from edgeus.runtime.manifest import BundleError, check_files, read_manifest
+from edgeus.util.atomic import atomic_dir
+from edgeus.util.hashing import sha256_file
 
 FIXED_MTIME = 0
 DEFAULT_MAX_BYTES = 8 << 30
@@ -65,7 +66,7 @@ def pack(bundle: str | Path, archive: str | Path | None = None, *, force: bool =
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    return archive, sha256_of(archive)
+    return archive, sha256_file(archive)
 
 
 def _member_problem(member: tarfile.TarInfo) -> str | None:

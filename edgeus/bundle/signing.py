@@ -15,9 +15,9 @@ import json
 import os
 from pathlib import Path
 
-from edgeus.atomic import write_atomic
 from edgeus.errors import OutputExistsError
 from edgeus.runtime.manifest import MANIFEST, SIGNATURE, BundleError, read_manifest
+from edgeus.util.atomic import write_atomic
 
 SIGNATURE_FILE = SIGNATURE
 ALGORITHM = "ed25519"

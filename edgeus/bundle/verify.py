@@ -60,16 +60,15 @@ def _vector_runner(bundle: Path, manifest: dict, threads: int | None):
     if engine["status"] == "ready":
         return open_engine(bundle, manifest, threads)
     require_backend("onnxruntime", bundle)
-    from edgeus.backends.onnxruntime import OnnxRuntimeRunner
-
-    from edgeus.runtime.paths import inside
+    from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
+    from edgeus.util.paths import inside
 
     portable = inside(bundle, engine["portable_model"], "manifest engine.portable_model", BundleError)
     return OnnxRuntimeRunner(portable, threads=threads, name=f"portable:{bundle.name}")
 
 
 def verify(bundle: str | Path, *, threads: int | None = None, progress=None) -> VerifyReport:
-    from edgeus.profiling import machine_description
+    from edgeus.util.toolchain import machine_description
 
     bundle = Path(bundle)
     manifest = read_manifest(bundle)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from edgeus.contracts.tasks import load_catalog
 from edgeus.data.phantom import render_sample
-from edgeus.tasks import load_catalog
 
 TILE_W, TILE_H = 200, 170
 

@@ -18,12 +18,12 @@ import numpy as np
 from PIL import Image
 
 from edgeus import __version__
-from edgeus.atomic import atomic_dir
+from edgeus.contracts.tasks import TaskCatalog, TaskSpec, load_catalog
 from edgeus.data.layout import CLS_DIR, RECORDS_FILE, SEG_DIR, config_yaml, mask_path_for
 from edgeus.data.phantom_scenes import make_scene
 from edgeus.data.phantom_sim import EXTERNAL, INTERNAL, Domain, simulate
 from edgeus.errors import DataError
-from edgeus.tasks import TaskCatalog, TaskSpec, load_catalog
+from edgeus.util.atomic import atomic_dir
 
 SPLITS: dict[str, Domain] = {"train": INTERNAL, "val": INTERNAL, "external": EXTERNAL}
 

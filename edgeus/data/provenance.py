@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from edgeus.runtime.manifest import sha256_of
+from edgeus.util.hashing import sha256_file
 
 HASH_CACHE = "file-hashes.json"
 
@@ -33,7 +33,7 @@ def content_hash(root: Path, cache_dir: Path | None = None) -> tuple[str, int]:
         if entry and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns:
             file_hash = entry[2]
         else:
-            file_hash = sha256_of(path)
+            file_hash = sha256_file(path)
         fresh[key] = [stat.st_size, stat.st_mtime_ns, file_hash]
         digest.update(f"{path.relative_to(root).as_posix()}\0{file_hash}\n".encode())
     if cache_file is not None:

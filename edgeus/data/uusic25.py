@@ -18,11 +18,11 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from edgeus.contracts.preprocess import describe_mode
+from edgeus.contracts.tasks import TaskCatalog, TaskSpec, load_catalog
 from edgeus.data.layout import CLS_DIR, RECORDS_FILE, SEG_DIR
 from edgeus.errors import DataError
-from edgeus.preprocess import describe_mode
-from edgeus.runtime.paths import inside
-from edgeus.tasks import TaskCatalog, TaskSpec, load_catalog
+from edgeus.util.paths import inside
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 

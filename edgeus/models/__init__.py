@@ -19,7 +19,7 @@ from edgeus.errors import ModelError
 if TYPE_CHECKING:
     import torch
 
-    from edgeus.spec import ModelSpec
+    from edgeus.contracts.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 def create_model(name: str, checkpoint: str | Path | None = None, *, pretrained: bool = True) -> torch.nn.Module:
     """Build a registered model (eval mode). With no checkpoint, its embedded default weights if it has any."""
-    from edgeus.checkpoint import load_checkpoint
+    from edgeus.models.checkpoint import load_checkpoint
 
     entry = get_entry(name)
     module = _resolve(entry.factory)()
@@ -102,8 +102,9 @@ def load_model(model: str, checkpoint: str | Path | None = None, spec_file: str 
     """Resolve ``model`` (a registered name or ``pkg.module:factory``) with an optional checkpoint and spec."""
     import torch
 
-    from edgeus.checkpoint import load_checkpoint, sha256_file
-    from edgeus.spec import load_spec
+    from edgeus.contracts.spec import load_spec
+    from edgeus.models.checkpoint import load_checkpoint
+    from edgeus.util.hashing import sha256_file
 
     if ":" in model:
         if spec_file is None:
@@ -137,7 +138,7 @@ SPECS_DIR = Path(__file__).resolve().parent / "specs"
 
 
 def uniusnet_spec() -> ModelSpec:
-    from edgeus.spec import load_spec
+    from edgeus.contracts.spec import load_spec
 
     return load_spec(SPECS_DIR / "uniusnet.toml")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeus.preprocess import Preprocessing, mask_to_original, preprocess, read_image, softmax
+from edgeus.contracts.preprocess import Preprocessing, mask_to_original, preprocess, read_image, softmax
 from edgeus.runtime.manifest import BundleError, check_files, read_manifest
-from edgeus.runtime.paths import inside
+from edgeus.util.paths import inside
 
 BACKEND_PACKAGES = {  # backend -> (module to import, pip extra that installs it)
     "onnxruntime": ("onnxruntime", "edgeus[onnxruntime]"),
@@ -55,23 +55,29 @@ def open_engine(bundle: Path, manifest: dict, threads: int | None = None, cache_
     settings = engine.get("settings", {})
     threads = threads or settings.get("threads")
     if backend == "onnxruntime":
-        from edgeus.backends.onnxruntime import OnnxRuntimeRunner
+        from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(model, threads=threads, name=f"bundle:{bundle.name}")
     if backend == "openvino":
-        from edgeus.backends.openvino import OpenVINORunner
+        from edgeus.backends.openvino.runner import OpenVINORunner
 
         return OpenVINORunner(model, threads=threads, streams=settings.get("streams", 1),
                               hint=settings.get("hint", "LATENCY"),
                               inference_precision=settings.get("inference_precision", "f32"), cache_dir=cache_dir,
                               name=f"bundle:{bundle.name}")
-    from edgeus.backends.tensorrt import TensorRTRunner
+    from edgeus.backends.tensorrt.runner import TensorRTRunner
 
     return TensorRTRunner(model, name=f"bundle:{bundle.name}")
 
 
 class Bundle:
-    """``load(path).predict(image, dataset, task)``: the vendor-facing API of an edgeus bundle."""
+    """``load(path).predict(image, dataset, task)``: the vendor-facing API of an edgeus bundle.
+
+    Thread-safe: one loaded bundle may serve several threads at once and each call returns exactly what a
+    serial call would. The OpenVINO runner keeps a pool of infer requests (one per concurrent caller),
+    ONNX Runtime's ``InferenceSession.run`` is thread-safe by contract, and the TensorRT runner serialises calls
+    on its one execution context with a lock. Pre- and postprocessing hold no shared state.
+    """
 
     def __init__(self, path: str | Path, *, threads: int | None = None, cache_dir: str | Path | None = None,
                  check_hashes: bool = True) -> None:

@@ -7,30 +7,21 @@ its backend runtime alone.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from edgeus.errors import EdgeusError
-from edgeus.runtime.paths import inside, is_plain_relative
+from edgeus.util.hashing import sha256_file
+from edgeus.util.paths import inside, is_plain_relative
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"  # beside the manifest, over its bytes (edgeus/bundle/signing.py); not in its file list
 SCHEMA_NAME = "edgeus-bundle"
 SCHEMA_VERSIONS = (1,)  # versions this edgeus can read
-CHUNK = 1 << 20
 
 
 class BundleError(EdgeusError):
     """A bundle is missing, malformed, tampered with or cannot run here."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(bundle: str | Path) -> dict:
@@ -77,7 +68,7 @@ def check_files(bundle: str | Path, manifest: dict) -> list[str]:
         if size != entry["bytes"]:
             kind = "truncated" if size < entry["bytes"] else "grown"
             problems.append(f"{rel}: {kind} ({size} bytes, manifest says {entry['bytes']})")
-        elif sha256_of(path) != entry["sha256"]:
+        elif sha256_file(path) != entry["sha256"]:
             problems.append(f"{rel}: changed (sha256 differs from the manifest)")
     return problems
 

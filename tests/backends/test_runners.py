@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from toymodels import PromptedNet
 
-from edgeus.backends.onnxruntime import OnnxRuntimeRunner
+from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeus.backends.torch import TorchRunner
+from edgeus.contracts.spec import load_spec
 from edgeus.errors import BackendError
-from edgeus.export import export_onnx
 from edgeus.models import LoadedModel
-from edgeus.spec import load_spec
+from edgeus.stages.export import export_onnx
 
 
 @pytest.fixture(scope="module")

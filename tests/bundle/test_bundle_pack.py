@@ -9,7 +9,7 @@ from conftest import assert_one_line_error
 
 from edgeus.bundle.pack import pack, unpack
 from edgeus.bundle.verify import verify
-from edgeus.runtime.manifest import sha256_of
+from edgeus.util.hashing import sha256_file
 
 
 def test_packing_twice_gives_the_same_bytes(x86_bundle, tmp_path, run_cli):
@@ -20,7 +20,7 @@ def test_packing_twice_gives_the_same_bytes(x86_bundle, tmp_path, run_cli):
             path.touch()
     code, out, _ = run_cli("pack", x86_bundle, "-o", tmp_path / "b.tar.gz")
     assert code == 0
-    assert out.split()[0] == digest1 == sha256_of(tmp_path / "b.tar.gz")
+    assert out.split()[0] == digest1 == sha256_file(tmp_path / "b.tar.gz")
     with tarfile.open(first) as tar:
         members = tar.getmembers()
     names = [m.name for m in members]

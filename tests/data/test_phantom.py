@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
+from edgeus.contracts.tasks import load_catalog
 from edgeus.data.phantom import generate_phantom, render_sample
 from edgeus.data.phantom_scenes import make_scene
 from edgeus.data.phantom_sim import INTERNAL, simulate
 from edgeus.data.uusic25 import read_dataset
 from edgeus.errors import OutputExistsError
-from edgeus.tasks import load_catalog
 
 
 def _digest(root: Path) -> dict[str, str]:

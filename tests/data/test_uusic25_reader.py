@@ -9,10 +9,10 @@ import pytest
 from conftest import assert_one_line_error
 from PIL import Image
 
+from edgeus.contracts.tasks import load_catalog
 from edgeus.data.phantom import generate_phantom
 from edgeus.data.uusic25 import read_dataset
 from edgeus.errors import DataError
-from edgeus.tasks import load_catalog
 
 
 @pytest.fixture(scope="module")

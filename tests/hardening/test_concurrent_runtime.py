@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from edgeus.preprocess import read_image
+from edgeus.contracts.preprocess import read_image
 from edgeus.runtime import load
 
 THREADS = 4

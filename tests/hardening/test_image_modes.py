@@ -8,7 +8,7 @@ import pytest
 from conftest import assert_one_line_error
 from PIL import Image
 
-from edgeus.preprocess import read_image
+from edgeus.contracts.preprocess import read_image
 from edgeus.runtime import load
 
 

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import torch
 
-from edgeus.checkpoint import load_checkpoint
 from edgeus.models import WEIGHTS_DIR
-from edgeus.models.train_cls_head import train
+from edgeus.models.checkpoint import load_checkpoint
 from edgeus.models.uniusnet import SMALL, UniUSNet
+from edgeus.training.train_cls_head import train
 
 
 def test_segmentation_path_is_untouched(tmp_path):

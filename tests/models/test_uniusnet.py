@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from edgeus.backends.onnxruntime import OnnxRuntimeRunner
-from edgeus.checkpoint import load_checkpoint
+from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeus.errors import CheckpointError
-from edgeus.export import export_onnx
 from edgeus.models import create_model, list_models, load_model
+from edgeus.models.checkpoint import load_checkpoint
 from edgeus.models.uniusnet import uniusnet, uniusnet_small
+from edgeus.stages.export import export_onnx
 
 STATE_DICT_JSON = Path(__file__).resolve().parents[3] / "shared" / "uusic25" / "uniusnet_state_dict.json"
 

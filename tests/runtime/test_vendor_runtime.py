@@ -56,7 +56,7 @@ def test_runtime_matches_conformance_vectors_without_torch(x86_bundle, arm_bundl
 def test_predict_image_matches_validation_path(x86_bundle, small_phantom):
     """predict() through the bundle's own preprocessing gives the same mask/probabilities as edgeus's evaluator."""
     from edgeus.backends.registry import open_runner
-    from edgeus.evaluate import predict
+    from edgeus.evidence.evaluate import predict
     from edgeus.models import model_spec
 
     samples = read_dataset(small_phantom / "val").samples

@@ -1,0 +1,301 @@
+"""Terminal output: rich tables and spinners. Kept apart from the API so library use prints nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from edgeus.contracts.profiles import DeviceProfile
+    from edgeus.models import ModelEntry
+    from edgeus.stages.export import ExportReport
+
+import os
+
+# Piped output (CI logs, files) has no terminal width; rich would squeeze tables into 80 columns.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on an interactive terminal, one plain line otherwise (logs stay readable)."""
+    if err_console.is_terminal:
+        with err_console.status(message):
+            yield
+    else:
+        print(f"... {message}", file=sys.stderr, flush=True)
+        yield
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def print_profiles_table(profiles: list[DeviceProfile]) -> None:
+    table = Table(title="Device profiles (budgets)", header_style="bold")
+    for col, right in (("name", False), ("backend", False), ("prec.", False), ("p95 ms", True),
+                       ("fps", True), ("peak MB", True), ("size MB", True), ("ΔDSC", True), ("ΔAUC", True),
+                       ("build", False)):
+        table.add_column(col, justify="right" if right else "left", no_wrap=col == "name")
+    for p in profiles:
+        b = p.budgets
+        trt = p.runtime.tensorrt
+        table.add_row(
+            p.name, p.backend.value, p.precision.value, _fmt(b.latency_p95_ms), _fmt(b.min_fps),
+            f"{_fmt(b.peak_memory_mb)} {b.memory_scope}", _fmt(b.model_size_mb),
+            _fmt(b.accuracy_drop.dsc_worst), _fmt(b.accuracy_drop.auc_worst),
+            "device" if trt and trt.build_on_device else "here",
+        )
+    console.print(table)
+    console.print("ΔDSC/ΔAUC: largest allowed worst-task drop. 'edgeus profiles show NAME' for the hardware.")
+
+
+def _section(title: str, data: dict) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left", title_style="bold")
+    table.add_column("key", style="cyan")
+    table.add_column("value")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+        table.add_row(key, _fmt(value))
+    return table
+
+
+def print_profile(profile: DeviceProfile) -> None:
+    data = profile.model_dump(mode="json")
+    console.print(f"[bold]{profile.name}[/bold]: {profile.description}")
+    console.print(f"backend [bold]{profile.backend.value}[/bold], precision [bold]{profile.precision.value}[/bold]")
+    console.print(_section("hardware", data["hardware"]))
+    runtime = {k: v for k, v in data["runtime"].items() if v is not None}
+    console.print(_section("runtime", runtime))
+    console.print(_section("quantization", data["quantization"]))
+    budgets = dict(data["budgets"])
+    drops = budgets.pop("accuracy_drop")
+    console.print(_section("budgets", budgets))
+    console.print(_section("accuracy drop budgets", drops))
+
+
+def print_models_table(entries: list[ModelEntry]) -> None:
+    table = Table(title="Built-in models", header_style="bold")
+    table.add_column("name")
+    table.add_column("description")
+    table.add_column("embedded weights")
+    for e in entries:
+        table.add_row(e.name, e.description, e.default_weights or "—")
+    console.print(table)
+
+
+def print_export_report(report: ExportReport) -> None:
+    table = Table(title=f"Export parity: {report.model} -> {report.path}", header_style="bold")
+    for col in ("output", "batch", "max |diff|", "argmax agreement", "ok"):
+        table.add_column(col)
+    for p in report.parity:
+        agreement = "—" if p["argmax_agreement"] is None else f"{p['argmax_agreement']:.4%}"
+        table.add_row(p["output"], str(p["batch"]), f"{p['max_abs_diff']:.2e}", agreement,
+                      "[green]yes[/green]" if p["ok"] else "[red]no[/red]")
+    console.print(table)
+    console.print(
+        f"opset {report.opset}, traced at batch {report.trace_batch}, nodes {report.nodes_before} -> "
+        f"{report.nodes_after} after onnxslim, {report.size_bytes / 1e6:.1f} MB, {report.export_time_s:.1f} s"
+    )
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int) -> Iterator:
+    """A rich progress bar; yields ``advance(label, n)``. Plain lines when not on a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not err_console.is_terminal:
+        done = [0]
+
+        step = max(1, total // 10)  # logs get about ten lines per bar, not one per batch
+
+        def advance_plain(label: str, n: int = 1) -> None:
+            before = done[0]
+            done[0] += n
+            if done[0] // step > before // step or done[0] >= total:
+                print(f"... {description}: {label} ({done[0]}/{total})", file=sys.stderr, flush=True)
+
+        yield advance_plain
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=False) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(label: str, n: int = 1) -> None:
+            progress.update(task, advance=n, description=f"{description}: {label}")
+
+        yield advance
+
+
+def print_coverage(title: str, coverage: dict[str, int], catalog_keys: list[str]) -> None:
+    table = Table(title=title, header_style="bold")
+    table.add_column("task")
+    table.add_column("samples", justify="right")
+    for key in catalog_keys:
+        n = coverage.get(key, 0)
+        table.add_row(key, str(n) if n else "[red]0[/red]")
+    console.print(table)
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(ci: list) -> str:
+    return "—" if not ci or ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def print_accuracy_report(report) -> None:
+    for split, sr in report.splits.items():
+        table = Table(title=f"Accuracy, {split} split: {report.reference} (ref) vs {report.candidate}", header_style="bold")
+        for col in ("task", "n", "metric", "reference [95% CI]", "candidate [95% CI]", "drop [paired 95% CI]",
+                    "budget", "fidelity", "verdict"):
+            table.add_column(col)
+        for key, task in sr.tasks.items():
+            fid = task.fidelity
+            fid_text = (f"mask Dice {fid['mask_dice_vs_reference']:.4f}" if "mask_dice_vs_reference" in fid
+                        else f"argmax agree {fid['argmax_agreement']:.3f}") + f", max|Δlogit| {fid['max_abs_logit_diff']:.2g}"
+            if fid["non_finite_outputs"]:
+                fid_text = "[red]NaN/Inf[/red]"
+            for i, (metric, m) in enumerate(task.metrics.items()):
+                verdict = state_markup(m.state)
+                table.add_row(key if i == 0 else "", str(task.n) if i == 0 else "", metric.upper(),
+                              f"{_num(m.reference)} {_ci(m.reference_ci)}", f"{_num(m.candidate)} {_ci(m.candidate_ci)}",
+                              f"{_num(m.drop, 4)} {_ci(m.drop_ci)}", f"{m.budget:g}", fid_text if i == 0 else "", verdict)
+        console.print(table)
+
+
+def print_perf_report(perf) -> None:
+    table = Table(title=f"Performance: {perf.model} on {perf.machine.get('cpu')}", header_style="bold")
+    for col in ("", "n", "min", "mean", "median", "p90", "p95", "p99", "max", "std", "CoV"):
+        table.add_column(col, justify="right")
+    for label, s in (("compute (ms)", perf.compute), ("end to end (ms)", perf.end_to_end)):
+        table.add_row(label, str(s.n), *(f"{v:.2f}" for v in (s.min_ms, s.mean_ms, s.median_ms, s.p90_ms, s.p95_ms,
+                                                                s.p99_ms, s.max_ms, s.std_ms)), f"{s.cov:.1%}")
+    console.print(table)
+    tput = ", ".join(f"batch {b}: {v:.1f} img/s" for b, v in perf.throughput.items())
+    gpu = f", GPU peak {perf.peak_gpu_mb:.0f} MiB" if perf.peak_gpu_mb is not None else ""
+    console.print(f"cold start: load {perf.load_s:.2f} s, first inference {perf.first_inference_ms:.1f} ms; throughput {tput}")
+    console.print(f"memory: peak RSS {perf.peak_rss_mb:.0f} MiB ({perf.rss_above_baseline_mb:.0f} above baseline){gpu}; "
+                  f"model {perf.model_size_mb:.1f} MiB on disk")
+    from edgeus.uusic25.leaderboard import leaderboard
+
+    board = Table(title="UUSIC25 test set (2,479 images), end to end", header_style="bold")
+    for col in ("entry", "time s", "peak memory GB", "hardware"):
+        board.add_column(col)
+    board.add_row(f"[bold]this model ({perf.backend})[/bold]", f"{perf.projected_uusic25_s:.1f} (projected)",
+                  f"{perf.peak_rss_mb / 1024:.2f} (process RSS)", f"{perf.machine.get('cpu')}, {perf.machine.get('cores')} cores")
+    for row in leaderboard()[:5]:
+        board.add_row(f"#{row['rank']} {row['codename']}", row["time_s"], f"{row['gpu_mem_gb']} (GPU)",
+                      "challenge GPU (not published)")
+    console.print(board)
+    console.print("The leaderboard ran on the challenge's GPU server, this projection on the machine above: compare "
+                  "orders of magnitude, not ranks.")
+    for w in perf.warnings:
+        console.print(f"[yellow]warning[/yellow]: {w}")
+
+
+STATE_STYLE = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]",
+               "inconclusive": "[yellow]inconclusive[/yellow]", "pending": "[cyan]pending[/cyan]"}
+
+
+def state_markup(state: str) -> str:
+    return STATE_STYLE.get(state, f"[dim]{state or '—'}[/dim]")
+
+
+def print_verdicts(verdicts, title: str = "Budget verdicts", strict: bool = False) -> None:
+    """One row per gate with its state and why; inconclusive gates are explained under the table."""
+    table = Table(title=title, header_style="bold")
+    for col in ("item", "measured [95% CI]", "budget", "verdict", "why"):
+        table.add_column(col)
+    for v in verdicts:
+        measured = "—" if v.measured is None else f"{v.measured:.4g} {v.unit}".strip()
+        if v.ci and v.ci[0] is not None:
+            measured += f" {_ci(v.ci)}"
+        state = state_markup(v.state) + (" [red](blocks: strict)[/red]" if strict and v.state == "inconclusive" else "")
+        why = v.note if v.state != "inconclusive" else "CI spans the budget and 0; see below"
+        table.add_row(v.item, measured, f"{v.budget:g} {v.unit}".strip(), state, why)
+    console.print(table)
+    for v in verdicts:
+        if v.state == "inconclusive":
+            console.print(f"[yellow]inconclusive[/yellow] {v.item}: {v.note}", markup=True, highlight=False)
+
+
+def blocking_summary(verdicts, strict: bool) -> str:
+    """The blocking gates named in one line (for the exit message)."""
+    from edgeus.pipeline.verdicts import blocking
+
+    return "; ".join(f"{v.item} {v.state}" for v in blocking(verdicts, strict)) or "none"
+
+
+@contextlib.contextmanager
+def stage_reporter() -> Iterator:
+    """Per-stage progress lines for a build: start, then done (or reused from the cache) with its time."""
+    import time as _time
+
+    starts: dict[str, float] = {}
+
+    def on_stage(name: str, result) -> None:
+        if result is None:
+            starts[name] = _time.perf_counter()
+            err_console.print(f"[bold]▶ {name}[/bold] …")
+            return
+        took = _time.perf_counter() - starts.get(name, _time.perf_counter())
+        if result.cached:
+            err_console.print(f"  [cyan]{name}: reused cached stage {result.path.name}[/cyan]")
+        else:
+            err_console.print(f"  [green]{name}: done in {took:.1f} s[/green] -> {result.path.name}")
+
+    yield on_stage
+
+
+def print_build_summary(result, strict: bool = False) -> None:
+    table = Table(title=f"Build summary: {result.run_dir}", header_style="bold")
+    table.add_column("stage")
+    table.add_column("status")
+    table.add_column("folder")
+    for s in result.stages:
+        table.add_row(s.name, "cached" if s.cached else "ran", str(s.path.name))
+    console.print(table)
+    from edgeus.pipeline.verdicts import state_counts
+
+    counts = state_counts(result.verdicts)
+    tally = ", ".join(f"{n} {state}" for state, n in counts.items())
+    if not result.passed:
+        verdict = f"[red]budget gates blocked (exit 2)[/red] ({tally})"
+    elif counts.get("inconclusive"):
+        verdict = f"[yellow]no gate failed; {counts['inconclusive']} inconclusive (warn; --strict blocks)[/yellow] ({tally})"
+    else:
+        verdict = f"[green]all budgets met[/green] ({tally})"
+    print_library_warnings(result)
+    console.print(f"{verdict}; bundle in {result.run_dir}: manifest.json, model/, conformance/, report.md, "
+                  "report.html, build.log (check it with 'edgeus verify')")
+    data = result.data or {}
+    if data.get("synthetic"):
+        console.print("[yellow]evidence is synthetic[/yellow]: calibration and validation ran on phantom images "
+                      f"(seed {data.get('seed')}); run with --data for patient data")
+
+
+def print_library_warnings(result) -> None:
+    """One line on where library logs went, and the distinct warnings they held (the first few)."""
+    logs = getattr(result, "logs", None)
+    if logs is None:
+        return
+    if logs.warnings:
+        console.print(f"{len(logs.warnings)} distinct library warning(s), in full in {logs.path}:", highlight=False)
+        for line in logs.summary():
+            console.print(f"  [yellow]•[/yellow] {line}", markup=True, highlight=False)
+    else:
+        console.print(f"[dim]library logs: {logs.path} (no warnings)[/dim]", highlight=False)

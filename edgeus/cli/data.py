@@ -1,0 +1,68 @@
+"""``edgeus data ...``: phantom generation and dataset checks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeus.errors import DataError
+
+
+def cmd_phantom(args: argparse.Namespace) -> int:
+    from edgeus.cli.console import console, progress_bar
+    from edgeus.contracts.tasks import load_catalog
+    from edgeus.data.phantom import generate_phantom
+
+    splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
+    rows = len(load_catalog().tasks)
+    train_n = args.train_per_task or args.per_task
+    total = sum((train_n if s == "train" else args.per_task) * rows for s in splits)
+    with progress_bar("phantom", total) as advance:
+        summary = generate_phantom(args.output, per_task=args.per_task, seed=args.seed, splits=splits,
+                                   train_per_task=args.train_per_task, force=args.force, progress=advance)
+    n = sum(sum(c.values()) for c in summary.counts.values())
+    console.print(f"wrote {n} images ({', '.join(summary.counts)}) to {summary.root} (seed {summary.seed})")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from edgeus.cli.console import console, print_coverage
+    from edgeus.contracts.tasks import load_catalog
+    from edgeus.data.uusic25 import read_dataset
+
+    catalog = load_catalog()
+    dataset = read_dataset(args.folder, catalog, records=args.records)
+    print_coverage(f"{dataset.root} ({dataset.layout} layout)", dataset.coverage(), [t.key for t in catalog.tasks])
+    missing = dataset.require_tasks(catalog, allow_missing=True)
+    depths = ", ".join(f"{n} {what}" for what, n in dataset.depths.most_common())
+    console.print(f"image bit depths: {depths or 'none read'}", highlight=False)
+    for note in dataset.resolved_by_organ[:5]:
+        console.print(f"[yellow]resolved by organ[/yellow] {note}", highlight=False)
+    for problem in dataset.problems:
+        console.print(f"[red]problem[/red] {problem}")
+    if dataset.problems:
+        raise DataError(f"{dataset.root}: {len(dataset.problems)} problem(s), listed above")
+    if missing:
+        raise DataError(f"{dataset.root}: no samples for task(s) {', '.join(missing)}")
+    console.print(f"{len(dataset.samples)} samples, every task present, no problems")
+    return 0
+
+
+def add_data_commands(sub: argparse._SubParsersAction) -> None:
+    p_data = sub.add_parser("data", help="phantom data and UUSIC25 dataset checks")
+    data_sub = p_data.add_subparsers(dest="action", metavar="ACTION")
+    data_sub.required = True
+
+    p = data_sub.add_parser("phantom", help="write a synthetic UUSIC25-layout dataset (B-mode phantoms)")
+    p.add_argument("output", type=Path, help="folder to create")
+    p.add_argument("--per-task", type=int, default=24, help="images per task row in each evaluation split")
+    p.add_argument("--train-per-task", type=int, default=None, help="images per task row in train (default: --per-task)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--splits", default="train,val,external", help="comma-separated: train, val, external")
+    p.add_argument("--force", action="store_true", help="replace the folder if it exists")
+    p.set_defaults(handler=cmd_phantom)
+
+    p = data_sub.add_parser("check", help="read a UUSIC25-layout folder and report coverage and problems")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--records", type=Path, help="JSON record list (default: FOLDER/records.json if present)")
+    p.set_defaults(handler=cmd_check)

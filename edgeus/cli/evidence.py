@@ -1,0 +1,185 @@
+"""``edgeus validate``, ``edgeus profile`` and ``edgeus build``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeus.cli.args import add_json_option, emit_json, profile_dirs
+from edgeus.errors import EdgeusError
+
+
+def _runnable(spec: str, checkpoint: str | None, profile, threads: int | None):
+    """A model file/folder opens its backend runner; anything else is a torch model name or factory."""
+    from edgeus.backends.registry import open_runner
+
+    if Path(spec).exists():
+        return open_runner(spec, profile, threads), None
+    from edgeus.backends.torch import TorchRunner
+    from edgeus.models import load_model
+
+    loaded = load_model(spec, checkpoint)
+    return TorchRunner(loaded.module, loaded.spec, threads=threads, name=f"torch:{loaded.name}"), loaded.spec
+
+
+def _data_root(args: argparse.Namespace) -> Path:
+    from edgeus.data.defaults import default_phantom
+
+    return Path(args.data) if args.data else default_phantom()
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from edgeus.cli.console import blocking_summary, print_accuracy_report, print_verdicts, status
+    from edgeus.contracts.profiles import load_profile
+    from edgeus.contracts.spec import load_spec
+    from edgeus.models import model_spec
+    from edgeus.pipeline.flow import validation_splits
+    from edgeus.pipeline.verdicts import BudgetFailed, accuracy_verdicts, all_passed
+    from edgeus.stages.validate import validate
+
+    profile = _strict(load_profile(args.target, profile_dirs(args)), args.strict)
+    threads = args.threads or profile.runtime.threads
+    ref, ref_spec = _runnable(args.reference, args.reference_checkpoint, profile, threads)
+    cand, cand_spec = _runnable(args.candidate, None, profile, threads)
+    spec = load_spec(args.spec) if args.spec else (ref_spec or cand_spec or model_spec("uniusnet"))
+    splits = validation_splits(_data_root(args), spec, args.allow_missing_tasks)
+    with status("validating"), ref, cand:
+        report = validate(ref, cand, spec, splits, profile.budgets.accuracy_drop, seed=args.seed)
+    print_accuracy_report(report)
+    verdicts = accuracy_verdicts(report)
+    print_verdicts(verdicts, "Accuracy gates", strict=profile.budgets.strict)
+    emit_json(args.json, report.to_dict())
+    if not all_passed(verdicts, profile.budgets.strict):
+        raise BudgetFailed(f"accuracy gates blocked: {blocking_summary(verdicts, profile.budgets.strict)}")
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from edgeus.backends.registry import open_runner
+    from edgeus.cli.console import print_perf_report, print_verdicts, status
+    from edgeus.contracts.profiles import load_profile
+    from edgeus.contracts.spec import load_spec
+    from edgeus.models import model_spec
+    from edgeus.pipeline.flow import validation_splits
+    from edgeus.pipeline.verdicts import BudgetFailed, all_passed, perf_verdicts
+    from edgeus.stages.profile import profile_model
+
+    profile = load_profile(args.target, profile_dirs(args))
+    threads = args.threads or profile.runtime.threads
+    path = Path(args.model)
+    if not path.exists():
+        raise EdgeusError(f"{path}: model not found (give an .onnx/.xml file or a compile/quantize folder)")
+    spec = load_spec(args.spec) if args.spec else model_spec("uniusnet")
+    samples = validation_splits(_data_root(args), spec, True)["internal"]
+    files = [p for p in (path.iterdir() if path.is_dir() else [path]) if p.suffix in (".xml", ".bin", ".onnx", ".engine")]
+    if path.suffix == ".xml":
+        files.append(path.with_suffix(".bin"))
+    with status(f"profiling {path.name}"):
+        perf = profile_model(lambda: open_runner(path, profile, threads), spec, samples, model_files=files,
+                             batch_sizes=profile.runtime.batch_sizes, threads=threads, min_iters=args.min_iters,
+                             min_duration_s=args.min_duration)
+    print_perf_report(perf)
+    verdicts = perf_verdicts(profile, perf, measured_on_target=False)
+    print_verdicts(verdicts)
+    emit_json(args.json, perf.to_dict())
+    if not all_passed(verdicts):
+        raise BudgetFailed(f"performance budget failed for {profile.name}: "
+                           + ", ".join(v.item for v in verdicts if v.passed is False))
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from edgeus.cli.console import (
+        blocking_summary,
+        console,
+        print_accuracy_report,
+        print_build_summary,
+        print_library_warnings,
+        print_perf_report,
+        print_verdicts,
+    )
+    from edgeus.contracts.profiles import load_profile
+    from edgeus.pipeline.flow import BuildOptions, build
+    from edgeus.pipeline.verdicts import BudgetFailed
+
+    profile = _strict(load_profile(args.target, profile_dirs(args)), args.strict)
+    options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
+                           data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
+                           allow_missing_tasks=args.allow_missing_tasks, seed=args.seed, force=args.force,
+                           verbose=args.verbose)
+    from edgeus.cli.console import progress_bar, stage_reporter
+
+    with stage_reporter() as on_stage:
+        result = build(profile, options, on_stage=on_stage, progress_for=progress_bar)
+    strict = profile.budgets.strict
+    if result.stopped_after == "engine pending":
+        print_accuracy_report(result.accuracy)
+        print_verdicts(result.verdicts, strict=strict)
+        print_library_warnings(result)
+        console.print(f"[yellow]{profile.name}: TensorRT engine pending (built on the target): bundle {result.run_dir} "
+                      "holds the fp32 and QDQ ONNX, the build recipe and the conformance vectors. On the device run: "
+                      f"edgeus finalize {result.run_dir}[/yellow]")
+        if not result.passed:
+            raise BudgetFailed(f"{profile.name}: accuracy gates of the portable model blocked: "
+                               f"{blocking_summary(result.verdicts, strict)} (see {result.run_dir})")
+        return 0
+    print_accuracy_report(result.accuracy)
+    print_perf_report(result.perf)
+    print_verdicts(result.verdicts, strict=strict)
+    print_build_summary(result, strict)
+    if not result.passed:
+        raise BudgetFailed(f"{profile.name}: budget gates blocked: {blocking_summary(result.verdicts, strict)} "
+                           f"(details in {result.run_dir})")
+    return 0
+
+
+def _strict(profile, strict: bool):
+    """``--strict`` makes inconclusive accuracy gates block, whatever the profile says."""
+    if not strict or profile.budgets.strict:
+        return profile
+    return profile.model_copy(update={"budgets": profile.budgets.model_copy(update={"strict": True})})
+
+
+STRICT_HELP = ("inconclusive accuracy gates (paired CI spans the budget and 0) block with exit 2, as for a release; "
+               "default: the profile's budgets.strict, else they warn")
+
+
+def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--target", required=True, help="device profile")
+    common.add_argument("--data", help="UUSIC25 folder or phantom root with val/ (and external/) splits "
+                                       "(default: phantom data)")
+    common.add_argument("--spec", help="model spec TOML (default: the uniusnet contract)")
+    common.add_argument("--threads", type=int)
+    add_json_option(common)
+
+    p = sub.add_parser("validate", parents=[profile_opts, common], help="per-task accuracy drop of a candidate vs a reference")
+    p.add_argument("--reference", required=True, help="model file/folder, or a model name / package.module:factory (torch)")
+    p.add_argument("--reference-checkpoint", help="checkpoint for a torch reference")
+    p.add_argument("--candidate", required=True, help="model file or compile/quantize folder")
+    p.add_argument("--allow-missing-tasks", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("profile", parents=[profile_opts, common], help="latency, throughput, memory against budgets")
+    p.add_argument("model", help="model file (.onnx/.xml) or compile/quantize folder")
+    p.add_argument("--min-iters", type=int, default=30)
+    p.add_argument("--min-duration", type=float, default=3.0, help="seconds of timed compute iterations at least")
+    p.set_defaults(handler=cmd_profile)
+
+    p = sub.add_parser("build", parents=[profile_opts], help="export -> quantize -> compile -> validate -> profile")
+    p.add_argument("--target", required=True, help="device profile")
+    p.add_argument("--model", default="uniusnet-small", help="built-in model or package.module:factory")
+    p.add_argument("--checkpoint")
+    p.add_argument("--spec")
+    p.add_argument("--data", help="UUSIC25 folder or phantom root (default: phantom data, generated once)")
+    p.add_argument("-o", "--output", default="dist", help="output root (run folder: <model>-<profile>-<precision>)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--allow-missing-tasks", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace an existing bundle (cached stages are reused)")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show library logs (NNCF, OpenVINO, ONNX Runtime) on the console too; they are always in build.log")
+    p.set_defaults(handler=cmd_build)

@@ -1,0 +1,301 @@
+"""Shipping commands: ``verify``, ``pack``, ``unpack``, ``run``, ``compare`` and ``uusic25 predict|score``.
+
+``run`` and ``uusic25 predict`` go through the vendor runtime only (no torch), as a scanner would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgeus.cli.args import add_json_option, emit_json
+from edgeus.errors import EdgeusError, OutputExistsError
+from edgeus.util.atomic import write_atomic
+
+
+def _fmt(value, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}g}"
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from edgeus.bundle.verify import VerifyFailed, verify
+    from edgeus.cli.console import console, progress_bar
+    from edgeus.runtime.manifest import read_manifest
+
+    bundle = Path(args.bundle)
+    with progress_bar("conformance vectors", len(read_manifest(bundle).get("tasks", []))) as advance:
+        report = verify(bundle, threads=args.threads, progress=advance)
+    signature = None
+    if args.pubkey:  # checked after the files: a signature over a manifest the files do not match proves little
+        from edgeus.bundle.signing import SignatureError, verify_signature
+
+        try:
+            signature = verify_signature(bundle, args.pubkey)
+        except SignatureError as exc:
+            emit_json(args.json, {**report.to_dict(), "passed": False, "signature": str(exc)})
+            raise
+    if report.vectors:
+        table = Table(title=f"Conformance on {report.ran_on} ({report.backend}, engine {report.engine_status})",
+                      header_style="bold")
+        for col in ("task", "output", "vs bundle outputs", "tol", "vs fp32 reference", "tol", "argmax agreement", "verdict"):
+            table.add_column(col)
+        for v in report.vectors:
+            table.add_row(v.task, v.output, _fmt(v.bundle_deviation), _fmt(v.bundle_atol), _fmt(v.reference_deviation),
+                          _fmt(v.reference_atol), _fmt(v.agreement), "[green]pass[/green]" if v.passed else "[red]FAIL[/red]")
+        console.print(table)
+    if report.engine_status == "pending" and report.vectors:
+        console.print("[yellow]engine pending: the portable fp32 ONNX was checked against the fp32 reference; run "
+                      "'edgeus finalize' on the device to build and check the engine[/yellow]")
+    for name in report.unlisted_files:
+        console.print(f"[yellow]note[/yellow]: {name} is not listed in the manifest (not covered by its hashes)")
+    emit_json(args.json, {**report.to_dict(), "signature": signature})
+    if not report.passed:
+        raise VerifyFailed(f"{bundle} does not verify: {report.first_problem()}")
+    console.print(f"[green]{bundle}: schema, {len(json.loads((bundle / 'manifest.json').read_text())['files'])} file "
+                  f"hashes and {len(report.vectors)} conformance vectors verified[/green]")
+    if signature:
+        console.print(f"[green]signature verified: Ed25519, key {signature['public_key_sha256'][:16]}…[/green]")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from edgeus.bundle.signing import generate_key
+
+    private, public = generate_key(args.key, force=args.force)
+    print(f"private key {private} (keep it secret), public key {public} (give it to whoever verifies)")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from edgeus.bundle.signing import sign_bundle
+
+    record = sign_bundle(args.bundle, args.key)
+    print(f"signed {args.bundle}/manifest.json (sha256 {record['manifest_sha256'][:16]}…) with key "
+          f"{record['public_key_sha256'][:16]}…; verify with: edgeus verify {args.bundle} --pubkey KEY.pub")
+    return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from edgeus.bundle.pack import pack
+
+    archive, digest = pack(args.bundle, args.output, force=args.force)
+    print(f"{digest}  {archive}")
+    return 0
+
+
+def cmd_unpack(args: argparse.Namespace) -> int:
+    from edgeus.bundle.pack import unpack
+
+    target = unpack(args.archive, args.output, force=args.force, max_bytes=int(args.max_size * 2**20))
+    print(f"unpacked to {target}; check it with: edgeus verify {target}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from edgeus.runtime import load
+
+    out = Path(args.output) if args.output else None
+    if out and out.exists() and not args.force:
+        raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
+    with load(args.bundle, threads=args.threads) as bundle:
+        result = bundle.predict(args.image, args.dataset, args.task)
+    if args.task == "segmentation":
+        if out is None:
+            raise EdgeusError("a segmentation result is a mask image: give -o MASK.png")
+        import io
+
+        from PIL import Image
+
+        encoded = io.BytesIO()
+        Image.fromarray(result).save(encoded, format=_image_format(out))
+        write_atomic(out, encoded.getvalue())
+        print(f"mask {result.shape[1]}x{result.shape[0]}, {int((result > 0).sum())} foreground pixels -> {out}")
+        return 0
+    payload = {"probability": [float(p) for p in result], "prediction": int(np.argmax(result))}
+    text = json.dumps(payload)
+    if out:
+        write_atomic(out, text + "\n")
+    print(text)
+    return 0
+
+
+def _image_format(path: Path) -> str:
+    """Pillow's format name for a mask file name; one clear line for a name it cannot write."""
+    from PIL import Image
+
+    Image.init()
+    fmt = Image.EXTENSION.get(path.suffix.lower())
+    if fmt is None:
+        raise EdgeusError(f"{path}: give the mask file an image extension (.png recommended)")
+    return fmt
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from edgeus.bundle.compare import compare
+    from edgeus.cli.console import console
+
+    rows, out = compare([Path(b) for b in args.bundles], Path(args.output) if args.output else None,
+                        with_leaderboard=args.leaderboard, force=args.force)
+    table = Table(title="Builds side by side (internal split; latency where each was profiled)", header_style="bold")
+    columns = (("profile", "profile"), ("runs", "backend"), ("size_mb", "MiB"),
+               ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"), ("fps", "fps"), ("peak_memory_mb", "peak mem MiB"),
+               ("macro_dsc", "DSC"), ("macro_nsd", "NSD"), ("macro_auc", "AUC"), ("score", "score"),
+               ("worst_drop", "worst-task drop"), ("verdict", "verdict"))
+    for field, header in columns:
+        table.add_column(header, no_wrap=True)
+    for r in rows:
+        # the table keeps "FAIL"; which gates failed is printed below it (a long cell would squeeze the table)
+        values = {**r.__dict__, "runs": f"{r.backend} {r.precision}", "verdict": r.verdict.split(":")[0]}
+        table.add_row(*[_fmt(v, 3 if abs(v) < 1 else 4) if isinstance(v, float) else "–" if v is None else str(v)
+                        for v in (values[f] for f, _ in columns)])
+    console.print(table)
+    for r in rows:
+        if r.verdict.startswith("FAIL:"):
+            console.print(f"{r.bundle}: failed {r.verdict.removeprefix('FAIL:').strip()}", markup=False)
+        elif "inconclusive" in r.verdict:
+            console.print(f"{r.bundle}: {r.verdict.removeprefix('pass (').rstrip(')')}", markup=False)
+    if out:
+        console.print(f"compare.md, compare.csv, compare.json and pareto.png in {out}")
+    return 0
+
+
+def cmd_uusic25_predict(args: argparse.Namespace) -> int:
+    from edgeus.cli.console import progress_bar
+    from edgeus.uusic25.contract import _records, predict
+
+    total = len(_records(Path(args.input_json)))
+    with progress_bar("predicting", total) as advance:
+        counts = predict(args.bundle, args.input_json, args.input_dir, args.output, mask_mapping=args.mask_mapping,
+                         force=args.force, threads=args.threads, progress=advance)
+    print(f"{counts['segmentation']} masks and {counts['classification']} classifications written to {args.output}")
+    resolved = counts["resolved_by_organ"]
+    if resolved:
+        print(f"{len(resolved)} record(s) with a dataset name the bundle does not know were resolved by their organ, as "
+              f"the challenge's container does: {', '.join(resolved[:5])}{' ...' if len(resolved) > 5 else ''}")
+    return 0
+
+
+def cmd_uusic25_score(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from edgeus.cli.console import console
+    from edgeus.uusic25.contract import score
+
+    result = score(args.pred, args.truth, args.truth_json)
+    table = Table(title="UUSIC25 official metrics", header_style="bold")
+    for col in ("task", "n", "DSC", "NSD", "AUC", "ACC"):
+        table.add_column(col)
+    for key, t in result.tasks.items():
+        table.add_row(key, str(t["n"]), *(_fmt(t.get(m)) for m in ("dsc", "nsd", "auc", "acc")))
+    console.print(table)
+    comp = Table(title="Final-score components", header_style="bold")
+    comp.add_column("component")
+    comp.add_column("value")
+    for k, v in result.components.items():
+        comp.add_row(k, _fmt(v))
+    console.print(comp)
+    for note in result.notes:
+        console.print(f"[dim]{note}[/dim]")
+    emit_json(args.json, result.to_dict())
+    return 0
+
+
+def cmd_finalize(args: argparse.Namespace) -> int:
+    from edgeus.cli.console import console, status
+    from edgeus.pipeline.finalize import finalize
+
+    with status(f"building the TensorRT engine of {args.bundle} on this device"):
+        manifest = finalize(args.bundle, data=args.data, threads=args.threads, rebuild=args.rebuild)
+    perf = manifest["performance"]
+    console.print(f"engine {manifest['engine']['model']} built on {manifest['engine']['device']['gpu']}; "
+                  f"p50 {perf['p50_ms']:.2f} ms, p95 {perf['p95_ms']:.2f} ms; "
+                  + ("all budgets met" if manifest["passed"] else "[red]budget gates failed[/red]"))
+    if not manifest["passed"]:
+        from edgeus.pipeline.verdicts import BudgetFailed
+
+        raise BudgetFailed(f"{args.bundle}: budget gates failed on this device (see report.md)")
+    return 0
+
+
+def add_ship_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("finalize", help="on the target: build a pending TensorRT engine, check, profile, re-validate")
+    p.add_argument("bundle", help="bundle folder with an engine pending (from 'edgeus build' for a TensorRT profile)")
+    p.add_argument("--data", help="evaluation data to re-validate on the device (UUSIC25 folder or phantom root)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--rebuild", action="store_true", help="build again even if the engine is ready")
+    p.set_defaults(handler=cmd_finalize)
+
+    p = sub.add_parser("verify", help="check a bundle: schema, file hashes, conformance vectors on this machine")
+    p.add_argument("bundle", help="bundle folder")
+    p.add_argument("--threads", type=int)
+    add_json_option(p, "also write the verification report as JSON to FILE ('-': standard output)")
+    p.add_argument("--pubkey", help="also check the bundle's Ed25519 signature (manifest.sig) against this public key")
+    p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("keygen", help="a new Ed25519 signing key pair (KEY and KEY.pub)")
+    p.add_argument("key", help="private key file to write (the public key goes to KEY.pub)")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(handler=cmd_keygen)
+
+    p = sub.add_parser("sign", help="sign a bundle's manifest with an Ed25519 key (writes manifest.sig)")
+    p.add_argument("bundle")
+    p.add_argument("--key", required=True, help="private key (PEM) from 'edgeus keygen'")
+    p.set_defaults(handler=cmd_sign)
+
+    p = sub.add_parser("pack", help="a byte-for-byte reproducible .tar.gz of a bundle")
+    p.add_argument("bundle")
+    p.add_argument("-o", "--output", help="archive path (default: BUNDLE.tar.gz)")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(handler=cmd_pack)
+
+    p = sub.add_parser("unpack", help="extract a packed bundle safely (no absolute paths, '..', links, devices)")
+    p.add_argument("archive")
+    p.add_argument("-o", "--output", default=".", help="folder to extract into (default: here)")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--max-size", type=float, default=8192, metavar="MiB",
+                   help="refuse archives that unpack to more than this (default: 8192 MiB)")
+    p.set_defaults(handler=cmd_unpack)
+
+    p = sub.add_parser("run", help="predict one image with a bundle (vendor runtime, no torch)")
+    p.add_argument("bundle")
+    p.add_argument("image")
+    p.add_argument("--dataset", required=True, help="dataset name as in the task catalog, e.g. Breast")
+    p.add_argument("--task", choices=["segmentation", "classification"], default="segmentation")
+    p.add_argument("-o", "--output", help="mask PNG (segmentation) or JSON file (classification)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("compare", help="table and Pareto plot of several bundles")
+    p.add_argument("bundles", nargs="+", help="bundle folders")
+    p.add_argument("-o", "--output", help="folder for compare.md, compare.csv, compare.json, pareto.png")
+    p.add_argument("--leaderboard", action="store_true", help="add the UUSIC25 published entries as reference points")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(handler=cmd_compare)
+
+    p_u = sub.add_parser("uusic25", help="the UUSIC25 challenge contract: predict like its container, score officially")
+    u_sub = p_u.add_subparsers(dest="action", metavar="ACTION")
+    u_sub.required = True
+    p = u_sub.add_parser("predict", help="write masks and classification.json exactly as the challenge container")
+    p.add_argument("bundle")
+    p.add_argument("--input-json", required=True, help="the challenge's JSON record list")
+    p.add_argument("--input-dir", required=True, help="folder the records' img_path_relative are relative to")
+    p.add_argument("-o", "--output", required=True, help="output folder (the container's /output)")
+    p.add_argument("--mask-mapping", choices=["stretch", "uncrop"],
+                   help="override the bundle's mask mapping ('stretch' is the baseline container's)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(handler=cmd_uusic25_predict)
+    p = u_sub.add_parser("score", help="official metrics and final-score components of a predict output")
+    p.add_argument("--pred", required=True, help="output folder of 'uusic25 predict' (or a real container)")
+    p.add_argument("--truth", required=True, help="evaluation folder with ground truth (records.json with labels)")
+    p.add_argument("--truth-json", help="record list with ground truth, if not TRUTH/records.json")
+    add_json_option(p, "also write the scores as JSON to FILE ('-': standard output)")
+    p.set_defaults(handler=cmd_uusic25_score)

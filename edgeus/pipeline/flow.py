@@ -1,0 +1,406 @@
+"""``edgeus build``: export -> quantize -> compile -> validate -> profile, cached stage by stage.
+
+Reads top to bottom as the flow in docs/ARCHITECTURE.md. Each stage is keyed by the content hash of its
+inputs and configuration (see stages.py) and cached in ``OUT/.edgeus-cache/`` (shared by every target, so
+two CPU targets export once). The result is a bundle ``OUT/<model>-<profile>-<precision>/`` (see
+edgeus/bundle/), written atomically and never over an existing one without ``force``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeus import __version__
+from edgeus.contracts.profiles import Backend, DeviceProfile
+from edgeus.pipeline.cache import StageResult, clean_partial, content_key, run_stage
+from edgeus.pipeline.verdicts import accuracy_verdicts, all_passed, perf_verdicts
+from edgeus.util.logs import CapturedLogs, capture_library_logs, scrub_paths
+
+DEFAULT_MODEL = "uniusnet-small"
+CACHE_DIR = ".edgeus-cache"
+
+
+@dataclass
+class BuildOptions:
+    model: str = DEFAULT_MODEL
+    checkpoint: str | None = None
+    spec_file: str | None = None
+    data: Path | None = None
+    out: Path = Path("dist")
+    threads: int | None = None
+    allow_missing_tasks: bool = False
+    seed: int = 0
+    profile_min_iters: int = 30
+    profile_min_duration_s: float = 3.0
+    force: bool = False
+    verbose: bool = False  # library logs on the console too (they always go to the bundle's build.log)
+
+
+@dataclass
+class BuildResult:
+    run_dir: Path
+    stages: list[StageResult] = field(default_factory=list)
+    accuracy: object | None = None
+    perf: object | None = None
+    verdicts: list = field(default_factory=list)
+    stopped_after: str | None = None
+    passed: bool = True
+    manifest: dict | None = None
+    logs: CapturedLogs | None = None  # library logs of this build (build.log) and their warnings
+    data: dict | None = None          # where the evidence came from (data/provenance.py)
+
+
+def _no_progress(name: str, total: int):
+    import contextlib
+
+    return contextlib.nullcontext(lambda label, n=1: None)
+
+
+def build(profile: DeviceProfile, options: BuildOptions,
+          on_stage: Callable[[str, StageResult | None], None] = lambda name, result: None,
+          progress_for: Callable[[str, int], object] = _no_progress) -> BuildResult:
+    """``progress_for(stage, total)`` returns a context manager yielding ``advance(label, n)``.
+
+    Library logs (NNCF, OpenVINO, ONNX Runtime, warnings) go to a log file while the build runs, shipped in the
+    bundle as ``build.log`` and kept as ``OUT/.edgeus-cache/logs/<profile>.log``; ``options.verbose`` also
+    shows them on stderr."""
+    import shutil
+    import sys
+    import tempfile
+
+    from edgeus.util.lock import output_lock
+
+    log_dir = Path(tempfile.mkdtemp(prefix="edgeus-log-"))
+    try:
+        # one writer per -o folder (a second build refuses); stale locks of killed builds are taken over
+        with output_lock(options.out, notice=lambda message: print(f"edgeus: {message}", file=sys.stderr)), \
+                capture_library_logs(log_dir / "build.log", options.verbose) as logs:
+            result = _build(profile, options, on_stage, progress_for, logs)
+            kept = options.out / CACHE_DIR / "logs" / f"{profile.name}.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(logs.path, kept)
+            logs.path = kept
+        return result
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def _build(profile: DeviceProfile, options: BuildOptions, on_stage, progress_for, logs: CapturedLogs) -> BuildResult:
+    from edgeus.data.defaults import default_phantom, split_folder
+    from edgeus.data.provenance import content_hash, data_provenance, images_per_task
+    from edgeus.models import load_model
+
+    loaded = load_model(options.model, options.checkpoint, options.spec_file)
+    data = options.data or default_phantom()
+    # Check every input before the first stage writes anything: a data problem found after export would
+    # leave a run directory behind for nothing.
+    plan = _calibration_plan(split_folder(data, "calibration"), loaded.spec, profile, options)
+    splits = validation_splits(data, loaded.spec, options.allow_missing_tasks)
+    run_dir = options.out / f"{loaded.name}-{profile.name}-{profile.precision.value}"
+    if run_dir.exists() and not options.force:
+        from edgeus.errors import OutputExistsError
+
+        raise OutputExistsError(f"bundle {run_dir} exists; pass --force to rebuild it (cached stages are reused)")
+    stages_dir = options.out / CACHE_DIR
+    clean_partial(stages_dir)
+    result = BuildResult(run_dir, logs=logs)
+    threads = options.threads or profile.runtime.threads
+    # every file of the data by content (cached by size and mtime): a changed image re-runs the stages that
+    # read it, calibration (quantize) or validation, and no other
+    calibration_sha256 = content_hash(split_folder(data, "calibration"), stages_dir)[0]
+    data_sha256 = content_key(*(content_hash(split_folder(data, purpose), stages_dir)[0]
+                                for purpose in ("validation", "external")))
+    result.data = data_provenance(data, images_per_task(splits), *content_hash(data, stages_dir))
+
+    # 1. export
+    on_stage("export", None)
+    export_key = content_key("export", __version__, loaded.name, loaded.checkpoint_sha256, loaded.spec.model_dump())
+    export = run_stage(stages_dir, "export", export_key, lambda tmp: _export(loaded, tmp))
+    result.stages.append(export)
+    on_stage("export", export)
+
+    # 2. quantize (calibration plan fingerprint is part of the key)
+    on_stage("quantize", None)
+    quant_key = content_key("quantize", export_key, profile.backend.value, profile.precision.value,
+                            profile.quantization.model_dump(), plan.fingerprint if plan else None,
+                            calibration_sha256 if plan else None)
+    quant = run_stage(stages_dir, "quantize", quant_key,
+                      lambda tmp: _quantize(export.path / "model.onnx", profile, loaded.spec, tmp, plan))
+    result.stages.append(quant)
+    on_stage("quantize", quant)
+
+    if profile.backend is Backend.tensorrt:
+        return _deferred_engine(loaded, profile, export, quant, export_key, quant_key, plan, data, threads, options,
+                                result, on_stage, progress_for, data_sha256)
+
+    # 3. compile
+    on_stage("compile", None)
+    compile_key = content_key("compile", quant_key, profile.runtime.model_dump(), threads)
+    compiled = run_stage(stages_dir, "compile", compile_key, lambda tmp: _compile(quant.path / "out", profile, tmp, threads))
+    result.stages.append(compiled)
+    on_stage("compile", compiled)
+
+    # 4. validate: the torch fp32 original against the compiled candidate
+    on_stage("validate", None)
+    val_key = content_key("validate", compile_key, export_key, data_sha256,
+                          profile.budgets.accuracy_drop.model_dump(), options.seed)
+    validated = run_stage(stages_dir, "validate", val_key,
+                          lambda tmp: _validate(loaded, compiled.path / "out", profile, data, tmp, threads, options,
+                                                progress_for))
+    result.stages.append(validated)
+    on_stage("validate", validated)
+
+    # 5. profile
+    on_stage("profile", None)
+    from edgeus.util.toolchain import machine_description
+
+    perf_key = content_key("profile", compile_key, machine_description(), options.profile_min_iters,
+                           options.profile_min_duration_s)
+    profiled = run_stage(stages_dir, "profile", perf_key,
+                         lambda tmp: _profile(loaded, compiled.path / "out", export.path / "model.onnx", profile, data,
+                                              tmp, threads, options))
+    result.stages.append(profiled)
+    on_stage("profile", profiled)
+
+    result.accuracy = _load_accuracy(validated.path / "accuracy.json")
+    result.perf = _load_perf(profiled.path / "perf.json")
+    result.verdicts = perf_verdicts(profile, result.perf, measured_on_target=False) + accuracy_verdicts(result.accuracy)
+    result.passed = all_passed(result.verdicts, profile.budgets.strict)
+    on_stage("bundle", None)
+    result.manifest = _bundle(loaded, profile, compiled.path / "out", validated.path, profiled.path, result, plan,
+                              data, threads, options)
+    on_stage("bundle", StageResult("bundle", result.run_dir, "", False, {}))
+    return result
+
+
+def _deferred_engine(loaded, profile: DeviceProfile, export: StageResult, quant: StageResult, export_key: str,
+                     quant_key: str, plan, data: Path, threads: int, options: BuildOptions, result: BuildResult,
+                     on_stage, progress_for, data_sha256: str) -> BuildResult:
+    """TensorRT targets: the engine is specific to the GPU and TensorRT version, so it is built where it runs.
+
+    Here: validate the portable candidate (the QDQ model under ONNX Runtime for INT8, the fp32 ONNX for FP16)
+    against the accuracy budgets, and ship a bundle with the recipe, marked "engine pending". On the target,
+    ``edgeus finalize`` builds the engine, checks the conformance vectors, profiles and re-validates.
+    """
+    from edgeus.pipeline.finalize import local_tensorrt_ready
+    from edgeus.pipeline.verdicts import Verdict, accuracy_verdicts, all_passed, pending_verdict
+
+    on_stage("validate", None)
+    val_key = content_key("validate", quant_key, export_key, data_sha256,
+                          profile.budgets.accuracy_drop.model_dump(), options.seed)
+    validated = run_stage(options.out / CACHE_DIR, "validate", val_key,
+                          lambda tmp: _validate(loaded, quant.path / "out", profile, data, tmp, threads, options,
+                                                progress_for))
+    result.stages.append(validated)
+    on_stage("validate", validated)
+    result.accuracy = _load_accuracy(validated.path / "accuracy.json")
+    b = profile.budgets
+    result.verdicts = [pending_verdict("latency p95 (compute, batch 1)", b.latency_p95_ms, "ms"),
+                       pending_verdict("frame rate (end to end, batch 1)", b.min_fps, "fps"),
+                       pending_verdict(f"peak {b.memory_scope} memory", b.peak_memory_mb, "MiB"),
+                       ] + accuracy_verdicts(result.accuracy)
+    result.passed = all_passed(result.verdicts, profile.budgets.strict)
+    on_stage("bundle", None)
+    result.manifest = _deferred_bundle(loaded, profile, export.path / "model.onnx", quant.path / "out", validated.path,
+                                       result, plan, data, threads, options)
+    on_stage("bundle", StageResult("bundle", result.run_dir, "", False, {}))
+    result.stopped_after = "engine pending"
+    trt = profile.runtime.tensorrt
+    if trt is not None and not trt.build_on_device and local_tensorrt_ready():
+        from edgeus.pipeline.finalize import finalize
+
+        on_stage("finalize", None)
+        result.manifest = finalize(result.run_dir, data=data, threads=threads)
+        result.stopped_after = None
+        result.accuracy = _load_accuracy(result.run_dir / "accuracy.json")
+        result.perf = _load_perf(result.run_dir / "perf.json")
+        result.verdicts = [Verdict(**v) for v in result.manifest["verdicts"]]
+        result.passed = result.manifest["passed"]
+        on_stage("finalize", StageResult("finalize", result.run_dir, "", False, {}))
+    return result
+
+
+def _deferred_bundle(loaded, profile: DeviceProfile, fp32_onnx: Path, quant_dir: Path, validated: Path,
+                     result: BuildResult, plan, data: Path, threads: int, options: BuildOptions) -> dict:
+    from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
+    from edgeus.backends.registry import open_runner
+    from edgeus.backends.tensorrt.settings import builder_settings, trtexec_command
+    from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle
+
+    record = json.loads((quant_dir / "quantize.json").read_text())
+    build_input = f"{MODEL_DIR}/{Path(record['path']).name}"
+    portable = f"{MODEL_DIR}/model.onnx"
+    settings = builder_settings(profile, loaded.spec, build_input)
+    command = trtexec_command(settings)
+    recipe = {"builder": settings.to_dict(), "trtexec": " ".join(command),
+              "requires": {"device": profile.hardware.device, "compute_capability": settings.target_compute_capability,
+                           "tensorrt_major": 10, "build_on_device": profile.runtime.tensorrt.build_on_device},
+              "finalize": "edgeus finalize BUNDLE [--data DIR]  (on the target; see Dockerfile.jetson)"}
+    engine = {"backend": "tensorrt", "status": "pending", "model": None, "portable_model": portable,
+              "build_input": build_input, "settings": settings.to_dict(), "recipe": f"{MODEL_DIR}/recipe.json"}
+    samples = validation_splits(data, loaded.spec, True)["internal"]
+    parts = BundleParts(
+        loaded=loaded, profile=profile, model_dir=quant_dir, engine=engine,
+        accuracy=json.loads((validated / "accuracy.json").read_text()), perf=None,
+        verdicts=[v.to_dict() for v in result.verdicts], passed=result.passed, samples=samples,
+        calibration=plan.record() if plan else None, data=result.data, build_log=_shippable_log(result, data, options),
+        portable_factory=lambda: OnnxRuntimeRunner(fp32_onnx, threads=threads, name="onnxruntime-fp32 (portable)"),
+        preview_factory=lambda: open_runner(quant_dir, profile, threads),
+        extra_files={portable: fp32_onnx},
+        extra_texts={f"{MODEL_DIR}/recipe.json": json.dumps(recipe, indent=1) + "\n",
+                     f"{MODEL_DIR}/build_engine.sh": "#!/bin/sh\n# The engine edgeus finalize builds, with trtexec "
+                     "(run inside the bundle folder on the target).\nset -e\n" + " \\\n  ".join(command) + "\n"},
+    )
+    return write_bundle(parts, result.run_dir, force=options.force)
+
+
+def _export(loaded, tmp: Path) -> dict:
+    from edgeus.stages.export import export_onnx
+
+    report = export_onnx(loaded, tmp / "model.onnx")
+    return {"stage": "export", "report": report.to_dict(), "checkpoint_sha256": loaded.checkpoint_sha256}
+
+
+def _calibration_plan(root: Path, spec, profile: DeviceProfile, options: BuildOptions):
+    from edgeus.contracts.profiles import Precision
+    from edgeus.data.calibration import plan_calibration
+    from edgeus.data.uusic25 import read_dataset
+
+    if profile.precision not in (Precision.int8, Precision.mixed):
+        return None
+    q = profile.quantization
+    return plan_calibration(read_dataset(root, spec.task_catalog()), spec, per_task=q.calibration_samples_per_task,
+                            max_samples=q.calibration_max_samples, seed=options.seed,
+                            allow_missing_tasks=options.allow_missing_tasks)
+
+
+def _quantize(onnx_path: Path, profile: DeviceProfile, spec, tmp: Path, plan) -> dict:
+    from edgeus.stages.quantize import quantize
+
+    result = quantize(onnx_path, profile, spec, tmp / "out", plan)
+    return {"stage": "quantize", **result.to_dict()}
+
+
+def _compile(quant_dir: Path, profile: DeviceProfile, tmp: Path, threads: int) -> dict:
+    from edgeus.stages.compile import compile_model
+
+    result = compile_model(quant_dir, profile, tmp / "out", threads=threads)
+    return {"stage": "compile", **result.to_dict()}
+
+
+def validation_splits(data: Path, spec, allow_missing: bool) -> dict:
+    from edgeus.data.defaults import split_folder
+    from edgeus.data.uusic25 import read_dataset
+
+    splits = {}
+    for name, purpose in (("internal", "validation"), ("external", "external")):
+        folder = split_folder(data, purpose)
+        if purpose == "external" and folder == data:
+            continue  # a plain dataset folder has no separate external split
+        dataset = read_dataset(folder, spec.task_catalog())
+        dataset.raise_if_problems()
+        dataset.require_tasks(spec.task_catalog(), allow_missing=allow_missing)
+        splits[name] = [s for s in dataset.samples if s.has_truth]
+    return splits
+
+
+def _validate(loaded, compiled_dir: Path, profile: DeviceProfile, data: Path, tmp: Path, threads: int,
+              options: BuildOptions, progress_for=_no_progress) -> dict:
+    from edgeus.backends.registry import open_runner
+    from edgeus.backends.torch import TorchRunner
+    from edgeus.stages.validate import validate
+
+    splits = validation_splits(data, loaded.spec, options.allow_missing_tasks)
+    total = 2 * sum(len(s) for s in splits.values())  # reference and candidate each see every image
+    with TorchRunner(loaded.module, loaded.spec, threads=threads, name=f"torch-fp32:{loaded.name}") as ref, \
+            open_runner(compiled_dir, profile, threads) as cand, progress_for("validate", total) as advance:
+        report = validate(ref, cand, loaded.spec, splits, profile.budgets.accuracy_drop, seed=options.seed,
+                          progress=advance)
+    (tmp / "accuracy.json").write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+    return {"stage": "validate", "passed": report.passed, "failed_tasks": report.failed_tasks()}
+
+
+def _profile(loaded, compiled_dir: Path, export_onnx: Path, profile: DeviceProfile, data: Path, tmp: Path,
+             threads: int, options: BuildOptions) -> dict:
+    from edgeus.backends.registry import open_runner
+    from edgeus.stages.profile import compare_speed, profile_model
+
+    splits = validation_splits(data, loaded.spec, True)
+    samples = splits["internal"]
+    model_files = [p for p in compiled_dir.iterdir() if p.suffix in (".xml", ".bin", ".onnx")]
+    perf = profile_model(lambda: open_runner(compiled_dir, profile, threads), loaded.spec, samples,
+                         model_files=model_files, batch_sizes=profile.runtime.batch_sizes, threads=threads,
+                         min_iters=options.profile_min_iters, min_duration_s=options.profile_min_duration_s)
+    if profile.precision.value in ("int8", "mixed", "fp16"):
+        # A quantized model that is slower than its fp32 original must not ship silently.
+        fp32 = _fp32_runner_factory(export_onnx, profile, threads)
+        speed = compare_speed(fp32, lambda: open_runner(compiled_dir, profile, threads), loaded.spec)
+        perf.settings["speed_vs_fp32"] = speed
+        if speed["speedup"] < 1.0:
+            perf.warnings.append(
+                f"{profile.precision.value} is slower than fp32 on this machine: {speed['candidate_ms']:.1f} ms vs "
+                f"{speed['baseline_ms']:.1f} ms ({speed['baseline']}); the quantized model brings no speed here"
+            )
+    (tmp / "perf.json").write_text(json.dumps(perf.to_dict(), indent=1) + "\n")
+    return {"stage": "profile", "p95_ms": perf.compute.p95_ms}
+
+
+def _fp32_runner_factory(export_onnx: Path, profile: DeviceProfile, threads: int):
+    """The same backend running the fp32 export: what the quantized model must beat."""
+    from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
+    from edgeus.backends.openvino.runner import OpenVINORunner
+
+    if profile.backend is Backend.openvino:
+        return lambda: OpenVINORunner(export_onnx, threads=threads, inference_precision="f32", name="openvino-fp32")
+    return lambda: OnnxRuntimeRunner(export_onnx, threads=threads, name="onnxruntime-fp32")
+
+
+def _load_accuracy(path: Path):
+    from edgeus.stages.records import accuracy_from_dict
+
+    return accuracy_from_dict(json.loads(path.read_text()))
+
+
+def _load_perf(path: Path):
+    from edgeus.stages.records import perf_from_dict
+
+    return perf_from_dict(json.loads(path.read_text()))
+
+
+def _bundle(loaded, profile: DeviceProfile, compiled_dir: Path, validated: Path, profiled: Path, result: BuildResult,
+            plan, data: Path, threads: int, options: BuildOptions) -> dict:
+    from edgeus.backends.registry import open_runner
+    from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle
+
+    record = json.loads((compiled_dir / "compile.json").read_text())
+    settings = {k: v for k, v in record.get("settings", {}).items() if k != "cache_dir"}
+    engine = {"backend": profile.backend.value, "status": "ready", "model": f"{MODEL_DIR}/{Path(record['path']).name}",
+              "settings": {**settings, "threads": threads}, "recipe": None}
+    samples = validation_splits(data, loaded.spec, True)["internal"]
+    parts = BundleParts(
+        loaded=loaded, profile=profile, model_dir=compiled_dir, engine=engine,
+        accuracy=json.loads((validated / "accuracy.json").read_text()),
+        perf=json.loads((profiled / "perf.json").read_text()),
+        verdicts=[v.to_dict() for v in result.verdicts], passed=result.passed, samples=samples,
+        calibration=plan.record() if plan else None, data=result.data, build_log=_shippable_log(result, data, options),
+        candidate_factory=lambda: open_runner(compiled_dir, profile, threads),
+    )
+    return write_bundle(parts, result.run_dir, force=options.force)
+
+
+def _shippable_log(result: BuildResult, data: Path, options: BuildOptions) -> str | None:
+    """The build log so far, with this machine's paths replaced by placeholders (bundles carry no paths)."""
+    import sys
+    import tempfile
+
+    if result.logs is None:
+        return None
+    for handler in __import__("logging").getLogger().handlers:
+        handler.flush()
+    text = result.logs.path.read_text(encoding="utf-8", errors="replace")
+    return scrub_paths(text, {str(Path(options.out).resolve()): "<out>", str(Path(data).resolve()): "<data>",
+                              sys.prefix: "<python>", str(Path(__file__).resolve().parents[2]): "<edgeus-src>",
+                              tempfile.gettempdir(): "<tmp>", str(Path.home()): "~", str(Path.cwd()): "<cwd>"})

@@ -1,0 +1,103 @@
+"""Budget verdicts: measured vs budget per item, each in one state.
+
+States: ``pass``, ``fail``, ``inconclusive`` (an accuracy gate whose paired CI cannot decide, edgeus/evidence/gates.py),
+``undefined`` (no value, e.g. AUC with one class), ``pending`` (measured on the device by ``edgeus finalize``)
+and ``n/a`` (nothing to measure here, e.g. GPU memory without a GPU). A ``fail`` blocks; ``inconclusive``
+blocks under a strict profile (``budgets.strict``) and warns otherwise. A blocking verdict makes the CLI exit 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from edgeus.contracts.profiles import DeviceProfile
+from edgeus.errors import EdgeusError
+from edgeus.evidence.gates import blocks
+from edgeus.stages.profile import PerfReport
+from edgeus.stages.validate import AccuracyReport
+
+
+class BudgetFailed(EdgeusError):
+    """At least one budget gate failed."""
+
+    exit_code = 2
+
+
+@dataclass
+class Verdict:
+    item: str
+    measured: float | None
+    budget: float
+    unit: str
+    passed: bool | None  # True: pass, False: fail, None: any other state
+    note: str = ""
+    state: str = ""
+    ci: list | None = None  # the measured value's paired 95 % interval, for accuracy drops
+    images_needed: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.state:  # performance items have no interval: pass / fail / n/a
+            self.state = {True: "pass", False: "fail"}.get(self.passed, "n/a")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pending_verdict(item: str, budget: float, unit: str) -> Verdict:
+    return Verdict(item, None, budget, unit, None, "measured on the device by 'edgeus finalize'", "pending")
+
+
+def perf_verdicts(profile: DeviceProfile, perf: PerfReport, measured_on_target: bool) -> list[Verdict]:
+    b = profile.budgets
+    where = "" if measured_on_target else f"measured on {perf.machine.get('cpu') or 'this machine'}, not on {profile.hardware.device}"
+    memory = perf.peak_gpu_mb if b.memory_scope == "gpu" else perf.peak_rss_mb
+    verdicts = [
+        Verdict("latency p95 (compute, batch 1)", perf.compute.p95_ms, b.latency_p95_ms, "ms",
+                perf.compute.p95_ms <= b.latency_p95_ms, where),
+        Verdict("frame rate (end to end, batch 1)", 1000 / perf.end_to_end.mean_ms, b.min_fps, "fps",
+                1000 / perf.end_to_end.mean_ms >= b.min_fps, where),
+        Verdict(f"peak {b.memory_scope} memory", memory, b.peak_memory_mb, "MiB",
+                None if memory is None else memory <= b.peak_memory_mb,
+                "no GPU here to measure" if memory is None else where),
+        Verdict("model size", perf.model_size_mb, b.model_size_mb, "MiB", perf.model_size_mb <= b.model_size_mb),
+    ]
+    if b.test_set:
+        projected = b.test_set.images * perf.end_to_end.mean_ms / 1000
+        verdicts.append(Verdict(f"{b.test_set.images}-image test set (projected)", projected, b.test_set.seconds, "s",
+                                projected <= b.test_set.seconds, where))
+    return verdicts
+
+
+def accuracy_verdicts(report: AccuracyReport) -> list[Verdict]:
+    verdicts = []
+    for split, sr in report.splits.items():
+        for metric, agg in sr.worst.items():
+            verdicts.append(_gate_verdict(f"{split}: worst-task {metric.upper()} drop ({agg['task']})", agg))
+        for metric, agg in sr.macro.items():
+            verdicts.append(_gate_verdict(f"{split}: macro {metric.upper()} drop", agg))
+        for key, task in sr.tasks.items():
+            if task.fidelity.get("non_finite_outputs"):
+                verdicts.append(Verdict(f"{split}: {key} outputs finite", None, 0, "", False, "NaN/Inf in the candidate"))
+    return verdicts
+
+
+def _gate_verdict(item: str, agg: dict) -> Verdict:
+    state = agg.get("state") or {True: "pass", False: "fail"}.get(agg["passed"], "undefined")
+    return Verdict(item, agg["drop"], agg["budget"], "", agg["passed"], agg.get("reason", ""), state, agg.get("ci"),
+                   agg.get("images_needed", {}))
+
+
+def blocking(verdicts: list[Verdict], strict: bool) -> list[Verdict]:
+    """The verdicts that stop the build: failures, and inconclusive gates when ``strict``."""
+    return [v for v in verdicts if blocks(v.state, strict)]
+
+
+def all_passed(verdicts: list[Verdict], strict: bool = False) -> bool:
+    return not blocking(verdicts, strict)
+
+
+def state_counts(verdicts: list[Verdict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        counts[v.state] = counts.get(v.state, 0) + 1
+    return counts

@@ -1,0 +1,128 @@
+"""Stage 3, compile: turn a (quantized) model into what the device loads fastest.
+
+* OpenVINO: the IR plus a compiled-model cache (CACHE_DIR), so a device's first load skips compilation;
+  cold-start time is measured with and without the cache.
+* ONNX Runtime: the graph optimised at the portable (extended) level and saved, so the device skips the
+  optimisation passes; the `all` level would bake x86 layouts into a model meant for ARM.
+* TensorRT: engines are GPU-specific; see the TensorRT backend (engine build on the target).
+
+The output folder holds the model, ``compile.json`` (settings, toolchain versions, what really ran) and the
+``quantize.json`` record it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from edgeus.contracts.profiles import Backend, DeviceProfile
+from edgeus.errors import EdgeusError, OutputExistsError, first_line
+from edgeus.util.atomic import atomic_dir
+from edgeus.util.toolchain import toolchain_versions
+
+
+class CompileError(EdgeusError):
+    """The model cannot be compiled for this profile."""
+
+
+@dataclass
+class CompileResult:
+    path: str  # the model's file name inside the output folder (records hold no machine paths)
+    backend: str
+    profile: str
+    settings: dict
+    toolchain: dict
+    notes: list[str] = field(default_factory=list)
+    cold_start_s: dict = field(default_factory=dict)
+    quantize: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_model_file(path: Path) -> tuple[Path, dict | None]:
+    """A model file, or a quantize/compile output folder (its record names the model)."""
+    if path.is_dir():
+        for record_name in ("compile.json", "quantize.json"):
+            record = path / record_name
+            if record.is_file():
+                data = json.loads(record.read_text())
+                return path / Path(data["path"]).name, (data if record_name == "quantize.json" else data.get("quantize"))
+        raise CompileError(f"{path}: folder has neither compile.json nor quantize.json")
+    if not path.is_file():
+        raise CompileError(f"{path}: model not found")
+    return path, None
+
+
+def _copy_model(src: Path, dst_dir: Path) -> Path:
+    shutil.copyfile(src, dst_dir / src.name)
+    if src.suffix == ".xml":
+        shutil.copyfile(src.with_suffix(".bin"), dst_dir / src.with_suffix(".bin").name)
+    return dst_dir / src.name
+
+
+def _compile_openvino(model: Path, profile: DeviceProfile, out: Path, threads: int | None) -> tuple[str, dict, list, dict]:
+    from edgeus.backends.openvino.runner import OpenVINORunner
+
+    if model.suffix not in (".xml", ".onnx"):
+        raise CompileError(f"{model}: OpenVINO profiles take an IR (.xml) or ONNX model")
+    target = _copy_model(model, out)
+    ov_settings = profile.runtime.openvino
+    kwargs = dict(threads=threads or profile.runtime.threads, streams=ov_settings.num_streams if ov_settings else 1,
+                  hint=ov_settings.performance_hint if ov_settings else "LATENCY",
+                  inference_precision=ov_settings.inference_precision if ov_settings else "f32")
+    with OpenVINORunner(target, cache_dir=out / "cache", **kwargs) as first:
+        cold = first.load_time_s
+        actual = first.actual_precision
+    with OpenVINORunner(target, cache_dir=out / "cache", **kwargs) as cached:
+        warm = cached.load_time_s
+    settings = {**kwargs, "device": "CPU", "cache_dir": "cache", "actual_inference_precision": actual}
+    notes = [f"OpenVINO ran with inference precision {actual}"]
+    return target.name, settings, notes, {"without_cache": round(cold, 3), "with_cache": round(warm, 3)}
+
+
+def _compile_onnxruntime(model: Path, profile: DeviceProfile, out: Path, threads: int | None) -> tuple[str, dict, list, dict]:
+    from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner, import_onnxruntime
+
+    if model.suffix != ".onnx":
+        raise CompileError(f"{model}: ONNX Runtime profiles take an .onnx model")
+    ort = import_onnxruntime()
+    target = out / (model.stem + ".opt.onnx")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(target)
+    options.log_severity_level = 3
+    start = time.perf_counter()
+    try:
+        ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise CompileError(f"{model}: ONNX Runtime cannot load the model: {first_line(exc, 300)}") from None
+    cold = time.perf_counter() - start
+    with OnnxRuntimeRunner(target, threads=threads or profile.runtime.threads) as runner:
+        warm = runner.load_time_s
+    settings = {"threads": threads or profile.runtime.threads, "graph_optimization": "extended (saved)",
+                "execution_provider": "CPUExecutionProvider"}
+    return target.name, settings, [], {"unoptimized": round(cold, 3), "optimized": round(warm, 3)}
+
+
+def compile_model(model_path: str | Path, profile: DeviceProfile, out: str | Path, *, threads: int | None = None,
+                  force: bool = False) -> CompileResult:
+    model_path, out = Path(model_path), Path(out)
+    model, quantize_record = resolve_model_file(model_path)
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} exists; pass --force to overwrite it")  # before any work
+    if profile.backend is Backend.tensorrt:
+        raise CompileError(
+            f"profile {profile.name}: TensorRT engines are built for one GPU and TensorRT version; "
+            "use 'edgeus build' (deferred engine build) or 'edgeus finalize' on the target"
+        )
+    with atomic_dir(out, replace=force) as tmp:
+        compiler = _compile_openvino if profile.backend is Backend.openvino else _compile_onnxruntime
+        name, settings, notes, cold = compiler(model, profile, tmp, threads)
+        result = CompileResult(name, profile.backend.value, profile.name, settings, toolchain_versions(),
+                               notes, cold, quantize_record)
+        (tmp / "compile.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    return result

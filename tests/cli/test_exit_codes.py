@@ -1,0 +1,39 @@
+"""Distinct exit codes: 0 success, 1 user error, 2 a gate blocked, 64 usage error, 130 interrupted."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import assert_one_line_error
+
+from edgeus.cli import EXIT_USAGE, main
+from edgeus.errors import EdgeusError
+from edgeus.pipeline.verdicts import BudgetFailed
+
+
+def test_usage_errors_are_not_gate_failures(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["build"])  # --target missing
+    assert info.value.code == EXIT_USAGE == 64
+    assert "--target" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["no-such-command"])
+    assert info.value.code == 64
+
+
+def test_user_error_and_gate_codes(run_cli, tmp_path):
+    code, _, err = run_cli("profiles", "show", "no-such-profile")
+    assert_one_line_error(code, err, "unknown profile")
+    assert code == 1
+    assert EdgeusError.exit_code == 1 and BudgetFailed.exit_code == 2
+
+
+def test_json_option_is_the_same_everywhere(run_cli, tmp_path):
+    """``--json`` alone or ``--json -``: standard output; ``--json FILE``: a file (written atomically)."""
+    import json
+
+    code, out, _ = run_cli("profiles", "show", "cpu-x86-scanner", "--json")
+    assert code == 0 and json.loads(out)["name"] == "cpu-x86-scanner"
+    code, out, _ = run_cli("profiles", "list", "--json", "-")
+    assert code == 0 and len(json.loads(out)) >= 6
+    code, _, _ = run_cli("profiles", "show", "cpu-x86-scanner", "--json", tmp_path / "p.json")
+    assert code == 0 and json.loads((tmp_path / "p.json").read_text())["name"] == "cpu-x86-scanner"

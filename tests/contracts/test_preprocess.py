@@ -1,0 +1,110 @@
+import io
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from PIL import Image
+
+from edgeus.contracts.preprocess import Preprocessing, mask_to_original, preprocess, read_image
+from edgeus.errors import DataError
+
+
+def _reference(img: np.ndarray) -> np.ndarray:
+    """The baseline's transform, computed independently with scipy: zoom order 1 then centre crop."""
+    x = img / 255.0
+    f = 224 / min(img.shape[:2])
+    z = ndi.zoom(x, (f, f, 1), order=1)
+    h, w = z.shape[:2]
+    return z[h // 2 - 112:h // 2 + 112, w // 2 - 112:w // 2 + 112].astype(np.float32)
+
+
+@pytest.mark.parametrize("shape", [(317, 451), (500, 333), (224, 224), (225, 700), (97, 130), (1080, 1920), (443, 587)])
+def test_preprocess_matches_scipy_zoom_exactly(shape):
+    img = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    ours = preprocess(img)
+    assert ours.shape == (3, 224, 224) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours.transpose(1, 2, 0), _reference(img), atol=1e-7, rtol=0)
+
+
+def test_documented_crop_windows():
+    # 317x451 -> 224x319, columns 47..270 kept; a column ramp shows which columns survive.
+    img = np.tile(np.arange(451, dtype=np.float64)[None, :, None], (317, 1, 3))
+    img = (img / 450 * 255).round().astype(np.uint8)
+    out = preprocess(img)
+    assert out.shape == (3, 224, 224)
+    assert out[0, 0, 0] == pytest.approx(_reference(img)[0, 0, 0], abs=1e-7)
+
+
+def test_nhwc_and_bgr_variants():
+    img = np.random.default_rng(1).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    nchw = preprocess(img)
+    nhwc = preprocess(img, Preprocessing(layout="NHWC"))
+    bgr = preprocess(img, Preprocessing(channel_order="BGR"))
+    np.testing.assert_array_equal(nhwc, nchw.transpose(1, 2, 0))
+    np.testing.assert_array_equal(bgr, nchw[::-1])
+
+
+def test_mask_postprocessing_is_nearest_to_original_size():
+    logits = np.zeros((2, 224, 224), dtype=np.float32)
+    logits[1, :112, :] = 1.0  # top half foreground
+    mask = mask_to_original(logits, width=451, height=317)
+    assert mask.shape == (317, 451) and mask.dtype == np.uint8
+    assert set(np.unique(mask)) == {0, 255}
+    rows = np.floor(np.arange(317) * 224 / 317).astype(int)
+    np.testing.assert_array_equal(mask[:, 0] == 255, rows < 112)
+
+
+def test_mask_postprocessing_matches_opencv_mapping_on_random_labels():
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((2, 224, 224)).astype(np.float32)
+    mask = mask_to_original(logits, width=300, height=500)
+    labels = np.argmax(logits, axis=0)
+    for y, x in [(0, 0), (499, 299), (250, 150), (123, 77)]:
+        assert mask[y, x] == 255 * labels[int(y * 224 / 500), int(x * 224 / 300)]
+
+
+def test_read_image_converts_to_rgb_and_rejects_garbage(tmp_path):
+    gray = Image.fromarray(np.full((20, 30), 7, dtype=np.uint8), mode="L")
+    buf = io.BytesIO()
+    gray.save(buf, format="PNG")
+    arr = read_image(buf.getvalue())
+    assert arr.shape == (20, 30, 3) and arr.dtype == np.uint8 and (arr == 7).all()
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(DataError, match="broken.png"):
+        read_image(bad)
+    with pytest.raises(DataError, match="not found"):
+        read_image(tmp_path / "missing.png")
+
+
+def test_nan_image_is_rejected():
+    img = np.zeros((100, 100, 3), dtype=np.float32)
+    img[5, 5, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        preprocess(img)
+
+
+def test_preprocessing_spec_roundtrip_and_rejects_unknown():
+    spec = Preprocessing()
+    assert Preprocessing.from_dict(spec.to_dict()) == spec
+    with pytest.raises(DataError, match="unknown preprocessing keys"):
+        Preprocessing.from_dict({**spec.to_dict(), "mean": [0.5]})
+
+
+def test_uncrop_mapping_inverts_the_preprocessing_geometry():
+    from edgeus.evidence.metrics import dice
+
+    h, w = 300, 460
+    yy, xx = np.mgrid[:h, :w]
+    truth = (((yy - 150) / 80) ** 2 + ((xx - 230) / 60) ** 2 <= 1).astype(np.uint8) * 255
+    pre = preprocess(np.repeat(truth[:, :, None], 3, axis=2))[0] > 0.5
+    logits = np.stack([~pre, pre]).astype(np.float32)
+    back = mask_to_original(logits, w, h, mapping="uncrop")
+    assert dice(truth, back) > 0.97
+    stretched = mask_to_original(logits, w, h, mapping="stretch")
+    assert dice(truth, stretched) < 0.9  # the baseline's stretch misplaces masks on non-square frames
+    everything = mask_to_original(np.stack([np.zeros((224, 224)), np.ones((224, 224))]), w, h, mapping="uncrop")
+    cols = np.flatnonzero(everything[0])
+    assert 0 < cols[0] and cols[-1] < w - 1  # outside the centre crop stays background
+    square = mask_to_original(logits, 300, 300, mapping="uncrop")
+    assert dice(square, mask_to_original(logits, 300, 300, mapping="stretch")) > 0.99  # same up to rounding

@@ -1,0 +1,114 @@
+"""The package layers of edgeus, enforced: no module imports from a layer above its own, and no two
+packages of one layer import each other both ways. Imports inside functions count (edgeus imports lazily);
+imports under ``if TYPE_CHECKING:`` do not (they never run)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "edgeus"
+# Top to bottom. A module may import its own layer and every layer below it.
+LAYERS = [
+    ["cli", "training", "__main__"],
+    ["pipeline"],
+    ["stages"],
+    ["bundle", "report", "uusic25"],
+    ["runtime", "backends"],
+    ["evidence"],
+    ["contracts", "data", "models"],
+    ["util", "errors", "_compat"],
+]
+RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+
+def top_package(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "edgeus" or len(parts) == 1:
+        return None  # the root (its __version__ and the lazy public API) is not a layer
+    return parts[1]
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines |= set(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+def imports_of(source: str) -> list[tuple[int, str]]:
+    tree = ast.parse(source)
+    skip = _type_checking_lines(tree)
+    found = []
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def violations(module_package: str, source: str) -> list[str]:
+    """Back-imports in one module's source: imports of a package in a layer above ``module_package``'s."""
+    own = RANK[module_package]
+    bad = []
+    for line, name in imports_of(source):
+        target = top_package(name)
+        if target is not None and target in RANK and RANK[target] < own:
+            bad.append(f"line {line}: imports {name} (layer {RANK[target]}, above {module_package}'s {own})")
+    return bad
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts == ("__init__.py",):
+            continue
+        yield rel, rel.parts[0].removesuffix(".py")
+
+
+def test_every_package_is_in_a_layer():
+    packages = {pkg for _, pkg in _modules()}
+    assert packages <= set(RANK), packages - set(RANK)
+
+
+def test_no_module_imports_from_a_layer_above():
+    problems = []
+    for rel, pkg in _modules():
+        problems += [f"{rel}: {v}" for v in violations(pkg, (PACKAGE / rel).read_text())]
+    assert problems == []
+
+
+def test_no_two_packages_import_each_other():
+    edges: dict[str, set[str]] = {}
+    for rel, pkg in _modules():
+        for _, name in imports_of((PACKAGE / rel).read_text()):
+            target = top_package(name)
+            if target and target != pkg and target in RANK:
+                edges.setdefault(pkg, set()).add(target)
+    cycles = sorted(f"{a} <-> {b}" for a in edges for b in edges[a] if a < b and a in edges.get(b, set()))
+    assert cycles == []
+
+
+@pytest.mark.parametrize(("package", "source", "expected"), [
+    ("evidence", "from edgeus.stages.validate import validate\n", 1),   # a deliberate back-import: caught
+    ("runtime", "def f():\n    import edgeus.pipeline.flow\n", 1),   # lazily, inside a function: caught too
+    ("evidence", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from edgeus.backends.base import Runner\n", 0),
+    ("stages", "from edgeus.evidence.metrics import dice\nfrom edgeus import __version__\n", 0),
+])
+def test_the_checker_catches_a_deliberate_back_import(package, source, expected):
+    assert len(violations(package, source)) == expected
+
+
+def test_package_docstrings_say_their_job_and_what_they_may_import():
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        assert len(doc) > 40, init
+    for name in ("cli", "pipeline", "stages", "evidence", "contracts", "util", "uusic25", "training"):
+        assert "May import" in ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text())), name
