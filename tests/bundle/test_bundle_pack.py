@@ -96,3 +96,20 @@ def test_corrupt_archive_and_non_bundle(tmp_path, run_cli):
     code, _, err = run_cli("unpack", plain, "-o", tmp_path / "d")
     assert_one_line_error(code, err, "no manifest.json")
     assert not (tmp_path / "d" / "stuff").exists()
+
+
+def test_archives_are_readable_by_others_and_unpack_has_a_size_limit(x86_bundle, tmp_path, run_cli):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        archive, _ = pack(x86_bundle, tmp_path / "a.tar.gz")
+    finally:
+        os.umask(old)
+    assert archive.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600: a vendor's other users can read it
+    total_mib = sum(p.stat().st_size for p in x86_bundle.rglob("*") if p.is_file()) / 2**20
+    code, _, err = run_cli("unpack", archive, "-o", tmp_path / "out", "--max-size", f"{total_mib / 2:.3f}")
+    assert_one_line_error(code, err, "above the limit", "nothing extracted")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    code, _, err = run_cli("unpack", archive, "-o", tmp_path / "out", "--max-size", f"{total_mib * 2:.3f}")
+    assert code == 0, err
