@@ -110,5 +110,6 @@ def test_package_docstrings_say_their_job_and_what_they_may_import():
     for init in sorted(PACKAGE.glob("*/__init__.py")):
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
         assert len(doc) > 40, init
-    for name in ("cli", "pipeline", "stages", "evidence", "contracts", "util", "uusic25", "training"):
-        assert "May import" in ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text())), name
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        assert "may import" in doc.lower(), init.parent.name

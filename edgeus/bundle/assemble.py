@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgeus import __version__
 from edgeus.bundle.conformance import INDEX, VECTORS, make_vectors
@@ -23,6 +25,12 @@ from edgeus.bundle.sbom import SBOM_FILE, device_sbom
 from edgeus.util.atomic import atomic_dir
 from edgeus.util.toolchain import toolchain_record
 
+if TYPE_CHECKING:
+    from edgeus.backends.base import Runner
+    from edgeus.contracts.profiles import DeviceProfile
+    from edgeus.models import LoadedModel
+
+RunnerFactory = Callable[[], "Runner"]
 OVERLAY_SAMPLES = 2
 MODEL_DIR = "model"
 # Machine-specific: an OpenVINO compiled-model cache only fits the CPU that wrote it; the device makes its own.
@@ -34,8 +42,8 @@ BUILD_LOG = "build.log"
 class BundleParts:
     """Everything a bundle is made of, gathered by the build."""
 
-    loaded: object                    # LoadedModel (torch reference, spec, name, checkpoint hash)
-    profile: object                   # DeviceProfile
+    loaded: LoadedModel               # torch reference, spec, name, checkpoint hash
+    profile: DeviceProfile
     model_dir: Path                   # compiled (or portable) model folder to ship
     engine: dict                      # backend, status, model (relative path), settings, recipe
     accuracy: dict                    # accuracy.json
@@ -44,9 +52,9 @@ class BundleParts:
     passed: bool
     samples: list                     # validation samples (ground truth), for vectors and overlays
     calibration: dict | None = None   # CalibrationPlan.record()
-    candidate_factory: object = None  # () -> Runner of the shipped engine; None when pending
-    portable_factory: object = None   # () -> Runner of the fp32 ONNX, for pending engines
-    preview_factory: object = None    # () -> Runner of what was validated, for overlays when the engine is pending
+    candidate_factory: RunnerFactory | None = None  # the shipped engine; None when pending
+    portable_factory: RunnerFactory | None = None   # the fp32 ONNX, for pending engines
+    preview_factory: RunnerFactory | None = None    # what was validated, for overlays when the engine is pending
     data: dict | None = None          # where the evidence came from (data/provenance.py)
     build_log: str | None = None      # library logs of the build, machine paths scrubbed
     extra_files: dict[str, Path] = field(default_factory=dict)  # bundle path -> source file

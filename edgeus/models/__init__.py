@@ -3,6 +3,8 @@
 ``list_models()`` works without torch; ``create_model(name, checkpoint=None)`` imports the model code
 only when asked. Built-in entries name their factory and spec lazily so the registry stays importable
 in a vendor environment.
+
+Layer 7: may import contracts, data, util, errors.
 """
 
 from __future__ import annotations

@@ -12,9 +12,20 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, ContextManager
 
 from edgeus import __version__
 from edgeus.contracts.profiles import Backend, DeviceProfile
+
+if TYPE_CHECKING:
+    from edgeus.contracts.spec import ModelSpec
+    from edgeus.data.calibration import CalibrationPlan
+    from edgeus.models import LoadedModel
+    from edgeus.stages.profile import PerfReport
+    from edgeus.stages.validate import AccuracyReport
+
+OnStage = Callable[[str, "StageResult | None"], None]
+ProgressFor = Callable[[str, int], ContextManager[Callable[[str, int], None]]]
 from edgeus.pipeline.cache import StageResult, clean_partial, content_key, run_stage
 from edgeus.pipeline.verdicts import accuracy_verdicts, all_passed, perf_verdicts
 from edgeus.util.logs import CapturedLogs, capture_library_logs, scrub_paths
@@ -43,8 +54,8 @@ class BuildOptions:
 class BuildResult:
     run_dir: Path
     stages: list[StageResult] = field(default_factory=list)
-    accuracy: object | None = None
-    perf: object | None = None
+    accuracy: AccuracyReport | None = None
+    perf: PerfReport | None = None
     verdicts: list = field(default_factory=list)
     stopped_after: str | None = None
     passed: bool = True
@@ -61,7 +72,7 @@ def _no_progress(name: str, total: int):
 
 def build(profile: DeviceProfile, options: BuildOptions,
           on_stage: Callable[[str, StageResult | None], None] = lambda name, result: None,
-          progress_for: Callable[[str, int], object] = _no_progress) -> BuildResult:
+          progress_for: ProgressFor = _no_progress) -> BuildResult:
     """``progress_for(stage, total)`` returns a context manager yielding ``advance(label, n)``.
 
     Library logs (NNCF, OpenVINO, ONNX Runtime, warnings) go to a log file while the build runs, shipped in the
@@ -88,7 +99,8 @@ def build(profile: DeviceProfile, options: BuildOptions,
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def _build(profile: DeviceProfile, options: BuildOptions, on_stage, progress_for, logs: CapturedLogs) -> BuildResult:
+def _build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage, progress_for: ProgressFor,
+           logs: CapturedLogs) -> BuildResult:
     from edgeus.data.defaults import default_phantom, split_folder
     from edgeus.data.provenance import content_hash, data_provenance, images_per_task
     from edgeus.models import load_model
@@ -176,9 +188,10 @@ def _build(profile: DeviceProfile, options: BuildOptions, on_stage, progress_for
     return result
 
 
-def _deferred_engine(loaded, profile: DeviceProfile, export: StageResult, quant: StageResult, export_key: str,
-                     quant_key: str, plan, data: Path, threads: int, options: BuildOptions, result: BuildResult,
-                     on_stage, progress_for, data_sha256: str) -> BuildResult:
+def _deferred_engine(loaded: LoadedModel, profile: DeviceProfile, export: StageResult, quant: StageResult,
+                     export_key: str, quant_key: str, plan: CalibrationPlan | None, data: Path, threads: int,
+                     options: BuildOptions, result: BuildResult, on_stage: OnStage, progress_for: ProgressFor,
+                     data_sha256: str) -> BuildResult:
     """TensorRT targets: the engine is specific to the GPU and TensorRT version, so it is built where it runs.
 
     Here: validate the portable candidate (the QDQ model under ONNX Runtime for INT8, the fp32 ONNX for FP16)
@@ -223,8 +236,8 @@ def _deferred_engine(loaded, profile: DeviceProfile, export: StageResult, quant:
     return result
 
 
-def _deferred_bundle(loaded, profile: DeviceProfile, fp32_onnx: Path, quant_dir: Path, validated: Path,
-                     result: BuildResult, plan, data: Path, threads: int, options: BuildOptions) -> dict:
+def _deferred_bundle(loaded: LoadedModel, profile: DeviceProfile, fp32_onnx: Path, quant_dir: Path, validated: Path,
+                     result: BuildResult, plan: CalibrationPlan | None, data: Path, threads: int, options: BuildOptions) -> dict:
     from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
     from edgeus.backends.registry import open_runner
     from edgeus.backends.tensorrt.settings import builder_settings, trtexec_command
@@ -257,14 +270,14 @@ def _deferred_bundle(loaded, profile: DeviceProfile, fp32_onnx: Path, quant_dir:
     return write_bundle(parts, result.run_dir, force=options.force)
 
 
-def _export(loaded, tmp: Path) -> dict:
+def _export(loaded: LoadedModel, tmp: Path) -> dict:
     from edgeus.stages.export import export_onnx
 
     report = export_onnx(loaded, tmp / "model.onnx")
     return {"stage": "export", "report": report.to_dict(), "checkpoint_sha256": loaded.checkpoint_sha256}
 
 
-def _calibration_plan(root: Path, spec, profile: DeviceProfile, options: BuildOptions):
+def _calibration_plan(root: Path, spec: ModelSpec, profile: DeviceProfile, options: BuildOptions):
     from edgeus.contracts.profiles import Precision
     from edgeus.data.calibration import plan_calibration
     from edgeus.data.uusic25 import read_dataset
@@ -277,7 +290,7 @@ def _calibration_plan(root: Path, spec, profile: DeviceProfile, options: BuildOp
                             allow_missing_tasks=options.allow_missing_tasks)
 
 
-def _quantize(onnx_path: Path, profile: DeviceProfile, spec, tmp: Path, plan) -> dict:
+def _quantize(onnx_path: Path, profile: DeviceProfile, spec: ModelSpec, tmp: Path, plan: CalibrationPlan | None) -> dict:
     from edgeus.stages.quantize import quantize
 
     result = quantize(onnx_path, profile, spec, tmp / "out", plan)
@@ -291,7 +304,7 @@ def _compile(quant_dir: Path, profile: DeviceProfile, tmp: Path, threads: int) -
     return {"stage": "compile", **result.to_dict()}
 
 
-def validation_splits(data: Path, spec, allow_missing: bool) -> dict:
+def validation_splits(data: Path, spec: ModelSpec, allow_missing: bool) -> dict:
     from edgeus.data.defaults import split_folder
     from edgeus.data.uusic25 import read_dataset
 
@@ -307,8 +320,8 @@ def validation_splits(data: Path, spec, allow_missing: bool) -> dict:
     return splits
 
 
-def _validate(loaded, compiled_dir: Path, profile: DeviceProfile, data: Path, tmp: Path, threads: int,
-              options: BuildOptions, progress_for=_no_progress) -> dict:
+def _validate(loaded: LoadedModel, compiled_dir: Path, profile: DeviceProfile, data: Path, tmp: Path, threads: int,
+              options: BuildOptions, progress_for: ProgressFor = _no_progress) -> dict:
     from edgeus.backends.registry import open_runner
     from edgeus.backends.torch import TorchRunner
     from edgeus.stages.validate import validate
@@ -323,7 +336,7 @@ def _validate(loaded, compiled_dir: Path, profile: DeviceProfile, data: Path, tm
     return {"stage": "validate", "passed": report.passed, "failed_tasks": report.failed_tasks()}
 
 
-def _profile(loaded, compiled_dir: Path, export_onnx: Path, profile: DeviceProfile, data: Path, tmp: Path,
+def _profile(loaded: LoadedModel, compiled_dir: Path, export_onnx: Path, profile: DeviceProfile, data: Path, tmp: Path,
              threads: int, options: BuildOptions) -> dict:
     from edgeus.backends.registry import open_runner
     from edgeus.stages.profile import compare_speed, profile_model
@@ -370,8 +383,8 @@ def _load_perf(path: Path):
     return perf_from_dict(json.loads(path.read_text()))
 
 
-def _bundle(loaded, profile: DeviceProfile, compiled_dir: Path, validated: Path, profiled: Path, result: BuildResult,
-            plan, data: Path, threads: int, options: BuildOptions) -> dict:
+def _bundle(loaded: LoadedModel, profile: DeviceProfile, compiled_dir: Path, validated: Path, profiled: Path, result: BuildResult,
+            plan: CalibrationPlan | None, data: Path, threads: int, options: BuildOptions) -> dict:
     from edgeus.backends.registry import open_runner
     from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle
 

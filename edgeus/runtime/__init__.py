@@ -4,6 +4,8 @@
     with load("dist/uniusnet-small-cpu-x86-scanner-int8") as bundle:
         mask = bundle.predict("scan.png", "Breast", "segmentation")     # uint8 {0,255}, original size
         probs = bundle.predict("scan.png", "Breast", "classification")  # softmax probabilities
+
+Layer 5 (the vendor side): may import backends, contracts, util, errors — never torch, NNCF or build tools.
 """
 
 from edgeus.runtime.bundle import Bundle, Task, load

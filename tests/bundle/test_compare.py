@@ -19,10 +19,17 @@ def test_compare_two_cpu_bundles(x86_bundle, arm_bundle, tmp_path, run_cli):
     rows = json.loads((folder / "compare.json").read_text())
     assert [r["profile"] for r in rows] == ["cpu-x86-scanner", "cpu-arm-handheld"]
     assert [r["backend"] for r in rows] == ["openvino", "onnxruntime"]
-    for r in rows:
+    from edgeus.bundle.compare import verdict_text
+
+    for r, bundle in zip(rows, (x86_bundle, arm_bundle), strict=True):
         assert r["p50_ms"] > 0 and r["p95_ms"] >= r["p50_ms"] and r["fps"] > 0 and r["peak_memory_mb"] > 0
         assert 0 < r["macro_dsc"] <= 1 and 0 < r["score"] <= 1
-        assert r["verdict"] == "pass" or r["verdict"].startswith("FAIL")
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        # the row says what the bundle's own verdicts say: pass exactly when the manifest passed, naming the gates
+        assert r["verdict"] == verdict_text(manifest)
+        assert r["verdict"].startswith("pass") == manifest["passed"]
+        failed = [v["item"] for v in manifest["verdicts"] if v["state"] == "fail"]
+        assert all(item in r["verdict"] for item in failed)
     with open(folder / "compare.csv") as fh:
         assert [r["profile"] for r in csv.DictReader(fh)] == ["cpu-x86-scanner", "cpu-arm-handheld"]
     md = (folder / "compare.md").read_text()
@@ -40,6 +47,10 @@ def test_verdict_names_the_failed_items():
         {"item": "external: worst-task ACC drop (Liver/classification)", "passed": False}]}
     assert verdict_text(failed) == "FAIL: external: worst-task ACC drop (Liver/classification)"
     assert verdict_text({"passed": True, "verdicts": []}) == "pass"
+    warned = {"passed": True, "verdicts": [{"item": "internal: macro AUC drop", "passed": None, "state": "inconclusive"}]}
+    assert verdict_text(warned) == "pass (1 inconclusive: internal: macro AUC drop)"
+    strict = {"passed": False, "verdicts": [{"item": "internal: macro AUC drop", "passed": None, "state": "inconclusive"}]}
+    assert verdict_text(strict) == "FAIL: internal: macro AUC drop (inconclusive, strict)"
 
 
 def test_pareto_front():
