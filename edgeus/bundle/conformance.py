@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeus.contracts.feeds import feeds_by_role, spec_inputs
+
 VECTORS, INDEX = "conformance/vectors.npz", "conformance/vectors.json"
 # Element-wise tolerance against the bundle's own outputs, relative to the output's peak magnitude: integer
 # kernels differ between ISAs (VNNI vs AVX2 rounding paths), fp16 accumulates differently, fp32 barely.
@@ -39,10 +41,7 @@ class VectorCheck:
 
 
 def _feeds_for(spec, image_tensor: np.ndarray, prompt: np.ndarray) -> dict[str, np.ndarray]:
-    feeds = {}
-    for inp in spec.inputs:
-        feeds[inp.name] = image_tensor[None] if inp.role == "image" else prompt[None].astype(np.float32)
-    return feeds
+    return feeds_by_role(spec_inputs(spec), image_tensor[None], prompt)
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:

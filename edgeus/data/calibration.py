@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgeus.contracts.feeds import feeds_by_role, spec_inputs
 from edgeus.contracts.preprocess import preprocess, read_image
 from edgeus.contracts.spec import ModelSpec
 from edgeus.data.uusic25 import Sample, UUSDataset
@@ -67,15 +68,7 @@ def iter_feeds(plan: CalibrationPlan, spec: ModelSpec) -> Iterator[dict[str, np.
     pre = spec.preprocessing_spec()
     for sample in plan.samples:
         image = preprocess(read_image(sample.image_path, sample.id), pre)
-        feeds = {}
-        for inp in spec.inputs:
-            if inp.role == "image":
-                feeds[inp.name] = image[None]
-            elif inp.role == "prompt":
-                feeds[inp.name] = catalog.prompt(sample.task)[None]
-            else:
-                raise DataError(f"input {inp.name!r} has role 'other'; calibration cannot feed it")
-        yield feeds
+        yield feeds_by_role(spec_inputs(spec), image[None], catalog.prompt(sample.task))
 
 
 class FeedsReader:

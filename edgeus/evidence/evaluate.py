@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgeus.contracts.feeds import feeds_by_role, spec_inputs
 from edgeus.contracts.preprocess import mask_to_original, preprocess, read_image, softmax
 from edgeus.contracts.spec import ModelSpec
 from edgeus.data.uusic25 import Sample
@@ -34,15 +35,7 @@ class TaskPredictions:
 
 
 def _feeds(spec: ModelSpec, images: list[np.ndarray], prompt: np.ndarray) -> dict[str, np.ndarray]:
-    feeds = {}
-    for inp in spec.inputs:
-        if inp.role == "image":
-            feeds[inp.name] = np.stack(images).astype(np.float32)
-        elif inp.role == "prompt":
-            feeds[inp.name] = np.repeat(prompt[None], len(images), axis=0)
-        else:
-            raise DataError(f"input {inp.name!r} has role 'other'; edgeus cannot feed it from a dataset")
-    return feeds
+    return feeds_by_role(spec_inputs(spec), np.stack(images), prompt)
 
 
 def predict(runner: Runner, spec: ModelSpec, samples: list[Sample], batch_size: int = 8,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeus.contracts.feeds import feeds_by_role
 from edgeus.contracts.preprocess import Preprocessing, mask_to_original, preprocess, read_image, softmax
 from edgeus.runtime.manifest import BundleError, check_files, read_manifest
 from edgeus.util.paths import inside
@@ -128,15 +129,7 @@ class Bundle:
 
     def feeds(self, tensor: np.ndarray, task: Task) -> dict[str, np.ndarray]:
         """Model inputs for a batch of preprocessed images (N x 3 x S x S) and one task."""
-        feeds = {}
-        for inp in self.inputs:
-            if inp["role"] == "image":
-                feeds[inp["name"]] = tensor.astype(np.float32)
-            elif inp["role"] == "prompt":
-                feeds[inp["name"]] = np.repeat(task.prompt[None], len(tensor), axis=0)
-            else:
-                raise BundleError(f"input {inp['name']!r} has no role the runtime can feed")
-        return feeds
+        return feeds_by_role([(i["name"], i["role"]) for i in self.inputs], tensor, task.prompt, BundleError)
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.runner.infer(feeds)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeus.backends.base import Runner
+from edgeus.contracts.feeds import feeds_by_role, spec_inputs
 from edgeus.contracts.preprocess import mask_to_original, preprocess, read_image, softmax
 from edgeus.contracts.spec import ModelSpec
 from edgeus.data.uusic25 import Sample
@@ -184,8 +185,7 @@ def profile_model(make_runner: Callable[[], Runner], spec: ModelSpec, samples: l
                     task, raw = item.task, read_image(item.image_path, item.id)
                 else:
                     task, raw = item
-                out = runner.infer({inp.name: (preprocess(raw, pre)[None] if inp.role == "image"
-                                               else catalog.prompt(task)[None]) for inp in spec.inputs})
+                out = runner.infer(feeds_by_role(spec_inputs(spec), preprocess(raw, pre)[None], catalog.prompt(task)))
                 value = out[task.output][0]
                 if task.kind == "segmentation":
                     mask_to_original(value, raw.shape[1], raw.shape[0], "stretch", pre)
