@@ -83,10 +83,6 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
             (tmp / rel).write_text(text)
         if parts.build_log is not None:
             (tmp / BUILD_LOG).write_text(parts.build_log, encoding="utf-8")
-        (tmp / "accuracy.json").write_text(json.dumps(parts.accuracy, indent=1) + "\n")
-        if parts.perf is not None:
-            (tmp / "perf.json").write_text(json.dumps(parts.perf, indent=1) + "\n")
-        (tmp / "verdicts.json").write_text(json.dumps({"passed": parts.passed, "verdicts": parts.verdicts}, indent=1) + "\n")
 
         reference = TorchRunner(loaded.module, loaded.spec, threads=profile.runtime.threads,
                                 name=f"torch-fp32:{loaded.name}")
@@ -119,14 +115,27 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
             "engine": parts.engine, "toolchain": toolchain, "sbom": SBOM_FILE,
             "calibration": ({"fingerprint": parts.calibration["fingerprint"], "samples": parts.calibration["samples"],
                              "per_task": parts.calibration["coverage"]} if parts.calibration else None),
-            "accuracy": accuracy_summary(parts.accuracy), "performance": performance_summary(parts.perf),
-            "data": parts.data, "verdicts": parts.verdicts, "passed": parts.passed,
-            "conformance": {"vectors": VECTORS, "index": INDEX},
+            "data": parts.data, "conformance": {"vectors": VECTORS, "index": INDEX},
         }
-        from edgeus.report.render import write_reports
+        return write_evidence(tmp, manifest, parts.accuracy, parts.perf, parts.verdicts, parts.passed, overlays)
 
-        write_reports(tmp, manifest, parts.accuracy, parts.perf, overlays)
-        return finish_manifest(tmp, manifest)
+
+def write_evidence(folder: Path, manifest: dict, accuracy: dict, perf: dict | None, verdicts: list[dict],
+                   passed: bool, overlays: dict[str, bytes]) -> dict:
+    """The tail every bundle writer shares (``write_bundle`` at build time, ``finalize`` on the device):
+    accuracy.json, perf.json, verdicts.json, their summaries in the manifest, the reports, then the manifest
+    itself with the hash of every file. The one place a manifest's evidence is written."""
+    from edgeus.report.render import write_reports
+
+    (folder / "accuracy.json").write_text(json.dumps(accuracy, indent=1) + "\n")
+    if perf is not None:
+        (folder / "perf.json").write_text(json.dumps(perf, indent=1) + "\n")
+    (folder / "verdicts.json").write_text(json.dumps({"passed": passed, "verdicts": verdicts}, indent=1) + "\n")
+    manifest = {**manifest, "accuracy": accuracy_summary(accuracy), "performance": performance_summary(perf),
+                "verdicts": verdicts, "passed": passed}
+    shutil.rmtree(folder / "report", ignore_errors=True)  # finalize rewrites the reports of a pending bundle
+    write_reports(folder, manifest, accuracy, perf, overlays)
+    return finish_manifest(folder, manifest)
 
 
 def segmentation_overlays(spec, samples: list, reference, candidate) -> dict[str, bytes]:

@@ -32,8 +32,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from edgeus.cli.console import blocking_summary, print_accuracy_report, print_verdicts, status
     from edgeus.contracts.profiles import load_profile
     from edgeus.contracts.spec import load_spec
+    from edgeus.data.defaults import validation_splits
     from edgeus.models import model_spec
-    from edgeus.pipeline.flow import validation_splits
     from edgeus.pipeline.verdicts import BudgetFailed, accuracy_verdicts, all_passed
     from edgeus.stages.validate import validate
 
@@ -59,8 +59,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from edgeus.cli.console import print_perf_report, print_verdicts, status
     from edgeus.contracts.profiles import load_profile
     from edgeus.contracts.spec import load_spec
+    from edgeus.data.defaults import validation_splits
     from edgeus.models import model_spec
-    from edgeus.pipeline.flow import validation_splits
     from edgeus.pipeline.verdicts import BudgetFailed, all_passed, perf_verdicts
     from edgeus.stages.profile import profile_model
 

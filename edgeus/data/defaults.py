@@ -27,3 +27,19 @@ def split_folder(root: Path, purpose: str) -> Path:
     A folder that is itself a dataset is used as is."""
     wanted = {"calibration": "train", "validation": "val", "external": "external"}[purpose]
     return root / wanted if (root / wanted).is_dir() else root
+
+
+def validation_splits(data: Path, spec, allow_missing: bool) -> dict:
+    """Samples with ground truth of the internal (``val``) and, where there is one, external split."""
+    from edgeus.data.uusic25 import read_dataset
+
+    splits = {}
+    for name, purpose in (("internal", "validation"), ("external", "external")):
+        folder = split_folder(data, purpose)
+        if purpose == "external" and folder == data:
+            continue  # a plain dataset folder has no separate external split
+        dataset = read_dataset(folder, spec.task_catalog())
+        dataset.raise_if_problems()
+        dataset.require_tasks(spec.task_catalog(), allow_missing=allow_missing)
+        splits[name] = [s for s in dataset.samples if s.has_truth]
+    return splits

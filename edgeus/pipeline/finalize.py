@@ -68,12 +68,11 @@ def _finalize_in(folder: Path, manifest: dict, device, data: Path | None, thread
     from edgeus.backends.tensorrt.engine_files import ENGINE_SIDECAR_SUFFIX, engine_file_name
     from edgeus.backends.tensorrt.runner import TensorRTRunner
     from edgeus.backends.tensorrt.settings import BuilderSettings
+    from edgeus.bundle.assemble import write_evidence
     from edgeus.bundle.conformance import check_vectors, record_bundle_outputs
-    from edgeus.bundle.manifest import accuracy_summary, finish_manifest, performance_summary
     from edgeus.contracts.profiles import DeviceProfile
     from edgeus.models import model_spec
-    from edgeus.pipeline.verdicts import accuracy_verdicts, all_passed, perf_verdicts
-    from edgeus.report.render import write_reports
+    from edgeus.pipeline.verdicts import judge
     from edgeus.stages.profile import profile_model
     from edgeus.util.toolchain import toolchain_versions
 
@@ -104,7 +103,7 @@ def _finalize_in(folder: Path, manifest: dict, device, data: Path | None, thread
     samples = []
     accuracy = json.loads((folder / "accuracy.json").read_text())
     if data is not None:
-        from edgeus.pipeline.flow import validation_splits
+        from edgeus.data.defaults import validation_splits
         from edgeus.stages.validate import validate
 
         splits = validation_splits(data, spec, False)
@@ -112,24 +111,14 @@ def _finalize_in(folder: Path, manifest: dict, device, data: Path | None, thread
         reference = OnnxRuntimeRunner(folder / engine["portable_model"], threads=threads, name="onnxruntime-fp32")
         candidate = TensorRTRunner(engine_path, name=f"tensorrt:{engine_path.name}")
         report = validate(reference, candidate, spec, splits, profile.budgets.accuracy_drop)
-        accuracy = report.to_dict()
-        (folder / "accuracy.json").write_text(json.dumps(accuracy, indent=1) + "\n")
+        accuracy = report.to_dict()  # written with the rest of the evidence by write_evidence
 
     perf = profile_model(lambda: TensorRTRunner(engine_path), spec, samples, model_files=[engine_path],
                          batch_sizes=profile.runtime.batch_sizes, threads=threads)
-    perf_dict = perf.to_dict()
-    (folder / "perf.json").write_text(json.dumps(perf_dict, indent=1) + "\n")
     from edgeus.stages.records import accuracy_from_dict
 
-    verdicts = perf_verdicts(profile, perf, measured_on_target=True) + accuracy_verdicts(accuracy_from_dict(accuracy))
-    passed = all_passed(verdicts, profile.budgets.strict)
-    (folder / "verdicts.json").write_text(json.dumps({"passed": passed, "verdicts": [v.to_dict() for v in verdicts]},
-                                                     indent=1) + "\n")
+    verdicts, passed = judge(profile, perf, accuracy_from_dict(accuracy), measured_on_target=True)
     updated = {k: v for k, v in manifest.items() if k not in ("files", "schema", "schema_version")}
     updated["engine"] = {**engine, "status": "ready", "model": f"model/{engine_path.name}", "device": device.to_dict()}
     updated["toolchain"] = {**manifest["toolchain"], **{k: v for k, v in toolchain_versions().items() if k == "tensorrt"}}
-    updated.update(accuracy=accuracy_summary(accuracy), performance=performance_summary(perf_dict),
-                   verdicts=[v.to_dict() for v in verdicts], passed=passed)
-    shutil.rmtree(folder / "report", ignore_errors=True)
-    write_reports(folder, updated, accuracy, perf_dict, {})
-    return finish_manifest(folder, updated)
+    return write_evidence(folder, updated, accuracy, perf.to_dict(), [v.to_dict() for v in verdicts], passed, {})

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 OnStage = Callable[[str, "StageResult | None"], None]
 ProgressFor = Callable[[str, int], ContextManager[Callable[[str, int], None]]]
 from edgeus.pipeline.cache import StageResult, clean_partial, content_key, run_stage
-from edgeus.pipeline.verdicts import accuracy_verdicts, all_passed, perf_verdicts
+from edgeus.pipeline.verdicts import judge
 from edgeus.util.logs import CapturedLogs, capture_library_logs, scrub_paths
 
 DEFAULT_MODEL = "uniusnet-small"
@@ -61,6 +61,7 @@ class BuildResult:
     passed: bool = True
     manifest: dict | None = None
     logs: CapturedLogs | None = None  # library logs of this build (build.log) and their warnings
+    splits: dict = field(default_factory=dict)  # validation samples per split, read once per build
     data: dict | None = None          # where the evidence came from (data/provenance.py)
 
 
@@ -101,7 +102,7 @@ def build(profile: DeviceProfile, options: BuildOptions,
 
 def _build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage, progress_for: ProgressFor,
            logs: CapturedLogs) -> BuildResult:
-    from edgeus.data.defaults import default_phantom, split_folder
+    from edgeus.data.defaults import default_phantom, split_folder, validation_splits
     from edgeus.data.provenance import content_hash, data_provenance, images_per_task
     from edgeus.models import load_model
 
@@ -118,7 +119,7 @@ def _build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage, pro
         raise OutputExistsError(f"bundle {run_dir} exists; pass --force to rebuild it (cached stages are reused)")
     stages_dir = options.out / CACHE_DIR
     clean_partial(stages_dir)
-    result = BuildResult(run_dir, logs=logs)
+    result = BuildResult(run_dir, logs=logs, splits=splits)
     threads = options.threads or profile.runtime.threads
     # every file of the data by content (cached by size and mtime): a changed image re-runs the stages that
     # read it, calibration (quantize) or validation, and no other
@@ -160,7 +161,7 @@ def _build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage, pro
     val_key = content_key("validate", compile_key, export_key, data_sha256,
                           profile.budgets.accuracy_drop.model_dump(), options.seed)
     validated = run_stage(stages_dir, "validate", val_key,
-                          lambda tmp: _validate(loaded, compiled.path / "out", profile, data, tmp, threads, options,
+                          lambda tmp: _validate(loaded, compiled.path / "out", profile, splits, tmp, threads, options,
                                                 progress_for))
     result.stages.append(validated)
     on_stage("validate", validated)
@@ -172,15 +173,14 @@ def _build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage, pro
     perf_key = content_key("profile", compile_key, machine_description(), options.profile_min_iters,
                            options.profile_min_duration_s)
     profiled = run_stage(stages_dir, "profile", perf_key,
-                         lambda tmp: _profile(loaded, compiled.path / "out", export.path / "model.onnx", profile, data,
+                         lambda tmp: _profile(loaded, compiled.path / "out", export.path / "model.onnx", profile, splits,
                                               tmp, threads, options))
     result.stages.append(profiled)
     on_stage("profile", profiled)
 
     result.accuracy = _load_accuracy(validated.path / "accuracy.json")
     result.perf = _load_perf(profiled.path / "perf.json")
-    result.verdicts = perf_verdicts(profile, result.perf, measured_on_target=False) + accuracy_verdicts(result.accuracy)
-    result.passed = all_passed(result.verdicts, profile.budgets.strict)
+    result.verdicts, result.passed = judge(profile, result.perf, result.accuracy, measured_on_target=False)
     on_stage("bundle", None)
     result.manifest = _bundle(loaded, profile, compiled.path / "out", validated.path, profiled.path, result, plan,
                               data, threads, options)
@@ -199,23 +199,18 @@ def _deferred_engine(loaded: LoadedModel, profile: DeviceProfile, export: StageR
     ``edgeus finalize`` builds the engine, checks the conformance vectors, profiles and re-validates.
     """
     from edgeus.pipeline.finalize import local_tensorrt_ready
-    from edgeus.pipeline.verdicts import Verdict, accuracy_verdicts, all_passed, pending_verdict
+    from edgeus.pipeline.verdicts import Verdict
 
     on_stage("validate", None)
     val_key = content_key("validate", quant_key, export_key, data_sha256,
                           profile.budgets.accuracy_drop.model_dump(), options.seed)
     validated = run_stage(options.out / CACHE_DIR, "validate", val_key,
-                          lambda tmp: _validate(loaded, quant.path / "out", profile, data, tmp, threads, options,
+                          lambda tmp: _validate(loaded, quant.path / "out", profile, result.splits, tmp, threads, options,
                                                 progress_for))
     result.stages.append(validated)
     on_stage("validate", validated)
     result.accuracy = _load_accuracy(validated.path / "accuracy.json")
-    b = profile.budgets
-    result.verdicts = [pending_verdict("latency p95 (compute, batch 1)", b.latency_p95_ms, "ms"),
-                       pending_verdict("frame rate (end to end, batch 1)", b.min_fps, "fps"),
-                       pending_verdict(f"peak {b.memory_scope} memory", b.peak_memory_mb, "MiB"),
-                       ] + accuracy_verdicts(result.accuracy)
-    result.passed = all_passed(result.verdicts, profile.budgets.strict)
+    result.verdicts, result.passed = judge(profile, None, result.accuracy, measured_on_target=False)
     on_stage("bundle", None)
     result.manifest = _deferred_bundle(loaded, profile, export.path / "model.onnx", quant.path / "out", validated.path,
                                        result, plan, data, threads, options)
@@ -254,7 +249,7 @@ def _deferred_bundle(loaded: LoadedModel, profile: DeviceProfile, fp32_onnx: Pat
               "finalize": "edgeus finalize BUNDLE [--data DIR]  (on the target; see Dockerfile.jetson)"}
     engine = {"backend": "tensorrt", "status": "pending", "model": None, "portable_model": portable,
               "build_input": build_input, "settings": settings.to_dict(), "recipe": f"{MODEL_DIR}/recipe.json"}
-    samples = validation_splits(data, loaded.spec, True)["internal"]
+    samples = result.splits["internal"]
     parts = BundleParts(
         loaded=loaded, profile=profile, model_dir=quant_dir, engine=engine,
         accuracy=json.loads((validated / "accuracy.json").read_text()), perf=None,
@@ -304,29 +299,12 @@ def _compile(quant_dir: Path, profile: DeviceProfile, tmp: Path, threads: int) -
     return {"stage": "compile", **result.to_dict()}
 
 
-def validation_splits(data: Path, spec: ModelSpec, allow_missing: bool) -> dict:
-    from edgeus.data.defaults import split_folder
-    from edgeus.data.uusic25 import read_dataset
-
-    splits = {}
-    for name, purpose in (("internal", "validation"), ("external", "external")):
-        folder = split_folder(data, purpose)
-        if purpose == "external" and folder == data:
-            continue  # a plain dataset folder has no separate external split
-        dataset = read_dataset(folder, spec.task_catalog())
-        dataset.raise_if_problems()
-        dataset.require_tasks(spec.task_catalog(), allow_missing=allow_missing)
-        splits[name] = [s for s in dataset.samples if s.has_truth]
-    return splits
-
-
-def _validate(loaded: LoadedModel, compiled_dir: Path, profile: DeviceProfile, data: Path, tmp: Path, threads: int,
+def _validate(loaded: LoadedModel, compiled_dir: Path, profile: DeviceProfile, splits: dict, tmp: Path, threads: int,
               options: BuildOptions, progress_for: ProgressFor = _no_progress) -> dict:
     from edgeus.backends.registry import open_runner
     from edgeus.backends.torch import TorchRunner
     from edgeus.stages.validate import validate
 
-    splits = validation_splits(data, loaded.spec, options.allow_missing_tasks)
     total = 2 * sum(len(s) for s in splits.values())  # reference and candidate each see every image
     with TorchRunner(loaded.module, loaded.spec, threads=threads, name=f"torch-fp32:{loaded.name}") as ref, \
             open_runner(compiled_dir, profile, threads) as cand, progress_for("validate", total) as advance:
@@ -336,12 +314,11 @@ def _validate(loaded: LoadedModel, compiled_dir: Path, profile: DeviceProfile, d
     return {"stage": "validate", "passed": report.passed, "failed_tasks": report.failed_tasks()}
 
 
-def _profile(loaded: LoadedModel, compiled_dir: Path, export_onnx: Path, profile: DeviceProfile, data: Path, tmp: Path,
+def _profile(loaded: LoadedModel, compiled_dir: Path, export_onnx: Path, profile: DeviceProfile, splits: dict, tmp: Path,
              threads: int, options: BuildOptions) -> dict:
     from edgeus.backends.registry import open_runner
     from edgeus.stages.profile import compare_speed, profile_model
 
-    splits = validation_splits(data, loaded.spec, True)
     samples = splits["internal"]
     model_files = [p for p in compiled_dir.iterdir() if p.suffix in (".xml", ".bin", ".onnx")]
     perf = profile_model(lambda: open_runner(compiled_dir, profile, threads), loaded.spec, samples,
@@ -392,7 +369,7 @@ def _bundle(loaded: LoadedModel, profile: DeviceProfile, compiled_dir: Path, val
     settings = {k: v for k, v in record.get("settings", {}).items() if k != "cache_dir"}
     engine = {"backend": profile.backend.value, "status": "ready", "model": f"{MODEL_DIR}/{Path(record['path']).name}",
               "settings": {**settings, "threads": threads}, "recipe": None}
-    samples = validation_splits(data, loaded.spec, True)["internal"]
+    samples = result.splits["internal"]
     parts = BundleParts(
         loaded=loaded, profile=profile, model_dir=compiled_dir, engine=engine,
         accuracy=json.loads((validated / "accuracy.json").read_text()),

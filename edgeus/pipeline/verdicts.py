@@ -87,6 +87,21 @@ def _gate_verdict(item: str, agg: dict) -> Verdict:
                    agg.get("images_needed", {}))
 
 
+def judge(profile: DeviceProfile, perf: PerfReport | None, accuracy: AccuracyReport,
+          measured_on_target: bool) -> tuple[list[Verdict], bool]:
+    """Every verdict of a build or a finalize, and whether none blocks under the profile's strictness.
+    Without ``perf`` (an engine built later on the device) the performance items are pending."""
+    if perf is None:
+        b = profile.budgets
+        performance = [pending_verdict("latency p95 (compute, batch 1)", b.latency_p95_ms, "ms"),
+                       pending_verdict("frame rate (end to end, batch 1)", b.min_fps, "fps"),
+                       pending_verdict(f"peak {b.memory_scope} memory", b.peak_memory_mb, "MiB")]
+    else:
+        performance = perf_verdicts(profile, perf, measured_on_target)
+    verdicts = performance + accuracy_verdicts(accuracy)
+    return verdicts, all_passed(verdicts, profile.budgets.strict)
+
+
 def blocking(verdicts: list[Verdict], strict: bool) -> list[Verdict]:
     """The verdicts that stop the build: failures, and inconclusive gates when ``strict``."""
     return [v for v in verdicts if blocks(v.state, strict)]
