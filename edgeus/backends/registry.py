@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from edgeus.backends.base import Runner
 from edgeus.contracts.profiles import DeviceProfile
+from edgeus.contracts.stage_records import ModelRecord
 from edgeus.errors import BackendError
 
 
@@ -14,14 +14,8 @@ def open_runner(path: str | Path, profile: DeviceProfile | None = None, threads:
     path = Path(path)
     settings: dict = {}
     if path.is_dir():
-        record = path / "compile.json"
-        if not record.is_file():
-            record = path / "quantize.json"
-        if not record.is_file():
-            raise BackendError(f"{path}: not a model file nor a compile/quantize output folder")
-        data = json.loads(record.read_text())
-        settings = data.get("settings", {})
-        path = path / Path(data["path"]).name
+        record = ModelRecord.read(path, BackendError)
+        settings, path = record.settings, record.model
     if not path.exists():
         raise BackendError(f"{path}: model not found")
     threads = threads or settings.get("threads") or (profile.runtime.threads if profile else None)

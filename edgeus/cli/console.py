@@ -299,3 +299,55 @@ def print_library_warnings(result) -> None:
             console.print(f"  [yellow]•[/yellow] {line}", markup=True, highlight=False)
     else:
         console.print(f"[dim]library logs: {logs.path} (no warnings)[/dim]", highlight=False)
+
+
+def _g(value, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}g}"
+
+
+def print_conformance(report) -> None:
+    """``edgeus verify``: one row per conformance vector."""
+    if not report.vectors:
+        return
+    table = Table(title=f"Conformance on {report.ran_on} ({report.backend}, engine {report.engine_status})",
+                  header_style="bold")
+    for col in ("task", "output", "vs bundle outputs", "tol", "vs fp32 reference", "tol", "argmax agreement", "verdict"):
+        table.add_column(col)
+    for v in report.vectors:
+        table.add_row(v.task, v.output, _g(v.bundle_deviation), _g(v.bundle_atol), _g(v.reference_deviation),
+                      _g(v.reference_atol), _g(v.agreement), state_markup("pass" if v.passed else "fail"))
+    console.print(table)
+
+
+COMPARE_COLUMNS = (("profile", "profile"), ("runs", "backend"), ("size_mb", "MiB"), ("p50_ms", "p50 ms"),
+                   ("p95_ms", "p95 ms"), ("fps", "fps"), ("peak_memory_mb", "peak mem MiB"), ("macro_dsc", "DSC"),
+                   ("macro_nsd", "NSD"), ("macro_auc", "AUC"), ("score", "score"), ("worst_drop", "worst-task drop"),
+                   ("verdict", "verdict"))
+
+
+def print_compare_table(rows) -> None:
+    """``edgeus compare``: builds side by side; the verdict cell keeps its first word (the gates go below)."""
+    table = Table(title="Builds side by side (internal split; latency where each was profiled)", header_style="bold")
+    for _, header in COMPARE_COLUMNS:
+        table.add_column(header, no_wrap=True)
+    for r in rows:
+        values = {**r.__dict__, "runs": f"{r.backend} {r.precision}", "verdict": r.verdict.split(":")[0]}
+        table.add_row(*[_g(v, 3 if abs(v) < 1 else 4) if isinstance(v, float) else "–" if v is None else str(v)
+                        for v in (values[f] for f, _ in COMPARE_COLUMNS)])
+    console.print(table)
+
+
+def print_contract_score(result) -> None:
+    """``edgeus uusic25 score``: the official metrics per task and the final-score components."""
+    table = Table(title="UUSIC25 official metrics", header_style="bold")
+    for col in ("task", "n", "DSC", "NSD", "AUC", "ACC"):
+        table.add_column(col)
+    for key, t in result.tasks.items():
+        table.add_row(key, str(t["n"]), *(_g(t.get(m)) for m in ("dsc", "nsd", "auc", "acc")))
+    console.print(table)
+    comp = Table(title="Final-score components", header_style="bold")
+    comp.add_column("component")
+    comp.add_column("value")
+    for k, v in result.components.items():
+        comp.add_row(k, _g(v))
+    console.print(comp)

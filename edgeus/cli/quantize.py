@@ -15,7 +15,7 @@ def _split_list(values: list[str] | None) -> tuple[str, ...]:
 
 def load_calibration(args: argparse.Namespace, spec, profile):
     from edgeus.cli.console import progress_bar
-    from edgeus.data.calibration import plan_calibration
+    from edgeus.data.calibration import plan_for_profile
     from edgeus.data.defaults import DEFAULT_PER_TASK, default_phantom, split_folder
     from edgeus.data.uusic25 import read_dataset
 
@@ -25,10 +25,9 @@ def load_calibration(args: argparse.Namespace, spec, profile):
         with progress_bar("phantom data (first use)", 3 * DEFAULT_PER_TASK * len(spec.task_catalog().tasks)) as adv:
             root = default_phantom(progress=adv)
     dataset = read_dataset(split_folder(root, "calibration"), spec.task_catalog(), records=args.records)
-    q = profile.quantization
-    return plan_calibration(dataset, spec, per_task=args.per_task or q.calibration_samples_per_task,
-                            max_samples=args.max_samples or q.calibration_max_samples, seed=args.seed,
-                            allow_missing_tasks=args.allow_missing_tasks)
+    return plan_for_profile(dataset, spec, profile.quantization, seed=args.seed,
+                            allow_missing_tasks=args.allow_missing_tasks, per_task=args.per_task,
+                            max_samples=args.max_samples)
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:

@@ -14,15 +14,9 @@ from edgeus.errors import EdgeusError, OutputExistsError
 from edgeus.util.atomic import write_atomic
 
 
-def _fmt(value, digits: int = 4) -> str:
-    return "–" if value is None else f"{value:.{digits}g}"
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from edgeus.bundle.verify import VerifyFailed, verify
-    from edgeus.cli.console import console, progress_bar
+    from edgeus.cli.console import console, print_conformance, progress_bar
     from edgeus.runtime.manifest import read_manifest
 
     bundle = Path(args.bundle)
@@ -37,15 +31,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except SignatureError as exc:
             emit_json(args.json, {**report.to_dict(), "passed": False, "signature": str(exc)})
             raise
-    if report.vectors:
-        table = Table(title=f"Conformance on {report.ran_on} ({report.backend}, engine {report.engine_status})",
-                      header_style="bold")
-        for col in ("task", "output", "vs bundle outputs", "tol", "vs fp32 reference", "tol", "argmax agreement", "verdict"):
-            table.add_column(col)
-        for v in report.vectors:
-            table.add_row(v.task, v.output, _fmt(v.bundle_deviation), _fmt(v.bundle_atol), _fmt(v.reference_deviation),
-                          _fmt(v.reference_atol), _fmt(v.agreement), "[green]pass[/green]" if v.passed else "[red]FAIL[/red]")
-        console.print(table)
+    print_conformance(report)
     if report.engine_status == "pending" and report.vectors:
         console.print("[yellow]engine pending: the portable fp32 ONNX was checked against the fp32 reference; run "
                       "'edgeus finalize' on the device to build and check the engine[/yellow]")
@@ -136,26 +122,12 @@ def _image_format(path: Path) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from edgeus.bundle.compare import compare
-    from edgeus.cli.console import console
+    from edgeus.cli.console import console, print_compare_table
 
     rows, out = compare([Path(b) for b in args.bundles], Path(args.output) if args.output else None,
                         with_leaderboard=args.leaderboard, force=args.force)
-    table = Table(title="Builds side by side (internal split; latency where each was profiled)", header_style="bold")
-    columns = (("profile", "profile"), ("runs", "backend"), ("size_mb", "MiB"),
-               ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"), ("fps", "fps"), ("peak_memory_mb", "peak mem MiB"),
-               ("macro_dsc", "DSC"), ("macro_nsd", "NSD"), ("macro_auc", "AUC"), ("score", "score"),
-               ("worst_drop", "worst-task drop"), ("verdict", "verdict"))
-    for field, header in columns:
-        table.add_column(header, no_wrap=True)
-    for r in rows:
-        # the table keeps "FAIL"; which gates failed is printed below it (a long cell would squeeze the table)
-        values = {**r.__dict__, "runs": f"{r.backend} {r.precision}", "verdict": r.verdict.split(":")[0]}
-        table.add_row(*[_fmt(v, 3 if abs(v) < 1 else 4) if isinstance(v, float) else "–" if v is None else str(v)
-                        for v in (values[f] for f, _ in columns)])
-    console.print(table)
+    print_compare_table(rows)
     for r in rows:
         if r.verdict.startswith("FAIL:"):
             console.print(f"{r.bundle}: failed {r.verdict.removeprefix('FAIL:').strip()}", markup=False)
@@ -168,9 +140,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_uusic25_predict(args: argparse.Namespace) -> int:
     from edgeus.cli.console import progress_bar
-    from edgeus.uusic25.contract import _records, predict
+    from edgeus.uusic25.contract import predict, read_records
 
-    total = len(_records(Path(args.input_json)))
+    total = len(read_records(Path(args.input_json)))
     with progress_bar("predicting", total) as advance:
         counts = predict(args.bundle, args.input_json, args.input_dir, args.output, mask_mapping=args.mask_mapping,
                          force=args.force, threads=args.threads, progress=advance)
@@ -183,24 +155,11 @@ def cmd_uusic25_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_uusic25_score(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from edgeus.cli.console import console
+    from edgeus.cli.console import console, print_contract_score
     from edgeus.uusic25.contract import score
 
     result = score(args.pred, args.truth, args.truth_json)
-    table = Table(title="UUSIC25 official metrics", header_style="bold")
-    for col in ("task", "n", "DSC", "NSD", "AUC", "ACC"):
-        table.add_column(col)
-    for key, t in result.tasks.items():
-        table.add_row(key, str(t["n"]), *(_fmt(t.get(m)) for m in ("dsc", "nsd", "auc", "acc")))
-    console.print(table)
-    comp = Table(title="Final-score components", header_style="bold")
-    comp.add_column("component")
-    comp.add_column("value")
-    for k, v in result.components.items():
-        comp.add_row(k, _fmt(v))
-    console.print(comp)
+    print_contract_score(result)
     for note in result.notes:
         console.print(f"[dim]{note}[/dim]")
     emit_json(args.json, result.to_dict())

@@ -83,3 +83,12 @@ class FeedsReader:
 
     def rewind(self) -> None:
         self._iter = iter_feeds(self._plan, self._spec)
+
+
+def plan_for_profile(dataset: UUSDataset, spec, quantization, *, seed: int, allow_missing_tasks: bool,
+                     per_task: int | None = None, max_samples: int | None = None) -> CalibrationPlan:
+    """The calibration plan a profile's ``[quantization]`` asks for (``per_task``/``max_samples`` override it):
+    the one place the build and ``edgeus quantize`` make their plans."""
+    return plan_calibration(dataset, spec, per_task=per_task or quantization.calibration_samples_per_task,
+                            max_samples=max_samples or quantization.calibration_max_samples, seed=seed,
+                            allow_missing_tasks=allow_missing_tasks)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ContextManager
 
 from edgeus import __version__
 from edgeus.contracts.profiles import Backend, DeviceProfile
+from edgeus.contracts.stage_records import ModelRecord
 
 if TYPE_CHECKING:
     from edgeus.contracts.spec import ModelSpec
@@ -238,8 +239,7 @@ def _deferred_bundle(loaded: LoadedModel, profile: DeviceProfile, fp32_onnx: Pat
     from edgeus.backends.tensorrt.settings import builder_settings, trtexec_command
     from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle
 
-    record = json.loads((quant_dir / "quantize.json").read_text())
-    build_input = f"{MODEL_DIR}/{Path(record['path']).name}"
+    build_input = f"{MODEL_DIR}/{ModelRecord.read(quant_dir).model.name}"
     portable = f"{MODEL_DIR}/model.onnx"
     settings = builder_settings(profile, loaded.spec, build_input)
     command = trtexec_command(settings)
@@ -274,14 +274,12 @@ def _export(loaded: LoadedModel, tmp: Path) -> dict:
 
 def _calibration_plan(root: Path, spec: ModelSpec, profile: DeviceProfile, options: BuildOptions):
     from edgeus.contracts.profiles import Precision
-    from edgeus.data.calibration import plan_calibration
+    from edgeus.data.calibration import plan_for_profile
     from edgeus.data.uusic25 import read_dataset
 
     if profile.precision not in (Precision.int8, Precision.mixed):
         return None
-    q = profile.quantization
-    return plan_calibration(read_dataset(root, spec.task_catalog()), spec, per_task=q.calibration_samples_per_task,
-                            max_samples=q.calibration_max_samples, seed=options.seed,
+    return plan_for_profile(read_dataset(root, spec.task_catalog()), spec, profile.quantization, seed=options.seed,
                             allow_missing_tasks=options.allow_missing_tasks)
 
 
@@ -365,9 +363,9 @@ def _bundle(loaded: LoadedModel, profile: DeviceProfile, compiled_dir: Path, val
     from edgeus.backends.registry import open_runner
     from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle
 
-    record = json.loads((compiled_dir / "compile.json").read_text())
-    settings = {k: v for k, v in record.get("settings", {}).items() if k != "cache_dir"}
-    engine = {"backend": profile.backend.value, "status": "ready", "model": f"{MODEL_DIR}/{Path(record['path']).name}",
+    record = ModelRecord.read(compiled_dir)
+    settings = {k: v for k, v in record.settings.items() if k != "cache_dir"}
+    engine = {"backend": profile.backend.value, "status": "ready", "model": f"{MODEL_DIR}/{record.model.name}",
               "settings": {**settings, "threads": threads}, "recipe": None}
     samples = result.splits["internal"]
     parts = BundleParts(

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgeus.contracts.profiles import Backend, DeviceProfile
+from edgeus.contracts.stage_records import ModelRecord
 from edgeus.errors import EdgeusError, OutputExistsError, first_line
 from edgeus.util.atomic import atomic_dir
 from edgeus.util.toolchain import toolchain_versions
@@ -46,12 +47,8 @@ class CompileResult:
 def resolve_model_file(path: Path) -> tuple[Path, dict | None]:
     """A model file, or a quantize/compile output folder (its record names the model)."""
     if path.is_dir():
-        for record_name in ("compile.json", "quantize.json"):
-            record = path / record_name
-            if record.is_file():
-                data = json.loads(record.read_text())
-                return path / Path(data["path"]).name, (data if record_name == "quantize.json" else data.get("quantize"))
-        raise CompileError(f"{path}: folder has neither compile.json nor quantize.json")
+        record = ModelRecord.read(path, CompileError)
+        return record.model, record.quantize
     if not path.is_file():
         raise CompileError(f"{path}: model not found")
     return path, None

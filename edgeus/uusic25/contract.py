@@ -23,7 +23,8 @@ from edgeus.util.paths import inside
 CLASSIFICATION_JSON = "classification.json"
 
 
-def _records(input_json: Path) -> list[dict]:
+def read_records(input_json: Path) -> list[dict]:
+    """The challenge's JSON record list, each record checked for the fields the container reads."""
     try:
         records = json.loads(Path(input_json).read_text())
     except FileNotFoundError:
@@ -50,7 +51,7 @@ def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, o
     from edgeus.runtime.manifest import BundleError
     from edgeus.util.atomic import atomic_dir
 
-    records = _records(Path(input_json))
+    records = read_records(Path(input_json))
     input_dir, output = Path(input_dir), Path(output)
     if not input_dir.is_dir():
         raise DataError(f"{input_dir}: input folder not found")
