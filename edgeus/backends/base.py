@@ -77,11 +77,22 @@ class Runner(ABC):
     @abstractmethod
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
-    @abstractmethod
-    def input_metadata(self) -> list[TensorMeta]: ...
+    # Runners that learn their tensors at load time fill these two lists in ``_load``; the metadata methods
+    # below then serve every backend (a runner with another source of truth overrides them).
+    _inputs: list[TensorMeta] = []
+    _outputs: list[TensorMeta] = []
 
-    @abstractmethod
-    def output_metadata(self) -> list[TensorMeta]: ...
+    def input_metadata(self) -> list[TensorMeta]:
+        self._require_loaded()
+        return self._inputs
+
+    def output_metadata(self) -> list[TensorMeta]:
+        self._require_loaded()
+        return self._outputs
+
+    def _require_loaded(self) -> None:
+        if not self.is_active:
+            raise BackendError(f"runner {self.name!r} is not loaded")
 
 
 @contextlib.contextmanager

@@ -53,6 +53,7 @@ class OnnxRuntimeRunner(Runner):
             first = first_line(exc, 300)
             raise BackendError(f"{self.model_path}: ONNX Runtime cannot load the model: {first}") from None
         self._inputs = self._meta(self._session.get_inputs())
+        self._outputs = self._meta(self._session.get_outputs())
         self._output_names = [o.name for o in self._session.get_outputs()]
 
     def _unload(self) -> None:
@@ -73,15 +74,7 @@ class OnnxRuntimeRunner(Runner):
     def _meta(self, items) -> list[TensorMeta]:
         return [TensorMeta(i.name, tuple(i.shape), _ORT_TYPES.get(i.type, i.type)) for i in items]
 
-    def input_metadata(self) -> list[TensorMeta]:
-        if self._session is None:
-            raise BackendError(f"runner {self.name!r} is not loaded")
-        return self._inputs
 
-    def output_metadata(self) -> list[TensorMeta]:
-        if self._session is None:
-            raise BackendError(f"runner {self.name!r} is not loaded")
-        return self._meta(self._session.get_outputs())
 
 
 

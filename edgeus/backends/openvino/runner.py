@@ -71,6 +71,7 @@ class OpenVINORunner(Runner):
         self._requests = queue.SimpleQueue()
         self._requests.put(self._compiled.create_infer_request())
         self._inputs = self._meta(self._compiled.inputs)
+        self._outputs = self._meta(self._compiled.outputs)
         self._output_names = [(out, out.get_any_name()) for out in self._compiled.outputs]
 
     def _unload(self) -> None:
@@ -100,15 +101,7 @@ class OpenVINORunner(Runner):
                                                                               port.get_element_type().get_type_name())))
         return metas
 
-    def input_metadata(self) -> list[TensorMeta]:
-        if self._compiled is None:
-            raise BackendError(f"runner {self.name!r} is not loaded")
-        return self._inputs
 
-    def output_metadata(self) -> list[TensorMeta]:
-        if self._compiled is None:
-            raise BackendError(f"runner {self.name!r} is not loaded")
-        return self._meta(self._compiled.outputs)
 
 
 def _check_message(exc: BaseException) -> str:

@@ -182,6 +182,7 @@ class TensorRTRunner(Runner):
         self._trt, self._engine = trt, engine
         self._context = engine.create_execution_context()
         self._memory = _device_memory()
+        self._inputs, self._outputs = [], []  # a second activate must not list the tensors twice
         for i in range(engine.num_io_tensors):
             tensor = engine.get_tensor_name(i)
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(tensor))).name
@@ -233,12 +234,4 @@ class TensorRTRunner(Runner):
                                 "device_to_host": memory.elapsed_ms(2, 3)}
         return outputs
 
-    def input_metadata(self) -> list[TensorMeta]:
-        if self._engine is None:
-            raise BackendError(f"runner {self.name!r} is not loaded")
-        return self._inputs
 
-    def output_metadata(self) -> list[TensorMeta]:
-        if self._engine is None:
-            raise BackendError(f"runner {self.name!r} is not loaded")
-        return self._outputs
