@@ -171,10 +171,10 @@ def train(init: Path, out: Path, per_task: int, holdout: int, epochs: int, lr: f
             best = {"epoch": epoch, "mean_auc": mean, "per_task": aucs,
                     "state": {k: v.clone() for k, v in model.state_dict().items()}}
     model.load_state_dict(best["state"])
-    from edgeus.training.train_phantom import _save
+    from edgeus.training.train_phantom import save_weights
 
     tmp = out.with_suffix(".tmp.safetensors")
-    _save(model, tmp)
+    save_weights(model, tmp)
     tmp.replace(out)
     card = {"model": "uniusnet-small", "script": "edgeus/training/train_cls_head.py", "phase": "classification branch "
             "on frozen shared features (segmentation path unchanged)", "seed": seed, "train_data_seed": TRAIN_SEED,

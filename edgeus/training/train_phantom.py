@@ -87,7 +87,7 @@ def task_losses(outputs, masks, labels, rows, catalog, cls_weight: float = 1.0) 
     return total / len(rows)
 
 
-def _save(model: torch.nn.Module, path: Path) -> None:
+def save_weights(model: torch.nn.Module, path: Path) -> None:
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,9 +135,9 @@ def train(out: Path, per_task: int, steps: int, batch: int, lr: float, seed: int
         if step % 50 == 0 or step == steps - 1:
             print(f"step {step:5d}  loss {loss.item():.4f}  {time.time() - start:.0f} s", flush=True)
         if save_every and step % save_every == save_every - 1:
-            _save(model, out.with_suffix(f".step{step + 1}.safetensors"))
+            save_weights(model, out.with_suffix(f".step{step + 1}.safetensors"))
     model.eval()
-    _save(model, out)
+    save_weights(model, out)
     card = {"model": "uniusnet-small", "script": "edgeus/training/train_phantom.py", "seed": seed,
             "train_data_seed": TRAIN_SEED, "train_per_task": per_task, "steps": steps, "batch": batch, "lr": lr,
             "optimizer": f"AdamW(wd=0.01), OneCycle(warmup {warmup})", "cls_weight": cls_weight,
