@@ -36,6 +36,12 @@ class Precision(str, Enum):
     mixed = "mixed"  # INT8 where it holds accuracy, FP16/FP32 elsewhere
 
 
+# Compute features edgeus reasons about, in /proc/cpuinfo spelling where one exists (ARM: asimd = NEON,
+# asimddp = dot product, i8mm = int8 matrix multiply, fphp = fp16 arithmetic, bf16).
+CpuFeature = Literal["avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_int8",
+                     "amx_bf16", "asimd", "asimddp", "i8mm", "fphp", "bf16"]
+
+
 class _Strict(BaseModel):
     # allow_inf_nan=False: ``latency_p95_ms = inf`` would switch a gate off
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False, allow_inf_nan=False)
@@ -74,6 +80,9 @@ class Hardware(_Strict):
     peak_fp32_gflops: Positive | None = None
     memory_bandwidth_gbs: Positive | None = None
     unified_memory: bool = False
+    # The CPU's compute features from its spec sheet (None: not published). Plans and kernels that need a
+    # feature the target lacks must not be chosen for it, and timings taken with one must say so.
+    cpu_features: list[CpuFeature] | None = None
     source: str
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from edgeus.contracts.profiles import DeviceProfile
+from edgeus.contracts.profiles import CpuFeature, DeviceProfile
 from edgeus.errors import EdgeusError
 from edgeus.evidence.gates import blocks
 from edgeus.stages.profile import PerfReport
@@ -50,6 +50,9 @@ def pending_verdict(item: str, budget: float, unit: str) -> Verdict:
 def perf_verdicts(profile: DeviceProfile, perf: PerfReport, measured_on_target: bool) -> list[Verdict]:
     b = profile.budgets
     where = "" if measured_on_target else f"measured on {perf.machine.get('cpu') or 'this machine'}, not on {profile.hardware.device}"
+    beyond = [] if measured_on_target else features_beyond_target(profile)
+    if beyond:
+        where += f"; this machine has {', '.join(beyond)}, which the target lacks (the timing may rest on it)"
     memory = perf.peak_gpu_mb if b.memory_scope == "gpu" else perf.peak_rss_mb
     verdicts = [
         Verdict("latency p95 (compute, batch 1)", perf.compute.p95_ms, b.latency_p95_ms, "ms",
@@ -66,6 +69,23 @@ def perf_verdicts(profile: DeviceProfile, perf: PerfReport, measured_on_target: 
         verdicts.append(Verdict(f"{b.test_set.images}-image test set (projected)", projected, b.test_set.seconds, "s",
                                 projected <= b.test_set.seconds, where))
     return verdicts
+
+
+def features_beyond_target(profile: DeviceProfile, build_features: list[str] | None = None) -> list[str]:
+    """CPU features of this (build) machine that the target's spec sheet does not list: a timing taken here
+    may rest on them. Empty when the target publishes none, or runs on another architecture (the verdict
+    already says the timing is not the target's)."""
+    import platform
+    from typing import get_args
+
+    from edgeus.util.toolchain import cpu_isa
+
+    target = profile.hardware.cpu_features
+    if target is None or platform.machine().replace("arm64", "aarch64") != profile.hardware.arch:
+        return []
+    relevant = set(get_args(CpuFeature))
+    here = build_features if build_features is not None else cpu_isa()
+    return [f for f in here if f in relevant and f not in target]
 
 
 def accuracy_verdicts(report: AccuracyReport) -> list[Verdict]:

@@ -144,3 +144,26 @@ def test_budget_and_runtime_numbers_are_strict(tmp_path, mutate, needles, run_cl
         assert needle in str(info.value), str(info.value)
     code, _, err = run_cli("profiles", "show", path)
     assert_one_line_error(code, err, needles[0])
+
+
+
+def test_cpu_features_come_from_a_known_vocabulary(tmp_path):
+    assert load_profile("cpu-x86-scanner").hardware.cpu_features == ["avx2", "avx512f", "avx512_vnni"]
+    assert load_profile("cpu-arm-handheld").hardware.cpu_features == ["asimd", "asimddp", "fphp"]
+    assert load_profile("uusic25-server").hardware.cpu_features is None  # not published
+    path = _write_variant(tmp_path, lambda s: s.replace('"avx512_vnni"]', '"avx512_vnni", "avx1024"]'))
+    with pytest.raises(ProfileError, match="cpu_features"):
+        load_profile_file(path)
+
+
+def test_performance_verdicts_name_features_the_target_lacks():
+    import platform
+
+    from edgeus.pipeline.verdicts import features_beyond_target
+
+    x86 = load_profile("cpu-x86-scanner")
+    if platform.machine() == "x86_64":
+        assert features_beyond_target(x86, ["avx2", "avx512_vnni", "avx512_bf16", "amx_int8", "sse4_2"]) == [
+            "avx512_bf16", "amx_int8"]  # a Sapphire Rapids host timing a Tiger Lake scanner
+        assert features_beyond_target(x86, ["avx2", "avx512_vnni"]) == []
+    assert features_beyond_target(load_profile("uusic25-server"), ["amx_bf16"]) == []  # target publishes none
