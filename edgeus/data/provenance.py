@@ -18,27 +18,37 @@ from edgeus.util.hashing import sha256_file
 HASH_CACHE = "file-hashes.json"
 
 
-def content_hash(root: Path, cache_dir: Path | None = None) -> tuple[str, int]:
-    """sha256 over (relative path, file sha256) of every file under ``root`` -> (hex digest, file count)."""
+def file_hashes(root: Path, cache_dir: Path | None = None) -> dict[Path, str]:
+    """sha256 of every file under ``root`` (resolved path -> hex), hashed once per build: a file whose size and
+    mtime match ``cache_dir/file-hashes.json`` keeps its recorded hash."""
     root = Path(root)
     cache_file = cache_dir / HASH_CACHE if cache_dir else None
     known = _read_cache(cache_file)
     fresh: dict[str, list] = {}
-    digest = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file())
-    for path in files:
+    table: dict[Path, str] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
         stat = path.stat()
-        key = str(path.resolve())
-        entry = known.get(key)
-        if entry and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns:
-            file_hash = entry[2]
-        else:
-            file_hash = sha256_file(path)
-        fresh[key] = [stat.st_size, stat.st_mtime_ns, file_hash]
-        digest.update(f"{path.relative_to(root).as_posix()}\0{file_hash}\n".encode())
+        resolved = path.resolve()
+        entry = known.get(str(resolved))
+        same = entry and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns
+        table[resolved] = entry[2] if same else sha256_file(path)
+        fresh[str(resolved)] = [stat.st_size, stat.st_mtime_ns, table[resolved]]
     if cache_file is not None:
         _write_cache(cache_file, {**known, **fresh})
-    return digest.hexdigest(), len(files)
+    return table
+
+
+def content_hash(table: dict[Path, str], under: Path) -> tuple[str, int]:
+    """sha256 over (path relative to ``under``, file sha256) of the table's files below ``under`` -> (hex, count).
+    One table serves the whole data root and each of its splits."""
+    under = Path(under).resolve()
+    digest = hashlib.sha256()
+    count = 0
+    for path, file_hash in table.items():  # sorted by path when built
+        if path == under or under in path.parents:
+            digest.update(f"{path.relative_to(under).as_posix()}\0{file_hash}\n".encode())
+            count += 1
+    return digest.hexdigest(), count
 
 
 def _read_cache(path: Path | None) -> dict:

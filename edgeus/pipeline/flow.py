@@ -104,7 +104,7 @@ def build(profile: DeviceProfile, options: BuildOptions,
 def _build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage, progress_for: ProgressFor,
            logs: CapturedLogs) -> BuildResult:
     from edgeus.data.defaults import default_phantom, split_folder, validation_splits
-    from edgeus.data.provenance import content_hash, data_provenance, images_per_task
+    from edgeus.data.provenance import content_hash, data_provenance, file_hashes, images_per_task
     from edgeus.models import load_model
 
     loaded = load_model(options.model, options.checkpoint, options.spec_file)
@@ -124,10 +124,11 @@ def _build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage, pro
     threads = options.threads or profile.runtime.threads
     # every file of the data by content (cached by size and mtime): a changed image re-runs the stages that
     # read it, calibration (quantize) or validation, and no other
-    calibration_sha256 = content_hash(split_folder(data, "calibration"), stages_dir)[0]
-    data_sha256 = content_key(*(content_hash(split_folder(data, purpose), stages_dir)[0]
+    hashes = file_hashes(data, stages_dir)
+    calibration_sha256 = content_hash(hashes, split_folder(data, "calibration"))[0]
+    data_sha256 = content_key(*(content_hash(hashes, split_folder(data, purpose))[0]
                                 for purpose in ("validation", "external")))
-    result.data = data_provenance(data, images_per_task(splits), *content_hash(data, stages_dir))
+    result.data = data_provenance(data, images_per_task(splits), *content_hash(hashes, data))
 
     # 1. export
     on_stage("export", None)
@@ -386,7 +387,9 @@ def _shippable_log(result: BuildResult, data: Path, options: BuildOptions) -> st
 
     if result.logs is None:
         return None
-    for handler in __import__("logging").getLogger().handlers:
+    import logging
+
+    for handler in logging.getLogger().handlers:
         handler.flush()
     text = result.logs.path.read_text(encoding="utf-8", errors="replace")
     return scrub_paths(text, {str(Path(options.out).resolve()): "<out>", str(Path(data).resolve()): "<data>",
