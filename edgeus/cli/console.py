@@ -261,6 +261,52 @@ def stage_reporter() -> Iterator:
     yield on_stage
 
 
+def print_plans(plans) -> None:
+    """The candidate plans side by side: latency, speed-up over fp32, worst drop, state and why."""
+    if plans is None:
+        return
+    table = Table(title=f"Plans ({plans.timing_note}; gates on {sum(plans.confirm_images.values())} held-out images)",
+                  header_style="bold")
+    for col in ("plan", "median ms", "p95 ms", "vs fp32", "ran as", "worst drop", "state", "why"):
+        table.add_column(col)
+    for run in sorted(plans.runs, key=lambda r: r.timing["median_ms"] if r.timing else float("inf")):
+        row = run.row()
+        state = {"chosen": "[bold green]chosen[/bold green]", "pass": "[green]pass[/green]",
+                 "rejected": "[red]rejected[/red]", "error": "[red]error[/red]"}.get(run.state, run.state)
+        worst = f"{row['worst_drop']:.4f} ({row['worst_drop_where']})" if row["worst_drop"] is not None else "-"
+        table.add_row(run.plan.name, _num(row["median_ms"], 1), _num(row["p95_ms"], 1),
+                      f"{row['speedup_vs_fp32']:.2f}x" if row["speedup_vs_fp32"] else "-",
+                      str(row["actual_precision"] or "-"), worst, state, run.reason)
+    by_reason: dict[str, list[str]] = {}
+    for name, why in plans.excluded.items():
+        by_reason.setdefault(why, []).append(name)
+    for why, names in by_reason.items():
+        table.add_row(", ".join(names), "-", "-", "-", "-", "-", "[dim]not built[/dim]", why)
+    console.print(table)
+    search = next((r.search for r in plans.runs if r.search), None)
+    if search:
+        console.print(f"int8-auto float scope: {len(search['float_blocks'])} of {len(search['blocks'])} blocks in float "
+                      f"({', '.join(search['float_blocks']) or 'none'}), searched on {search['search_images']} images "
+                      f"in {len(search['steps'])} evaluations; {'every task within budget' if search['within'] else 'NOT every task within budget'} "
+                      "on the search part", highlight=False)
+    if plans.ledger:
+        ledger = Table(title="Stage ledger: each task's drop vs torch fp32, stage by stage (held-out images)",
+                       header_style="bold")
+        ledger.add_column("split / task")
+        for stage in plans.ledger:
+            ledger.add_column(stage["stage"])
+        first = plans.ledger[0]["drops"]
+        for split, tasks in first.items():
+            for task, metrics in tasks.items():
+                for metric in metrics:
+                    cells = []
+                    for stage in plans.ledger:
+                        value = stage["drops"].get(split, {}).get(task, {}).get(metric)
+                        cells.append(_num(value, 4))
+                    ledger.add_row(f"{split} {task} {metric.upper()}", *cells)
+        console.print(ledger)
+
+
 def print_build_summary(result, strict: bool = False) -> None:
     table = Table(title=f"Build summary: {result.run_dir}", header_style="bold")
     table.add_column("stage")

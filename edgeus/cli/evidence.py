@@ -106,8 +106,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
                            data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
                            allow_missing_tasks=args.allow_missing_tasks, seed=args.seed, force=args.force,
-                           verbose=args.verbose)
-    from edgeus.cli.console import progress_bar, stage_reporter
+                           verbose=args.verbose, plan=args.plan)
+    from edgeus.cli.console import print_plans, progress_bar, stage_reporter
 
     with stage_reporter() as on_stage:
         result = build(profile, options, on_stage=on_stage, progress_for=progress_bar)
@@ -123,10 +123,16 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise BudgetFailed(f"{profile.name}: accuracy gates of the portable model blocked: "
                                f"{blocking_summary(result.verdicts, strict)} (see {result.run_dir})")
         return 0
+    print_plans(result.plans)
     print_accuracy_report(result.accuracy)
     print_perf_report(result.perf)
     print_verdicts(result.verdicts, strict=strict)
     print_build_summary(result, strict)
+    if result.plans is not None and result.plans.chosen is None:
+        closest = result.plans.shipped
+        raise BudgetFailed(f"{profile.name}: no plan passes every gate; closest: {closest.plan.name} "
+                           f"({blocking_summary(closest.verdicts, strict)}); its bundle, marked failed, is in "
+                           f"{result.run_dir}")
     if not result.passed:
         raise BudgetFailed(f"{profile.name}: budget gates blocked: {blocking_summary(result.verdicts, strict)} "
                            f"(details in {result.run_dir})")
@@ -174,7 +180,10 @@ def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("--checkpoint")
     p.add_argument("--spec")
     p.add_argument("--data", help="UUSIC25 folder or phantom root (default: phantom data, generated once)")
-    p.add_argument("-o", "--output", default="dist", help="output root (run folder: <model>-<profile>-<precision>)")
+    p.add_argument("-o", "--output", default="dist", help="output root (run folder: <model>-<profile>-<plan>)")
+    p.add_argument("--plan", help="auto (build every plan the target can run, ship the fastest that passes every "
+                                  "gate) or a plan name: fp32, bf16, fp16, int8, int8-hint, int8-auto, int8-auto+bf16, "
+                                  "... (default: the profile's plan, else auto)")
     p.add_argument("--threads", type=int)
     p.add_argument("--allow-missing-tasks", action="store_true")
     p.add_argument("--seed", type=int, default=0)

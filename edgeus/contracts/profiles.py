@@ -119,6 +119,9 @@ class Quantization(_Strict):
     ignored_names: list[str] = []
     ignored_patterns: list[str] = []
     ignored_types: list[str] = []
+    # The model spec's float patterns (int8_float_patterns) join the ignored scope: the "hint" scope. Plans
+    # without a float scope, and the float-scope search, quantize with this off.
+    spec_hints: bool = Field(default=True, strict=True)
 
 
 class AccuracyDrops(_Strict):
@@ -163,6 +166,9 @@ class DeviceProfile(_Strict):
     runtime: Runtime
     quantization: Quantization = Quantization()
     budgets: Budgets
+    # "auto": build every plan the target can run and ship the fastest that passes every gate
+    # (edgeus/contracts/plans.py); a plan name pins one (``--plan`` overrides either).
+    plan: str = "auto"
 
     def check_consistency(self, where: str) -> None:
         """Cross-field rules the field types cannot express."""
@@ -172,6 +178,13 @@ class DeviceProfile(_Strict):
             raise ProfileError(f"{where}: runtime.tensorrt is only allowed with backend 'tensorrt'")
         if self.backend is not Backend.openvino and self.runtime.openvino is not None:
             raise ProfileError(f"{where}: runtime.openvino is only allowed with backend 'openvino'")
+        if self.plan != "auto":
+            from edgeus.contracts.plans import plan_named
+
+            try:
+                plan_named(self.backend, self.plan)
+            except ProfileError as exc:
+                raise ProfileError(f"{where}: plan: {exc}") from None
 
 
 def profile_dirs(extra: list[Path] | None = None) -> list[Path]:

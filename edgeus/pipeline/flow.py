@@ -19,7 +19,9 @@ from edgeus.contracts.profiles import Backend, DeviceProfile
 from edgeus.contracts.stage_records import ModelRecord
 
 if TYPE_CHECKING:
+    from edgeus.contracts.plans import PlanChoice
     from edgeus.contracts.spec import ModelSpec
+    from edgeus.pipeline.plans import PlanSearch
     from edgeus.data.calibration import CalibrationPlan
     from edgeus.models import LoadedModel
     from edgeus.stages.profile import PerfReport
@@ -49,6 +51,7 @@ class BuildOptions:
     profile_min_duration_s: float = 3.0
     force: bool = False
     verbose: bool = False  # library logs on the console too (they always go to the bundle's build.log)
+    plan: str | None = None  # "auto" or a plan name (contracts/plans.py); None: the profile's (default auto)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class BuildResult:
     logs: CapturedLogs | None = None  # library logs of this build (build.log) and their warnings
     splits: dict = field(default_factory=dict)  # validation samples per split, read once per build
     data: dict | None = None          # where the evidence came from (data/provenance.py)
+    plans: PlanSearch | None = None   # every candidate plan, its verdicts and the choice
 
 
 def _no_progress(name: str, total: int):
@@ -84,14 +88,18 @@ def build(profile: DeviceProfile, options: BuildOptions,
     import sys
     import tempfile
 
+    from edgeus.contracts.plans import candidate_plans
     from edgeus.util.lock import output_lock
+    from edgeus.util.toolchain import cpu_isa
 
+    # an unknown plan, or one the target cannot run, is refused before anything is written
+    choice = candidate_plans(profile, options.plan or profile.plan, cpu_isa())
     log_dir = Path(tempfile.mkdtemp(prefix="edgeus-log-"))
     try:
         # one writer per -o folder (a second build refuses); stale locks of killed builds are taken over
         with output_lock(options.out, notice=lambda message: print(f"edgeus: {message}", file=sys.stderr)), \
                 capture_library_logs(log_dir / "build.log", options.verbose) as logs:
-            result = _build(profile, options, on_stage, progress_for, logs)
+            result = _build(profile, options, choice, on_stage, progress_for, logs)
             kept = options.out / CACHE_DIR / "logs" / f"{profile.name}.log"
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(logs.path, kept)
@@ -101,8 +109,8 @@ def build(profile: DeviceProfile, options: BuildOptions,
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def _build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage, progress_for: ProgressFor,
-           logs: CapturedLogs) -> BuildResult:
+def _build(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice, on_stage: OnStage,
+           progress_for: ProgressFor, logs: CapturedLogs) -> BuildResult:
     from edgeus.data.defaults import default_phantom, split_folder, validation_splits
     from edgeus.data.provenance import content_hash, data_provenance, file_hashes, images_per_task
     from edgeus.models import load_model
@@ -111,13 +119,10 @@ def _build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage, pro
     data = options.data or default_phantom()
     # Check every input before the first stage writes anything: a data problem found after export would
     # leave a run directory behind for nothing.
-    plan = _calibration_plan(split_folder(data, "calibration"), loaded.spec, profile, options)
+    int8 = any(p.compute == "int8" for p in choice.candidates)
+    plan = _calibration_plan(split_folder(data, "calibration"), loaded.spec, profile, options) if int8 else None
     splits = validation_splits(data, loaded.spec, options.allow_missing_tasks)
-    run_dir = options.out / f"{loaded.name}-{profile.name}-{profile.precision.value}"
-    if run_dir.exists() and not options.force:
-        from edgeus.errors import OutputExistsError
-
-        raise OutputExistsError(f"bundle {run_dir} exists; pass --force to rebuild it (cached stages are reused)")
+    run_dir = _bundle_dir(options, loaded.name, profile.name, choice.candidates[0].name) if choice.pinned else None
     stages_dir = options.out / CACHE_DIR
     clean_partial(stages_dir)
     result = BuildResult(run_dir, logs=logs, splits=splits)
@@ -137,42 +142,45 @@ def _build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage, pro
     result.stages.append(export)
     on_stage("export", export)
 
-    # 2. quantize (calibration plan fingerprint is part of the key)
-    on_stage("quantize", None)
-    quant_key = content_key("quantize", export_key, profile.backend.value, profile.precision.value,
-                            profile.quantization.model_dump(), plan.fingerprint if plan else None,
-                            calibration_sha256 if plan else None)
-    quant = run_stage(stages_dir, "quantize", quant_key,
-                      lambda tmp: _quantize(export.path / "model.onnx", profile, loaded.spec, tmp, plan))
-    result.stages.append(quant)
-    on_stage("quantize", quant)
-
     if profile.backend is Backend.tensorrt:
+        # 2. quantize (calibration plan fingerprint is part of the key): the profile's one plan
+        from edgeus.pipeline.plans import plan_profile
+
+        profile = plan_profile(profile, choice.candidates[0])
+        on_stage("quantize", None)
+        quant_key = content_key("quantize", export_key, profile.backend.value, profile.precision.value,
+                                profile.quantization.model_dump(), plan.fingerprint if plan else None,
+                                calibration_sha256 if plan else None)
+        quant = run_stage(stages_dir, "quantize", quant_key,
+                          lambda tmp: _quantize(export.path / "model.onnx", profile, loaded.spec, tmp, plan))
+        result.stages.append(quant)
+        on_stage("quantize", quant)
         return _deferred_engine(loaded, profile, export, quant, export_key, quant_key, plan, data, threads, options,
                                 result, on_stage, progress_for, data_sha256)
 
-    # 3. compile
-    on_stage("compile", None)
-    compile_key = content_key("compile", quant_key, profile.runtime.model_dump(), threads)
-    compiled = run_stage(stages_dir, "compile", compile_key, lambda tmp: _compile(quant.path / "out", profile, tmp, threads))
-    result.stages.append(compiled)
-    on_stage("compile", compiled)
+    # 2-4. every candidate plan: quantize, compile, validate on the confirm part; timed side by side
+    from edgeus.pipeline.plans import PlanContext, search_plans
 
-    # 4. validate: the torch fp32 original against the compiled candidate
-    on_stage("validate", None)
-    val_key = content_key("validate", compile_key, export_key, data_sha256,
-                          profile.budgets.accuracy_drop.model_dump(), options.seed)
-    validated = run_stage(stages_dir, "validate", val_key,
-                          lambda tmp: _validate(loaded, compiled.path / "out", profile, splits, tmp, threads, options,
-                                                progress_for))
-    result.stages.append(validated)
-    on_stage("validate", validated)
+    context = PlanContext(loaded, profile, export, export_key, plan, calibration_sha256, data_sha256, stages_dir,
+                          threads, options.seed, splits, on_stage, progress_for)
+    result.plans = search_plans(context, choice)
+    shipped = result.plans.shipped
+    if shipped is None:
+        from edgeus.errors import EdgeusError
+
+        reasons = "; ".join(f"{r.plan.name}: {r.reason}" for r in result.plans.runs)
+        raise EdgeusError(f"no plan could be built for {profile.name}: {reasons}")
+    result.stages += shipped.stages
+    profile = shipped.profile
+    result.run_dir = _bundle_dir(options, loaded.name, profile.name, shipped.plan.name)
+    compiled = StageResult("compile", shipped.model_dir.parent, shipped.compile_key, True, {})
+    validated_dir = shipped.stages[-1].path
 
     # 5. profile
     on_stage("profile", None)
     from edgeus.util.toolchain import machine_description
 
-    perf_key = content_key("profile", compile_key, machine_description(), options.profile_min_iters,
+    perf_key = content_key("profile", shipped.compile_key, machine_description(), options.profile_min_iters,
                            options.profile_min_duration_s)
     profiled = run_stage(stages_dir, "profile", perf_key,
                          lambda tmp: _profile(loaded, compiled.path / "out", export.path / "model.onnx", profile, splits,
@@ -180,14 +188,30 @@ def _build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage, pro
     result.stages.append(profiled)
     on_stage("profile", profiled)
 
-    result.accuracy = _load_accuracy(validated.path / "accuracy.json")
+    result.accuracy = shipped.accuracy
     result.perf = _load_perf(profiled.path / "perf.json")
     result.verdicts, result.passed = judge(profile, result.perf, result.accuracy, measured_on_target=False)
+    if result.plans.chosen is None:  # the closest plan ships, marked failed, so the user can see why
+        from edgeus.pipeline.verdicts import Verdict
+
+        result.verdicts.insert(0, Verdict("plan search", None, 0, "", False,
+                                          f"no plan passes every gate; closest: {shipped.plan.name} ({shipped.reason})"))
+        result.passed = False
     on_stage("bundle", None)
-    result.manifest = _bundle(loaded, profile, compiled.path / "out", validated.path, profiled.path, result, plan,
+    result.manifest = _bundle(loaded, profile, compiled.path / "out", validated_dir, profiled.path, result, plan,
                               data, threads, options)
     on_stage("bundle", StageResult("bundle", result.run_dir, "", False, {}))
     return result
+
+
+def _bundle_dir(options: BuildOptions, model: str, profile: str, plan: str) -> Path:
+    """``OUT/<model>-<profile>-<plan>``, refused when it exists without ``force`` (cached stages are reused)."""
+    run_dir = options.out / f"{model}-{profile}-{plan}"
+    if run_dir.exists() and not options.force:
+        from edgeus.errors import OutputExistsError
+
+        raise OutputExistsError(f"bundle {run_dir} exists; pass --force to rebuild it (cached stages are reused)")
+    return run_dir
 
 
 def _deferred_engine(loaded: LoadedModel, profile: DeviceProfile, export: StageResult, quant: StageResult,
@@ -315,36 +339,19 @@ def _validate(loaded: LoadedModel, compiled_dir: Path, profile: DeviceProfile, s
 
 def _profile(loaded: LoadedModel, compiled_dir: Path, export_onnx: Path, profile: DeviceProfile, splits: dict, tmp: Path,
              threads: int, options: BuildOptions) -> dict:
-    from edgeus.backends.registry import open_runner
-    from edgeus.stages.profile import compare_speed, profile_model
+    """Profiled in a fresh process: its memory is the runtime's and the model's, as on the device, not the
+    build's (torch, NNCF and every candidate plan would otherwise count against the target's budget)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    samples = splits["internal"]
-    model_files = [p for p in compiled_dir.iterdir() if p.suffix in (".xml", ".bin", ".onnx")]
-    perf = profile_model(lambda: open_runner(compiled_dir, profile, threads), loaded.spec, samples,
-                         model_files=model_files, batch_sizes=profile.runtime.batch_sizes, threads=threads,
-                         min_iters=options.profile_min_iters, min_duration_s=options.profile_min_duration_s)
-    if profile.precision.value in ("int8", "mixed", "fp16"):
-        # A quantized model that is slower than its fp32 original must not ship silently.
-        fp32 = _fp32_runner_factory(export_onnx, profile, threads)
-        speed = compare_speed(fp32, lambda: open_runner(compiled_dir, profile, threads), loaded.spec)
-        perf.settings["speed_vs_fp32"] = speed
-        if speed["speedup"] < 1.0:
-            perf.warnings.append(
-                f"{profile.precision.value} is slower than fp32 on this machine: {speed['candidate_ms']:.1f} ms vs "
-                f"{speed['baseline_ms']:.1f} ms ({speed['baseline']}); the quantized model brings no speed here"
-            )
-    (tmp / "perf.json").write_text(json.dumps(perf.to_dict(), indent=1) + "\n")
-    return {"stage": "profile", "p95_ms": perf.compute.p95_ms}
+    from edgeus.pipeline.profile_worker import profile_compiled
 
-
-def _fp32_runner_factory(export_onnx: Path, profile: DeviceProfile, threads: int):
-    """The same backend running the fp32 export: what the quantized model must beat."""
-    from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
-    from edgeus.backends.openvino.runner import OpenVINORunner
-
-    if profile.backend is Backend.openvino:
-        return lambda: OpenVINORunner(export_onnx, threads=threads, inference_precision="f32", name="openvino-fp32")
-    return lambda: OnnxRuntimeRunner(export_onnx, threads=threads, name="onnxruntime-fp32")
+    args = (str(compiled_dir), profile.model_dump_json(), loaded.spec, splits["internal"], str(export_onnx), threads,
+            options.profile_min_iters, options.profile_min_duration_s)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        perf = pool.submit(profile_compiled, *args).result()
+    (tmp / "perf.json").write_text(json.dumps(perf, indent=1) + "\n")
+    return {"stage": "profile", "p95_ms": perf["compute"]["p95_ms"]}
 
 
 def _load_accuracy(path: Path):
@@ -371,13 +378,22 @@ def _bundle(loaded: LoadedModel, profile: DeviceProfile, compiled_dir: Path, val
     samples = result.splits["internal"]
     parts = BundleParts(
         loaded=loaded, profile=profile, model_dir=compiled_dir, engine=engine,
-        accuracy=json.loads((validated / "accuracy.json").read_text()),
+        accuracy=_with_plan_evidence(json.loads((validated / "accuracy.json").read_text()), result.plans),
         perf=json.loads((profiled / "perf.json").read_text()),
         verdicts=[v.to_dict() for v in result.verdicts], passed=result.passed, samples=samples,
         calibration=plan.record() if plan else None, data=result.data, build_log=_shippable_log(result, data, options),
         candidate_factory=lambda: open_runner(compiled_dir, profile, threads),
+        extra_texts={"plans.json": json.dumps(result.plans.to_dict(), indent=1, default=str) + "\n"} if result.plans else {},
     )
     return write_bundle(parts, result.run_dir, force=options.force)
+
+
+def _with_plan_evidence(accuracy: dict, plans: PlanSearch | None) -> dict:
+    """accuracy.json says which plan it is, on which images (the confirm part), and the stage ledger."""
+    if plans is None or plans.shipped is None:
+        return accuracy
+    return {**accuracy, "plan": plans.shipped.plan.name, "images": plans.confirm_images,
+            "search_images": plans.search_images, "ledger": plans.ledger}
 
 
 def _shippable_log(result: BuildResult, data: Path, options: BuildOptions) -> str | None:

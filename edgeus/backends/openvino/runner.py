@@ -36,9 +36,10 @@ class OpenVINORunner(Runner):
 
     def __init__(self, model_path: str | Path, threads: int | None = None, streams: int = 1,
                  hint: str = "LATENCY", inference_precision: str = "f32", cache_dir: str | Path | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, model=None) -> None:
         super().__init__(name or f"openvino:{Path(model_path).name}")
         self.model_path = Path(model_path)
+        self._model = model  # an ov.Model in memory (the float-scope search's variants); model_path names it
         self.threads, self.streams, self.hint = threads, streams, hint
         self.inference_precision = inference_precision
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -57,13 +58,14 @@ class OpenVINORunner(Runner):
 
     def _load(self) -> None:
         ov = import_openvino()
-        if not self.model_path.is_file():
+        if self._model is None and not self.model_path.is_file():
             raise BackendError(f"{self.model_path}: OpenVINO model not found")
         core = ov.Core()
         if self.cache_dir:
             core.set_property({"CACHE_DIR": str(self.cache_dir)})
         try:
-            self._compiled = core.compile_model(core.read_model(str(self.model_path)), self.device, self.config())
+            model = self._model if self._model is not None else core.read_model(str(self.model_path))
+            self._compiled = core.compile_model(model, self.device, self.config())
         except Exception as exc:
             raise BackendError(f"{self.model_path}: OpenVINO cannot load the model: {_check_message(exc)}") from None
         precision = self._compiled.get_property("INFERENCE_PRECISION_HINT")

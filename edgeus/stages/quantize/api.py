@@ -37,7 +37,8 @@ class QuantizeResult:
 def _ignored(profile: DeviceProfile, options: QuantizeOptions, spec: ModelSpec) -> dict[str, list[str]]:
     q = profile.quantization
     return {"names": [*q.ignored_names, *options.ignored_names],
-            "patterns": [*spec.int8_float_patterns, *q.ignored_patterns, *options.ignored_patterns],
+            "patterns": [*(spec.int8_float_patterns if q.spec_hints else []), *q.ignored_patterns,
+                         *options.ignored_patterns],
             "types": [*q.ignored_types, *options.ignored_types]}
 
 

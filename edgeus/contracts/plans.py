@@ -1,0 +1,153 @@
+"""Deployment plans: the ways one model can run on one target, and which of them a target can run at all.
+
+A plan is a precision, and for INT8 a float scope (which layers stay in float) and the precision those float
+"islands" compute in:
+
+=================  =======================================================================================
+``fp32``           the exported model as it is
+``bf16`` ``fp16``  the fp32 model computed in bfloat16 / float16 (OpenVINO inference precision)
+``int8``           everything quantizable in INT8 (no float scope)
+``int8-hint``      INT8 with the model spec's float patterns (``int8_float_patterns``): a hint from its authors
+``int8-auto``      INT8 with the float scope the search found for this model and data (stages/scope_search.py)
+``...+bf16``       the same INT8 with its float islands in bfloat16 (``int8-auto+bf16``), ``+fp16`` likewise
+=================  =======================================================================================
+
+A plan that computes in bf16 or fp16 needs the feature on the **target** (from its spec sheet,
+``hardware.cpu_features``) and, to be measured, on the build machine too. ONNX Runtime's CPU provider has no
+bf16/fp16 kernels worth the name, so its plans are fp32 and INT8. TensorRT plans are the profile's precision:
+their speed is only known on the device (``edgeus finalize``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from edgeus.contracts.profiles import Backend, DeviceProfile, Precision
+from edgeus.errors import ProfileError
+
+Compute = Literal["fp32", "bf16", "fp16", "int8"]
+Scope = Literal["none", "hint", "auto"]
+Islands = Literal["f32", "bf16", "f16"]
+
+# Any one of these CPU features runs the precision in hardware (x86: AVX-512-BF16 or AMX; ARM: BF16 / FP16
+# arithmetic). Without one, OpenVINO silently computes in f32 and the plan is only a slower fp32.
+PRECISION_FEATURES: dict[str, tuple[str, ...]] = {
+    "bf16": ("avx512_bf16", "amx_bf16", "bf16"),
+    "f16": ("avx512_fp16", "fphp"),
+}
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    backend: Backend
+    compute: Compute             # the precision of the model's heavy layers
+    scope: Scope | None = None   # INT8 only: which float scope
+    islands: Islands = "f32"     # the compute precision of everything not in INT8
+
+    @property
+    def precision(self) -> Precision:
+        """The precision the quantize stage produces (bf16 and fp16 compute from an fp32 / fp16 IR)."""
+        return {"int8": Precision.int8, "fp16": Precision.fp16}.get(self.compute, Precision.fp32)
+
+    @property
+    def float_compute(self) -> Islands:
+        """OpenVINO's inference precision for this plan."""
+        return {"bf16": "bf16", "fp16": "f16"}.get(self.compute, self.islands)  # type: ignore[return-value]
+
+    def needs(self) -> str | None:
+        """The reduced float precision this plan needs in hardware (None: none)."""
+        return None if self.float_compute == "f32" else self.float_compute
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "backend": self.backend.value, "compute": self.compute, "scope": self.scope,
+                "islands": self.islands, "float_compute": self.float_compute}
+
+
+def _int8_plans(backend: Backend, islands: list[Islands]) -> list[Plan]:
+    plans = []
+    for island in islands:
+        for scope in ("none", "hint", "auto"):
+            base = "int8" if scope == "none" else f"int8-{scope}"
+            name = base if island == "f32" else f"{base}+{'fp16' if island == 'f16' else island}"
+            plans.append(Plan(name, backend, "int8", scope, island))  # type: ignore[arg-type]
+    return plans
+
+
+def all_plans(backend: Backend) -> list[Plan]:
+    """Every plan a backend has, whatever the target (the vocabulary of ``--plan``)."""
+    if backend is Backend.openvino:
+        return [Plan("fp32", backend, "fp32"), Plan("bf16", backend, "bf16", islands="bf16"),
+                Plan("fp16", backend, "fp16", islands="f16"), *_int8_plans(backend, ["f32", "bf16", "f16"])]
+    if backend is Backend.onnxruntime:
+        return [Plan("fp32", backend, "fp32"), *_int8_plans(backend, ["f32"])]
+    return [Plan("fp16", backend, "fp16", islands="f16"), Plan("int8-hint", backend, "int8", "hint", "f16"),
+            Plan("fp32", backend, "fp32")]
+
+
+def profile_plan(profile: DeviceProfile) -> Plan:
+    """The one plan of a profile without a choice (TensorRT): its precision, INT8 with the spec's hints."""
+    by_precision = {Precision.fp16: "fp16", Precision.int8: "int8-hint", Precision.mixed: "int8-hint",
+                    Precision.fp32: "fp32"}
+    return plan_named(profile.backend, by_precision[profile.precision])
+
+
+def plan_named(backend: Backend, name: str) -> Plan:
+    plans = {p.name: p for p in all_plans(backend)}
+    if name not in plans:
+        import difflib
+
+        close = difflib.get_close_matches(name, plans, n=2)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ProfileError(f"unknown plan {name!r} for the {backend.value} backend{hint}; "
+                           f"plans: auto, {', '.join(plans)}")
+    return plans[name]
+
+
+def missing_feature(plan: Plan, features: list[str] | None) -> str | None:
+    """Why ``features`` (a CPU's) cannot run ``plan`` in hardware; None if they can."""
+    need = plan.needs()
+    if need is None:
+        return None
+    if features is None:
+        return f"needs {need} arithmetic and the CPU's features are not known"
+    if not any(f in features for f in PRECISION_FEATURES[need]):
+        return f"needs {need} arithmetic ({' or '.join(PRECISION_FEATURES[need])})"
+    return None
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    candidates: list[Plan]          # what will be built and measured
+    excluded: dict[str, str]        # plan name -> why not (the target or this machine lacks a feature)
+    pinned: bool                    # one plan, named by the user or the profile
+
+
+def candidate_plans(profile: DeviceProfile, requested: str, build_features: list[str]) -> PlanChoice:
+    """The plans to build for ``profile``: all it can run (``auto``) or the one named.
+
+    A plan the target cannot run is never a candidate; one the target can run but this machine cannot is
+    excluded too (its timing here would be an fp32 timing), with the reason."""
+    if profile.backend is Backend.tensorrt:
+        plan = profile_plan(profile) if requested == AUTO else plan_named(profile.backend, requested)
+        return PlanChoice([plan], {}, True)
+    target = profile.hardware.cpu_features
+    excluded: dict[str, str] = {}
+    candidates = []
+    for plan in all_plans(profile.backend):
+        on_target = missing_feature(plan, target)
+        here = missing_feature(plan, build_features)
+        if on_target:
+            excluded[plan.name] = f"{profile.hardware.device} {on_target}"
+        elif here:
+            excluded[plan.name] = f"this build machine {here}: it cannot be measured here"
+        else:
+            candidates.append(plan)
+    if requested == AUTO:
+        return PlanChoice(candidates, excluded, False)
+    plan = plan_named(profile.backend, requested)
+    if plan.name in excluded:
+        raise ProfileError(f"plan {plan.name!r} cannot run for profile {profile.name}: {excluded[plan.name]}")
+    return PlanChoice([plan], {}, True)
