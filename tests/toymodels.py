@@ -96,3 +96,33 @@ def frozen_batch_reshape_net() -> FrozenBatchReshapeNet:
 
 def not_a_module():
     return "hello"
+
+
+class FragileLuminalNet(nn.Module):
+    """The embedded uniusnet-small whose 4-class head (Breast_luminal only) passes through a 3x3 convolution
+    fed its logits *beside a channel of about 100000*: in fp32 the convolution is the identity on the logits,
+    in INT8 one activation scale must cover 1e5, its step (~400) swallows logits of a few units, and that one
+    task breaks while every other keeps its accuracy. No scope hints: its spec has no int8_float_patterns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from edgeus.models import load_model
+
+        self.base = load_model("uniusnet-small").module
+        # 3x3, not 1x1: OpenVINO 2026.4's CPU plugin fails to compile an INT8 1x1 convolution on a 1x1 input
+        # (ConvertWeightCompressedConv1x1ToMatmul), which would make the INT8 plans errors, not inaccurate
+        self.amplifier = nn.Conv2d(5, 4, 3, padding=1, bias=False)
+        with torch.no_grad():
+            self.amplifier.weight.zero_()
+            self.amplifier.weight[:, :4, 1, 1] = torch.eye(4)
+
+    def forward(self, image: torch.Tensor, prompt: torch.Tensor):
+        seg, cls2, cls4 = self.base(image, prompt)
+        # image-dependent, so the quantizer cannot treat it as a constant (NNCF leaves constant branches alone)
+        big = 1.0e5 * (2.0 + torch.tanh(image.mean(dim=(1, 2, 3))))[:, None]
+        x = torch.cat([cls4, big], dim=1)[:, :, None, None]
+        return seg, cls2, self.amplifier(x)[:, :, 0, 0]
+
+
+def fragile_luminal_net() -> FragileLuminalNet:
+    return FragileLuminalNet().eval()

@@ -66,10 +66,10 @@ class Plan:
                 "islands": self.islands, "float_compute": self.float_compute}
 
 
-def _int8_plans(backend: Backend, islands: list[Islands]) -> list[Plan]:
+def _int8_plans(backend: Backend, islands: list[Islands], scopes=("none", "hint", "auto")) -> list[Plan]:
     plans = []
     for island in islands:
-        for scope in ("none", "hint", "auto"):
+        for scope in scopes:
             base = "int8" if scope == "none" else f"int8-{scope}"
             name = base if island == "f32" else f"{base}+{'fp16' if island == 'f16' else island}"
             plans.append(Plan(name, backend, "int8", scope, island))  # type: ignore[arg-type]
@@ -82,7 +82,9 @@ def all_plans(backend: Backend) -> list[Plan]:
         return [Plan("fp32", backend, "fp32"), Plan("bf16", backend, "bf16", islands="bf16"),
                 Plan("fp16", backend, "fp16", islands="f16"), *_int8_plans(backend, ["f32", "bf16", "f16"])]
     if backend is Backend.onnxruntime:
-        return [Plan("fp32", backend, "fp32"), *_int8_plans(backend, ["f32"])]
+        # the automatic float scope reverts quantizers in NNCF's OpenVINO graph; ONNX Runtime's QDQ models
+        # (quantized by ONNX Runtime itself) have the hint scope and none
+        return [Plan("fp32", backend, "fp32"), *_int8_plans(backend, ["f32"], ("none", "hint"))]
     return [Plan("fp16", backend, "fp16", islands="f16"), Plan("int8-hint", backend, "int8", "hint", "f16"),
             Plan("fp32", backend, "fp32")]
 

@@ -45,10 +45,13 @@ class TaskAgreement:
         return {**asdict(self), "within": self.within}
 
 
+NOISE = 1e-6  # losses below this are zero (Dice's epsilon leaves ~1e-8 between identical masks)
+
+
 def _ratio(loss: float, threshold: float) -> float:
-    if threshold <= 0:
-        return 0.0 if loss <= 1e-12 else float("inf")
-    return loss / threshold
+    if loss <= NOISE:
+        return 0.0
+    return loss / threshold if threshold > 0 else float("inf")
 
 
 # Scores closer than this in the reference are a tie: float noise alone (an fp32 model on another runtime)

@@ -1,0 +1,108 @@
+"""Plan search end to end: a model with no scope hints whose full INT8 breaks one task gets a float scope that
+saves it, the fastest passing plan ships, and a build no plan can pass exits 2 naming the closest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TESTS, assert_one_line_error
+
+from edgeus.contracts.profiles import BUILTIN_PROFILES_DIR, load_profile
+from edgeus.data.phantom import generate_phantom
+from edgeus.pipeline.flow import BuildOptions, build
+
+MODEL = "toymodels:fragile_luminal_net"
+SPEC = TESTS / "fragile_luminal_spec.toml"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    # 12 images per task row: 6 search, 6 confirm; enough for a gate to *fail* (a paired interval above zero)
+    root = tmp_path_factory.mktemp("plans") / "ph12"
+    generate_phantom(root, per_task=12, seed=5)
+    return root
+
+
+@pytest.fixture(scope="module")
+def searched(data, tmp_path_factory):
+    import sys
+
+    sys.path.insert(0, str(TESTS))  # the factory model lives in tests/toymodels.py
+    out = tmp_path_factory.mktemp("plans-out")
+    options = BuildOptions(model=MODEL, spec_file=str(SPEC), data=data, out=out, threads=2, profile_min_iters=5,
+                           profile_min_duration_s=0.2)
+    return build(load_profile("cpu-x86-scanner"), options), out
+
+
+def test_full_int8_breaks_one_task_and_the_automatic_scope_brings_it_back(searched):
+    result, _ = searched
+    runs = {r.plan.name: r for r in result.plans.runs}
+    assert set(runs) == {"fp32", "int8", "int8-hint", "int8-auto"}  # Tiger Lake: no bf16 plans
+    broken = runs["int8"]
+    assert broken.state == "rejected"
+    failing = [v.item for v in broken.verdicts if v.state == "fail"]
+    assert any("Breast_luminal/classification" in item for item in failing), failing
+    assert not any("segmentation" in item for item in failing)  # only the one task broke
+    auto = runs["int8-auto"]
+    assert auto.search["float_blocks"] == ["/amplifier"] and auto.search["within"]
+    assert auto.passed and auto.accuracy.passed
+    luminal = auto.accuracy.splits["internal"].tasks["Breast_luminal/classification"]
+    assert luminal.metrics["auc"].state == "pass"  # within budget on the held-out confirm part
+    # the shipped plan is the fastest that passes every gate
+    passing = [r for r in result.plans.runs if r.passed]
+    assert result.plans.chosen is min(passing, key=lambda r: r.timing["median_ms"])
+    assert result.passed and result.run_dir.name == f"fragile-luminal-cpu-x86-scanner-{result.plans.chosen.plan.name}"
+
+
+def test_the_bundle_carries_the_plans_the_scope_trace_and_the_stage_ledger(searched):
+    result, _ = searched
+    plans = json.loads((result.run_dir / "plans.json").read_text())
+    assert plans["chosen"] == result.plans.chosen.plan.name
+    assert {p["plan"] for p in plans["plans"]} == {"fp32", "int8", "int8-hint", "int8-auto"}
+    trace = plans["scope_search"]
+    assert trace["steps"][0]["phase"] == "start" and trace["steps"][0]["worst_task"] == "Breast_luminal/classification"
+    assert trace["steps"][-1]["within"] and trace["search_images"] == plans["search_images"] > 0
+    accuracy = json.loads((result.run_dir / "accuracy.json").read_text())
+    stages = [s["stage"] for s in accuracy["ledger"]]
+    assert stages[0] == "ONNX fp32 (onnxruntime)" and stages[-1].endswith("compiled (openvino)")
+    assert "Breast_luminal/classification" in accuracy["ledger"][0]["drops"]["internal"]
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert "plans.json" in manifest["files"]
+
+
+def test_when_no_plan_passes_the_build_exits_2_naming_the_closest(searched, data, tmp_path, run_cli):
+    _, out = searched
+    text = (BUILTIN_PROFILES_DIR / "cpu-x86-scanner.toml").read_text()
+    text = text.replace('name = "cpu-x86-scanner"', 'name = "too-fast"').replace("latency_p95_ms = 100",
+                                                                                 "latency_p95_ms = 0.01")
+    (tmp_path / "too-fast.toml").write_text(text)
+    code, stdout, err = run_cli("build", "--target", "too-fast", "--profiles-dir", tmp_path, "--model", MODEL,
+                                "--spec", SPEC, "--data", data, "-o", out, "--threads", "2")
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert "no plan passes every gate; closest: " in last and "latency p95" in last, last
+    assert "Traceback" not in err and "rejected" in stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--target", "cpu-x86-scanner", "--plan", "int9"], "unknown plan 'int9'"),
+    (["--target", "cpu-x86-scanner", "--plan", "bf16"], "needs bf16 arithmetic"),
+    (["--target", "cpu-arm-handheld", "--plan", "int8-auto"], "unknown plan 'int8-auto' for the onnxruntime"),
+])
+def test_bad_plans_are_one_line_and_write_nothing(args, needle, tmp_path, run_cli):
+    out = tmp_path / "out"
+    code, _, err = run_cli("build", *args, "-o", out)
+    assert_one_line_error(code, err, needle)
+    assert not out.exists()
+
+
+def test_a_negative_budget_is_one_line_and_writes_nothing(tmp_path, run_cli):
+    text = (BUILTIN_PROFILES_DIR / "cpu-x86-scanner.toml").read_text()
+    (tmp_path / "neg.toml").write_text(text.replace('name = "cpu-x86-scanner"', 'name = "neg"')
+                                       .replace("auc_worst = 0.02", "auc_worst = -0.02"))
+    out = tmp_path / "out"
+    code, _, err = run_cli("build", "--target", tmp_path / "neg.toml", "-o", out)
+    assert_one_line_error(code, err, "budgets.accuracy_drop.auc_worst", "greater than or equal to 0")
+    assert not out.exists()
