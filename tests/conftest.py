@@ -65,7 +65,10 @@ def build_bundle(target: str, data: Path, out: Path) -> Path:
     from edgeus.contracts.profiles import load_profile
     from edgeus.pipeline.flow import BuildOptions, build
 
-    options = BuildOptions(data=data, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2)
+    # one plan, the spec's hint scope (what these bundles are for: shipping, verifying, running them);
+    # the plan search has its own tests (tests/pipeline/test_plan_search.py)
+    options = BuildOptions(data=data, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2,
+                           plan="int8-hint")
     return build(load_profile(target), options).run_dir
 
 

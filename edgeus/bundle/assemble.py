@@ -111,7 +111,7 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
                                "classification": "softmax probabilities; prediction = argmax"},
             "tasks": task_table(loaded.spec), "profile": profile.model_dump(mode="json"),
             "target": {"profile": profile.name, "device": profile.hardware.device, "backend": profile.backend.value,
-                       "precision": profile.precision.value},
+                       "precision": profile.precision.value, "plan": profile.plan},
             "engine": parts.engine, "toolchain": toolchain, "sbom": SBOM_FILE,
             "calibration": ({"fingerprint": parts.calibration["fingerprint"], "samples": parts.calibration["samples"],
                              "per_task": parts.calibration["coverage"]} if parts.calibration else None),

@@ -9,8 +9,9 @@ timed in one interleaved loop (every round runs each once, so drift and noisy ne
 each gets its verdicts: the accuracy gates, latency p95 and model size. The choice is the fastest candidate
 with no blocking verdict; without one, the closest (fewest blocking verdicts, then the smallest overrun).
 
-The validation split is divided per task, by a hash of each sample's id: half searches, half confirms (tasks
-with one image confirm only). The external split, where there is one, only confirms.
+When a candidate searches its float scope, the validation split is divided per task, by a hash of each
+sample's id: half searches, half confirms (tasks with one image confirm only), for every candidate alike;
+otherwise all of it confirms. The external split, where there is one, only confirms.
 """
 
 from __future__ import annotations
@@ -168,7 +169,10 @@ def search_plans(ctx: PlanContext, choice: PlanChoice) -> PlanSearch:
     from edgeus.backends.memo import MemoRunner
     from edgeus.backends.torch import TorchRunner
 
-    search, confirm = split_search_confirm(ctx.splits["internal"], ctx.seed)
+    if any(p.scope == "auto" for p in choice.candidates):
+        search, confirm = split_search_confirm(ctx.splits["internal"], ctx.seed)
+    else:  # nothing is searched: every validation image confirms
+        search, confirm = [], list(ctx.splits["internal"])
     confirm_splits = {"internal": confirm, **{k: v for k, v in ctx.splits.items() if k != "internal"}}
     result = PlanSearch([], dict(choice.excluded), choice.pinned, search_images=len(search),
                         confirm_images={k: len(v) for k, v in confirm_splits.items()})
@@ -177,15 +181,12 @@ def search_plans(ctx: PlanContext, choice: PlanChoice) -> PlanSearch:
     scope_islands = _search_islands(choice.candidates)
     for plan in choice.candidates:
         run = PlanRun(plan, plan_profile(ctx.profile, plan))
-        ctx.on_stage(f"plan {plan.name}", None)
         try:
             _build_plan(ctx, run, search, confirm_splits, scope_islands)
             run.state = "built"
         except EdgeusError as exc:
             run.state, run.reason = "error", first_line(exc, 300)
         result.runs.append(run)
-        ctx.on_stage(f"plan {plan.name}", StageResult(f"plan {plan.name}", run.model_dir or Path("."), "",
-                                                       all(s.cached for s in run.stages), {"state": run.state}))
     built = [r for r in result.runs if r.state == "built"]
     if built:
         result.timing_note = _time_plans(ctx, built, confirm or search)
@@ -234,32 +235,47 @@ def _search_islands(candidates: list[Plan]) -> str:
     return next((i for i in ("bf16", "f16") if i in islands), "f32")
 
 
+def _reported(ctx: PlanContext, label: str, stage: Callable[[], StageResult]) -> StageResult:
+    """A stage of one plan, announced and reported like the build's own stages ("int8 quantize: done")."""
+    ctx.on_stage(label, None)
+    result = stage()
+    ctx.on_stage(label, result)
+    return result
+
+
 def _build_plan(ctx: PlanContext, run: PlanRun, search: list, confirm_splits: dict, scope_islands: str) -> None:
-    profile = run.profile
+    profile, name = run.profile, run.plan.name
     if run.plan.scope == "auto":
         quant, quant_key = _auto_scope(ctx, run, search, scope_islands)
     else:
-        quant, quant_key = _quantize(ctx, profile)
+        quant_key = quantize_key(ctx, profile)
+        quant = _reported(ctx, f"{name} quantize", lambda: _quantize(ctx, profile)[0])
     run.stages.append(quant)
     compile_key = content_key("compile", quant_key, profile.runtime.model_dump(), ctx.threads)
-    compiled = run_stage(ctx.stages_dir, "compile", compile_key, lambda tmp: _compile(quant.path / "out", profile, tmp,
-                                                                                   ctx.threads))
+    compiled = _reported(ctx, f"{name} compile", lambda: run_stage(
+        ctx.stages_dir, "compile", compile_key, lambda tmp: _compile(quant.path / "out", profile, tmp, ctx.threads)))
     run.stages.append(compiled)
     run.model_dir, run.compile_key = compiled.path / "out", compile_key
     run.size_mb = sum(p.stat().st_size for p in run.model_dir.iterdir()
                       if p.suffix in (".xml", ".bin", ".onnx")) / 2**20
-    validated = _validate_stage(ctx, compile_key, _runner_factory(run, ctx.threads), confirm_splits, run.plan.name)
+    validated = _reported(ctx, f"{name} validate", lambda: _validate_stage(
+        ctx, compile_key, _runner_factory(run, ctx.threads), confirm_splits, name))
     run.stages.append(validated)
     run.accuracy = load_accuracy(validated.path / "accuracy.json")
+
+
+def quantize_key(ctx: PlanContext, profile: DeviceProfile) -> str:
+    needs_data = profile.precision.value in ("int8", "mixed")
+    return content_key("quantize", ctx.export_key, profile.backend.value, profile.precision.value,
+                       profile.quantization.model_dump(), ctx.calibration.fingerprint if needs_data else None,
+                       ctx.calibration_sha256 if needs_data else None)
 
 
 def _quantize(ctx: PlanContext, profile: DeviceProfile) -> tuple[StageResult, str]:
     from edgeus.stages.quantize import quantize
 
     needs_data = profile.precision.value in ("int8", "mixed")
-    key = content_key("quantize", ctx.export_key, profile.backend.value, profile.precision.value,
-                      profile.quantization.model_dump(), ctx.calibration.fingerprint if needs_data else None,
-                      ctx.calibration_sha256 if needs_data else None)
+    key = quantize_key(ctx, profile)
 
     def work(tmp: Path) -> dict:
         result = quantize(ctx.fp32_onnx, profile, ctx.loaded.spec, tmp / "out", ctx.calibration if needs_data else None)
@@ -275,7 +291,9 @@ def _auto_scope(ctx: PlanContext, run: PlanRun, search: list, islands: str) -> t
     if run.profile.backend is not Backend.openvino:
         raise EdgeusError("the automatic float scope searches OpenVINO (NNCF) models; "
                           f"the {run.profile.backend.value} backend has the int8 and int8-hint plans")
-    base, base_key = _quantize(ctx, plan_profile(ctx.profile, plan_named(ctx.profile.backend, "int8")))
+    base_profile = plan_profile(ctx.profile, plan_named(ctx.profile.backend, "int8"))
+    base_key = quantize_key(ctx, base_profile)
+    base = _reported(ctx, f"{run.plan.name} quantize (full INT8)", lambda: _quantize(ctx, base_profile)[0])
     search_ids = sorted(s.id for s in search)
     key = content_key("scope", base_key, islands, ctx.data_sha256, search_ids,
                       ctx.profile.budgets.accuracy_drop.model_dump(), __version__)
@@ -284,7 +302,7 @@ def _auto_scope(ctx: PlanContext, run: PlanRun, search: list, islands: str) -> t
         record = _search_scope(ctx, base.path / "out", search, islands, tmp / "out")
         return {"stage": "scope", **record}
 
-    stage = run_stage(ctx.stages_dir, "scope", key, work)
+    stage = _reported(ctx, f"{run.plan.name} float-scope search", lambda: run_stage(ctx.stages_dir, "scope", key, work))
     run.search = json.loads((stage.path / "out" / "scope.json").read_text())
     return stage, key
 

@@ -159,3 +159,33 @@ def pareto_front(points: list[dict]) -> list[dict]:
         if not front or p["score"] > front[-1]["score"]:
             front.append(p)
     return front
+
+
+def plans_chart(plans: list[dict], budget: float | None = None) -> bytes:
+    """Latency vs worst-task drop of every built plan: the chosen one starred, the rejected ones hollow with
+    their first failing gate beside them, the Pareto front (lower latency and lower drop) dashed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    shown = [p for p in plans if p.get("median_ms") is not None and p.get("worst_drop") is not None]
+    for p in shown:
+        x, y = p["median_ms"], p["worst_drop"]
+        if p["state"] == "chosen":
+            ax.scatter(x, y, marker="*", s=260, color="#2e7d32", edgecolors="black", zorder=3, label=f"chosen: {p['plan']}")
+        elif p["state"] == "pass":
+            ax.scatter(x, y, s=60, color="#66bb6a", edgecolors="black", zorder=2)
+        else:
+            ax.scatter(x, y, s=60, facecolors="none", edgecolors="#c62828", linewidths=1.5, zorder=2)
+        note = p["plan"] if p["state"] in ("chosen", "pass") else f"{p['plan']}: {p['reason'][:48]}"
+        ax.annotate(note, (x, y), fontsize=6.5, xytext=(5, 4), textcoords="offset points")
+    front = pareto_front([{"latency_ms": p["median_ms"], "score": -p["worst_drop"]} for p in shown])
+    if len(front) > 1:
+        ax.plot([f["latency_ms"] for f in front], [-f["score"] for f in front], color="black", linewidth=0.8,
+                linestyle="--", label="Pareto front")
+    if budget is not None:
+        ax.axhline(budget, color="#c62828", linewidth=0.8, linestyle=":", label=f"worst-task budget ({budget:g})")
+    ax.set_xlabel("latency per image, batch 1 (ms, interleaved on the build machine)")
+    ax.set_ylabel("worst-task drop vs torch fp32 (held-out)")
+    ax.set_title("Plans: latency vs worst-task drop (filled: passes every gate; hollow: rejected)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return _png(fig)

@@ -72,9 +72,60 @@ def _headline(manifest: dict) -> str:
     return f"PASSED, {inconclusive} gate(s) inconclusive" if inconclusive else "PASSED"
 
 
-def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: dict[str, bytes]) -> list[Block]:
+def plan_blocks(plans: dict, accuracy: dict) -> list[Block]:
+    """The plans the build compared, why it shipped this one, the float scope it found and the stage ledger."""
+    blocks = [Block("h2", text="Plans")]
+    chosen = plans.get("chosen")
+    blocks.append(Block("text", text=(
+        (f"Shipped plan **{chosen}**: the fastest candidate that passes every gate. " if chosen else
+         f"**No plan passes every gate**; the closest, **{plans.get('closest')}**, is shipped marked failed. ")
+        + f"Timing: {plans.get('timing')}. Gates on {sum(plans.get('confirm_images', {}).values())} held-out images; "
+          f"the float-scope search used {plans.get('search_images')} others.")))
+    rows = [["plan", "median ms", "p95 ms", "vs fp32", "ran as", "worst drop", "state", "why"]]
+    for p in sorted(plans["plans"], key=lambda p: p["median_ms"] if p["median_ms"] is not None else float("inf")):
+        speed = f"{p['speedup_vs_fp32']:.2f}x" if p.get("speedup_vs_fp32") else "–"
+        worst = f"{_n(p['worst_drop'], 4)} ({p['worst_drop_where']})" if p.get("worst_drop") is not None else "–"
+        rows.append([p["plan"], _n(p["median_ms"], 1), _n(p["p95_ms"], 1), speed, str(p.get("actual_precision") or "–"),
+                     worst, p["state"], p["reason"] or ("; ".join(p["failing"]) if p["failing"] else "")])
+    for name, why in plans.get("excluded", {}).items():
+        rows.append([name, "–", "–", "–", "–", "–", "not built", why])
+    blocks.append(Block("table", rows=rows))
+    budget = accuracy.get("budgets", {}).get("auc_worst")
+    blocks.append(Block("image", image=plots.plans_chart(plans["plans"], budget), name="plans.png",
+                        text="Plans: latency vs worst-task drop"))
+    search = plans.get("scope_search")
+    if search:
+        blocks.append(Block("h3", text="Automatic float scope (int8-auto)"))
+        blocks.append(Block("text", text=(
+            f"{len(search['float_blocks'])} of {len(search['blocks'])} blocks returned to float "
+            f"({', '.join(search['float_blocks']) or 'none'}), searched with float islands in {search['islands']} on "
+            f"{search['search_images']} images; every task within its agreement threshold: {search['within']}. "
+            "Ratio = a task's disagreement with fp32 over its threshold (from the budgets); <= 1 holds.")))
+        trace = [["step", "block", "blocks in float", "worst task", "worst ratio", "ms / image"]]
+        for step in search["steps"]:
+            trace.append([step["phase"], step["block"] or "–", str(len(step["float_blocks"])), step["worst_task"],
+                          _n(step["ratios"].get(step["worst_task"]), 2), _n(step["ms_per_image"], 1)])
+        blocks.append(Block("table", rows=trace))
+    ledger = accuracy.get("ledger")
+    if ledger:
+        blocks.append(Block("h3", text="Stage ledger"))
+        blocks.append(Block("text", text="Each task's drop against torch fp32 at each stage, on the held-out images: "
+                                         "where accuracy was lost."))
+        rows = [["split / task / metric"] + [s["stage"] for s in ledger]]
+        for split, tasks in ledger[0]["drops"].items():
+            for task, metrics in tasks.items():
+                for metric in metrics:
+                    rows.append([f"{split} {task} {metric.upper()}"] + [
+                        _n(s["drops"].get(split, {}).get(task, {}).get(metric), 4) for s in ledger])
+        blocks.append(Block("table", rows=rows))
+    return blocks
+
+
+def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: dict[str, bytes],
+                 plans: dict | None = None) -> list[Block]:
     target = manifest["target"]
-    blocks = [Block("h1", text=f"{manifest['model']['name']} → {target['profile']} ({target['precision']})")]
+    blocks = [Block("h1", text=f"{manifest['model']['name']} → {target['profile']} "
+                               f"(plan {target.get('plan') or target['precision']})")]
     blocks.append(Block("text", text=_evidence_line(manifest.get("data"))))
     verdict = _headline(manifest)
     engine = manifest["engine"]
@@ -94,6 +145,9 @@ def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: di
         "otherwise (the images cannot decide; the reason says how many would). Inconclusive gates "
         + ("block this build (strict profile)." if manifest["profile"].get("budgets", {}).get("strict") else
            "warn; a strict profile (`budgets.strict`, or `--strict`) blocks on them."))))
+
+    if plans:
+        blocks += plan_blocks(plans, accuracy)
 
     blocks.append(Block("h2", text="Accuracy per task"))
     blocks.append(Block("text", text=(
@@ -204,7 +258,11 @@ def to_html(blocks: list[Block], title: str) -> str:
 
 
 def write_reports(folder: Path, manifest: dict, accuracy: dict, perf: dict | None, overlays: dict[str, bytes]) -> None:
-    blocks = build_blocks(manifest, accuracy, perf, overlays)
+    import json
+
+    plans_file = folder / "plans.json"  # written by a build that searched plans
+    plans = json.loads(plans_file.read_text()) if plans_file.is_file() else None
+    blocks = build_blocks(manifest, accuracy, perf, overlays, plans)
     figures = folder / FIGURES_DIR
     figures.mkdir(exist_ok=True)
     for b in blocks:

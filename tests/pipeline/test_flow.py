@@ -29,7 +29,9 @@ def phantom(tmp_path_factory) -> Path:
 
 
 def _options(phantom: Path, out: Path, force: bool = False) -> BuildOptions:
-    return BuildOptions(data=phantom, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2, force=force)
+    # one plan (the spec's hint scope): these tests are about the flow; tests/pipeline/test_plan_search.py searches
+    return BuildOptions(data=phantom, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2, force=force,
+                        plan="int8-hint")
 
 
 def test_build_runs_every_stage_then_reuses_them(phantom, tmp_path):
@@ -37,7 +39,7 @@ def test_build_runs_every_stage_then_reuses_them(phantom, tmp_path):
     first = build(profile, _options(phantom, tmp_path))
     assert [s.name for s in first.stages] == STAGES and not any(s.cached for s in first.stages)
     run = first.run_dir
-    assert run.name == "uniusnet-small-cpu-arm-handheld-int8"
+    assert run.name == "uniusnet-small-cpu-arm-handheld-int8-hint"
     for name in ("accuracy.json", "perf.json", "verdicts.json", "model/compile.json", "manifest.json", "report.html",
                  "report.md", "conformance/vectors.npz"):
         assert (run / name).is_file(), name
@@ -60,7 +62,8 @@ def _cli(args: list[str], **kw) -> subprocess.Popen:
 
 
 def test_killed_build_resumes_from_finished_stages(phantom, tmp_path):
-    args = ["build", "--target", "cpu-x86-scanner", "--data", str(phantom), "-o", str(tmp_path), "--threads", "2"]
+    args = ["build", "--target", "cpu-x86-scanner", "--data", str(phantom), "-o", str(tmp_path), "--threads", "2",
+            "--plan", "int8-hint"]
     stages = tmp_path / ".edgeus-cache"
     proc = _cli(args)
     deadline = time.time() + 300
@@ -74,11 +77,11 @@ def test_killed_build_resumes_from_finished_stages(phantom, tmp_path):
     assert "export" in finished and "quantize" in finished and "profile" not in finished
     proc = _cli(args)
     out, err = proc.communicate(timeout=600)
-    manifest = json.loads((tmp_path / "uniusnet-small-cpu-x86-scanner-int8/manifest.json").read_text())
+    manifest = json.loads((tmp_path / "uniusnet-small-cpu-x86-scanner-int8-hint/manifest.json").read_text())
     assert proc.returncode == (0 if manifest["passed"] else 2), err  # the exit code is the bundle's verdict
     assert "taking over a stale lock" in err  # the killed build's lock
     assert "export: reused cached stage" in err and "quantize: reused cached stage" in err
-    assert "validate: done" in err
+    assert "int8-hint validate: done" in err
     assert not list(stages.glob(".*"))  # the killed run's temporary folder was cleaned up
 
 
@@ -125,7 +128,8 @@ def test_a_second_build_into_the_same_folder_is_refused_and_the_first_finishes(p
 
     from edgeus.bundle.verify import verify
 
-    args = ["build", "--target", "cpu-arm-handheld", "--data", str(phantom), "-o", str(tmp_path), "--threads", "2"]
+    args = ["build", "--target", "cpu-arm-handheld", "--data", str(phantom), "-o", str(tmp_path), "--threads", "2",
+            "--plan", "int8-hint"]
     first = _cli(args)
     deadline = time.time() + 300
     while time.time() < deadline and not (tmp_path / ".edgeus.lock").exists():
@@ -133,7 +137,7 @@ def test_a_second_build_into_the_same_folder_is_refused_and_the_first_finishes(p
     code, _, err = run_cli(*args)  # the report: 12 s apart; here as soon as the first holds the lock
     assert_one_line_error(code, err, "being written by another edgeus build", f"pid {first.pid}")
     out, err = first.communicate(timeout=600)
-    bundle = tmp_path / "uniusnet-small-cpu-arm-handheld-int8"
+    bundle = tmp_path / "uniusnet-small-cpu-arm-handheld-int8-hint"
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert first.returncode == (0 if manifest["passed"] else 2), err
     assert verify(bundle).passed and not (tmp_path / ".edgeus.lock").exists()

@@ -1,0 +1,211 @@
+"""Every deployment plan side by side, in one run on one machine, with the plan edgeus chooses marked.
+
+    python benchmarks/plans.py [--models uniusnet-small,uniusnet] [--targets cpu-x86-cart-spr,cpu-x86-scanner]
+                               [--rounds 20] [--threads 2] [--out benchmarks/results]
+
+For each model and target, ``edgeus.build`` runs its plan search (every plan the target can run and this
+machine can measure: quantized, compiled, gated on held-out phantom images) and names its choice. The same
+target on ONNX Runtime (the profile with backend ``onnxruntime``) adds ONNX Runtime's plans. Then one
+interleaved loop times every plan of every build at batch 1 beside the two baselines, torch eager fp32 and
+ONNX Runtime fp32: each round runs each model once, so drift and noisy neighbours hit all alike; medians over
+rounds, ratios against the baselines of the same run.
+
+Why ONNX Runtime INT8 is (or is not) faster than fp32: its own profiler, on both models, time per operator
+type; the QuantizeLinear / DequantizeLinear share says what the Q/DQ pairs around float islands cost.
+
+Results: ``results/plans.json`` and ``results/plans.md``, with the machine's CPU and ISA beside every table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from cpu_backends import fixed_weights
+
+import edgeus
+from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
+from edgeus.backends.registry import open_runner
+from edgeus.backends.torch import TorchRunner
+from edgeus.contracts.profiles import Backend
+from edgeus.util.toolchain import cpu_isa
+
+
+def ort_profile_of(profile):
+    """The same target with ONNX Runtime as its backend (its plans: fp32, int8, int8-hint)."""
+    runtime = profile.runtime.model_copy(update={"openvino": None})
+    return profile.model_copy(update={"name": f"{profile.name}-ort", "backend": Backend.onnxruntime,
+                                      "runtime": runtime})
+
+
+def run_builds(model: str, weights: Path | None, targets: list[str], work: Path, threads: int) -> list[dict]:
+    builds = []
+    for target in targets:
+        base = edgeus.load_profile(target)
+        for profile in (base, ort_profile_of(base)):
+            start = time.perf_counter()
+            options = edgeus.BuildOptions(model=model, checkpoint=str(weights) if weights else None, out=work / "out",
+                                          threads=threads, force=True, plan="auto", profile_min_iters=10,
+                                          profile_min_duration_s=1.0)
+            try:
+                result = edgeus.build(profile, options)
+            except edgeus.EdgeusError as exc:
+                print(f"  {model} {profile.name}: {exc}", flush=True)
+                continue
+            plans = result.plans
+            print(f"  {model} {profile.name}: plan search in {time.perf_counter() - start:.0f} s, chosen "
+                  f"{plans.chosen.plan.name if plans.chosen else None}", flush=True)
+            builds.append({"profile": profile, "result": result, "export": result.stages[0].path / "model.onnx"})
+    return builds
+
+
+def time_everything(model: str, weights: Path | None, builds: list[dict], threads: int, rounds: int) -> dict:
+    loaded = edgeus.load_model(model, str(weights) if weights else None)
+    feeds = loaded.spec.example_feeds(1)
+    factories = {"torch eager fp32": lambda: TorchRunner(loaded.module, loaded.spec, threads=threads),
+                 "onnxruntime fp32": lambda: OnnxRuntimeRunner(builds[0]["export"], threads=threads)}
+    chosen, rows = {}, {}
+    for b in builds:
+        backend = b["profile"].backend.value
+        for run in b["result"].plans.runs:
+            if run.model_dir is None:
+                continue
+            label = f"{backend} {run.plan.name}"
+            if label not in factories:
+                factories[label] = (lambda d=run.model_dir, p=run.profile: open_runner(d, p, threads))
+                rows[label] = {"plan": run.plan.name, "backend": backend, "size_mb": run.size_mb}
+            rows[label].setdefault("states", {})[b["profile"].name] = run.state
+            rows[label].setdefault("worst_drop", run.row()["worst_drop"])
+            if run.state == "chosen":
+                chosen[b["profile"].name] = label
+    times = {name: [] for name in factories}
+    runners = {name: f() for name, f in factories.items()}
+    precisions = {}
+    for name, runner in runners.items():
+        runner.activate()
+        runner.infer(feeds)
+        precisions[name] = getattr(runner, "actual_precision", None)
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            start = time.perf_counter()
+            runner.infer(feeds)
+            times[name].append((time.perf_counter() - start) * 1000)
+    for runner in runners.values():
+        runner.deactivate()
+    torch_ms = statistics.median(times["torch eager fp32"])
+    ort_ms = statistics.median(times["onnxruntime fp32"])
+    table = {}
+    for name, values in times.items():
+        median = statistics.median(values)
+        table[name] = {**rows.get(name, {}), "median_ms": median, "p90_ms": sorted(values)[int(0.9 * (len(values) - 1))],
+                       "vs_torch": torch_ms / median, "vs_ort_fp32": ort_ms / median, "ran_as": precisions[name],
+                       "chosen_for": [p for p, label in chosen.items() if label == name]}
+    return {"rounds": rounds, "plans": table, "chosen": chosen}
+
+
+def ort_operator_profile(onnx_models: dict[str, Path], feeds: dict, threads: int, runs: int = 10) -> dict:
+    """ONNX Runtime's own profiler: milliseconds per run by operator type, per model."""
+    import onnxruntime as ort
+
+    out = {}
+    for name, path in onnx_models.items():
+        options = ort.SessionOptions()
+        options.enable_profiling = True
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        options.profile_file_prefix = str(Path("/tmp") / f"ort-profile-{name.replace(' ', '_')}")
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        wanted = {i.name: feeds[i.name] for i in session.get_inputs()}
+        for _ in range(runs):
+            session.run(None, wanted)
+        trace = json.loads(Path(session.end_profiling()).read_text())
+        by_type: dict[str, float] = {}
+        for event in trace:
+            if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+                op = event["args"].get("op_name", "?")
+                by_type[op] = by_type.get(op, 0.0) + event["dur"] / 1000 / runs
+        total = sum(by_type.values())
+        top = dict(sorted(by_type.items(), key=lambda kv: -kv[1])[:10])
+        qdq = sum(v for k, v in by_type.items() if k in ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"))
+        out[name] = {"total_ms": total, "top_ms": top, "qdq_ms": qdq, "qdq_share": qdq / total if total else 0.0}
+    return out
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = [f"**Machine**: {m['cpu']}, {m['cores']} cores; ISA {', '.join(m['isa'])}. Threads: {results['threads']}.",
+             ""]
+    for model, r in results["models"].items():
+        lines += [f"### {model}, batch 1, {results['threads']} threads ({m['cpu']}; ISA {', '.join(m['isa'])})", "",
+                  "| plan | median ms | vs torch eager fp32 | vs ORT fp32 | ran as | worst drop (held-out) | "
+                  "gates per target | chosen for |", "|---|---|---|---|---|---|---|---|"]
+        rows = sorted(r["timing"]["plans"].items(), key=lambda kv: kv[1]["median_ms"])
+        for name, row in rows:
+            states = ", ".join(f"{t}: {s}" for t, s in row.get("states", {}).items()) or "baseline"
+            worst = f"{row['worst_drop']:.4f}" if row.get("worst_drop") is not None else "-"
+            mark = f"**{', '.join(row['chosen_for'])}**" if row["chosen_for"] else ""
+            lines.append(f"| {name} | {row['median_ms']:.1f} | {row['vs_torch']:.2f}x | {row['vs_ort_fp32']:.2f}x | "
+                         f"{row.get('ran_as') or '-'} | {worst} | {states} | {mark} |")
+        lines += ["", "ONNX Runtime profiler, ms per run by operator type:", ""]
+        for name, prof in r["ort_profile"].items():
+            top = ", ".join(f"{k} {v:.1f}" for k, v in list(prof["top_ms"].items())[:6])
+            lines.append(f"- {name}: {prof['total_ms']:.1f} ms in kernels; Q/DQ {prof['qdq_ms']:.1f} ms "
+                         f"({100 * prof['qdq_share']:.0f} %); top: {top}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="uniusnet-small,uniusnet")
+    parser.add_argument("--targets", default="cpu-x86-cart-spr,cpu-x86-scanner")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", default="/tmp/edgeus-bench-plans")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    import os
+
+    results = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "isa": cpu_isa(),
+                           "python": platform.python_version()},
+               "threads": args.threads, "targets": args.targets.split(","), "models": {}}
+    for model in args.models.split(","):
+        print(f"{model}:", flush=True)
+        weights = fixed_weights(model, work)
+        builds = run_builds(model, weights, args.targets.split(","), work / model, args.threads)
+        timing = time_everything(model, weights, builds, args.threads, args.rounds)
+        feeds = edgeus.load_model(model, str(weights) if weights else None).spec.example_feeds(1)
+        onnx_models = {"fp32": builds[0]["export"]}
+        for b in builds:
+            if b["profile"].backend is Backend.onnxruntime:
+                for run in b["result"].plans.runs:
+                    if run.plan.compute == "int8" and run.model_dir is not None:
+                        onnx_models[f"int8 ({run.plan.name})"] = next(run.model_dir.glob("*.onnx"))
+        results["models"][model] = {"timing": timing, "ort_profile": ort_operator_profile(onnx_models, feeds,
+                                                                                           args.threads),
+                                    "plan_tables": {b["profile"].name: b["result"].plans.to_dict() for b in builds}}
+        out = Path(args.out)
+        (out / "plans.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+        (out / "plans.md").write_text(markdown(results) + "\n")
+        print(markdown({**results, "models": {model: results["models"][model]}}), flush=True)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
