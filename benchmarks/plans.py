@@ -36,6 +36,9 @@ from edgeus.contracts.profiles import Backend
 from edgeus.util.toolchain import cpu_isa
 
 
+TORCH, ORT_FP32 = "baseline: torch eager fp32", "baseline: onnxruntime fp32 (the export)"
+
+
 def ort_profile_of(profile):
     """The same target with ONNX Runtime as its backend (its plans: fp32, int8, int8-hint)."""
     runtime = profile.runtime.model_copy(update={"openvino": None})
@@ -43,13 +46,15 @@ def ort_profile_of(profile):
                                       "runtime": runtime})
 
 
-def run_builds(model: str, weights: Path | None, targets: list[str], work: Path, threads: int) -> list[dict]:
+def run_builds(model: str, weights: Path | None, targets: list[str], work: Path, threads: int, data: Path,
+               with_ort: bool) -> list[dict]:
     builds = []
     for target in targets:
         base = edgeus.load_profile(target)
-        for profile in (base, ort_profile_of(base)):
+        for profile in (base, ort_profile_of(base)) if with_ort else (base,):
             start = time.perf_counter()
-            options = edgeus.BuildOptions(model=model, checkpoint=str(weights) if weights else None, out=work / "out",
+            options = edgeus.BuildOptions(model=model, checkpoint=str(weights) if weights else None, data=data,
+                                          out=work / "out",
                                           threads=threads, force=True, plan="auto", profile_min_iters=10,
                                           profile_min_duration_s=1.0)
             try:
@@ -67,8 +72,8 @@ def run_builds(model: str, weights: Path | None, targets: list[str], work: Path,
 def time_everything(model: str, weights: Path | None, builds: list[dict], threads: int, rounds: int) -> dict:
     loaded = edgeus.load_model(model, str(weights) if weights else None)
     feeds = loaded.spec.example_feeds(1)
-    factories = {"torch eager fp32": lambda: TorchRunner(loaded.module, loaded.spec, threads=threads),
-                 "onnxruntime fp32": lambda: OnnxRuntimeRunner(builds[0]["export"], threads=threads)}
+    factories = {TORCH: lambda: TorchRunner(loaded.module, loaded.spec, threads=threads),
+                 ORT_FP32: lambda: OnnxRuntimeRunner(builds[0]["export"], threads=threads)}
     chosen, rows = {}, {}
     for b in builds:
         backend = b["profile"].backend.value
@@ -97,8 +102,8 @@ def time_everything(model: str, weights: Path | None, builds: list[dict], thread
             times[name].append((time.perf_counter() - start) * 1000)
     for runner in runners.values():
         runner.deactivate()
-    torch_ms = statistics.median(times["torch eager fp32"])
-    ort_ms = statistics.median(times["onnxruntime fp32"])
+    torch_ms = statistics.median(times[TORCH])
+    ort_ms = statistics.median(times[ORT_FP32])
     table = {}
     for name, values in times.items():
         median = statistics.median(values)
@@ -167,6 +172,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="/tmp/edgeus-bench-plans")
+    parser.add_argument("--per-task", type=int, default=12, help="phantom images per task row and split")
+    parser.add_argument("--ort-models", default="uniusnet-small,uniusnet",
+                        help="models whose targets are also built with ONNX Runtime as the backend")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     work = Path(args.work)
@@ -179,10 +187,14 @@ def main() -> None:
     for model in args.models.split(","):
         print(f"{model}:", flush=True)
         weights = fixed_weights(model, work)
-        builds = run_builds(model, weights, args.targets.split(","), work / model, args.threads)
+        data = work / f"phantom-n{args.per_task}"
+        if not (data / "phantom.json").is_file():
+            edgeus.generate_phantom(data, per_task=args.per_task, seed=0)
+        builds = run_builds(model, weights, args.targets.split(","), work / model, args.threads, data,
+                            model in args.ort_models.split(","))
         timing = time_everything(model, weights, builds, args.threads, args.rounds)
         feeds = edgeus.load_model(model, str(weights) if weights else None).spec.example_feeds(1)
-        onnx_models = {"fp32": builds[0]["export"]}
+        onnx_models = {"fp32 (the export)": builds[0]["export"]}
         for b in builds:
             if b["profile"].backend is Backend.onnxruntime:
                 for run in b["result"].plans.runs:

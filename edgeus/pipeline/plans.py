@@ -416,7 +416,14 @@ def _time_plans(ctx: PlanContext, runs: list[PlanRun], samples: list) -> str:
         if fp32:
             run.timing["speedup_vs_fp32"] = fp32 / run.timing["median_ms"]
     rounds = min(t["rounds"] for t in timings.values())
-    return f"batch 1, {ctx.threads} threads, {rounds} interleaved rounds, on this build machine"
+    note = f"batch 1, {ctx.threads} threads, {rounds} interleaved rounds, on this build machine"
+    import platform
+
+    here = platform.machine().replace("arm64", "aarch64").replace("AMD64", "x86_64")
+    if here != ctx.profile.hardware.arch:
+        # the ranking of plans by speed is this machine's; an ARM device may rank them differently
+        note += f" ({here}, timing an {ctx.profile.hardware.arch} target: the ranking may differ on the device)"
+    return note
 
 
 def _runner_factory(run: PlanRun, threads: int):

@@ -63,7 +63,8 @@ def matching_nodes(onnx_path: Path, names: list[str], patterns: list[str]) -> li
 
 
 def run_quantize_static(onnx_path: Path, out_model: Path, plan: CalibrationPlan, spec: ModelSpec, *,
-                        symmetric: bool, method: str, ignored: dict, reduce_range: bool = False) -> list[str]:
+                        symmetric: bool, method: str, ignored: dict, reduce_range: bool = False,
+                        weights_only_matmuls: bool = False) -> list[str]:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if method not in METHODS:
@@ -73,6 +74,10 @@ def run_quantize_static(onnx_path: Path, out_model: Path, plan: CalibrationPlan,
         notes = preprocess_model(onnx_path, pre)
         excluded = matching_nodes(pre, ignored["names"], ignored["patterns"])
         extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True}
+        if weights_only_matmuls:
+            # MatMuls of two activations (attention's Q.K^T and A.V) stay float: on the CPU provider each costs
+            # a Quantize/Dequantize pair per call and gains little (benchmarks/results/plans.md, ORT profiler)
+            extra["MatMulConstBOnly"] = True
         if symmetric:
             extra["QuantizeBias"] = False  # TensorRT takes float biases and fuses them into the INT8 kernel
         if method == "percentile":
@@ -106,5 +111,7 @@ def run_quantize_static(onnx_path: Path, out_model: Path, plan: CalibrationPlan,
 def quantize_int8(onnx_path: Path, spec: ModelSpec, out_dir: Path, plan: CalibrationPlan, ignored: dict,
                   method: str, reduce_range: bool) -> tuple[str, str, list[str]]:
     notes = run_quantize_static(onnx_path, out_dir / "model.int8.onnx", plan, spec, symmetric=False,
-                                method=method, ignored=ignored, reduce_range=reduce_range)
-    return "model.int8.onnx", f"ORT static QDQ of {'/'.join(GEMM_OPS)}, U8 activations / S8 per-channel weights, {method} calibration", notes
+                                method=method, ignored=ignored, reduce_range=reduce_range, weights_only_matmuls=True)
+    return "model.int8.onnx", (f"ORT static QDQ of {'/'.join(GEMM_OPS)} (MatMuls with a constant operand only), "
+                               f"U8 activations / S8 per-channel weights (the VNNI path; S8S8 measured 0.75x fp32), "
+                               f"{method} calibration"), notes
