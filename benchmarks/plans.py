@@ -1,5 +1,8 @@
 """Every deployment plan side by side, in one run on one machine, with the plan edgeus chooses marked.
 
+The targets' speed budgets are opened up (``measured_here``): a device's latency budget cannot be met, or
+missed, on a 2-core build machine, so the choice rests on the accuracy gates and the measured ranking.
+
     python benchmarks/plans.py [--models uniusnet-small,uniusnet] [--targets cpu-x86-cart-spr,cpu-x86-scanner]
                                [--rounds 20] [--threads 2] [--out benchmarks/results]
 
@@ -39,6 +42,15 @@ from edgeus.util.toolchain import cpu_isa
 TORCH, ORT_FP32 = "baseline: torch eager fp32", "baseline: onnxruntime fp32 (the export)"
 
 
+def measured_here(profile):
+    """The target's profile with its speed budgets opened up: this 2-core build machine cannot meet a latency
+    budget written for the device, and the plan choice here must rest on the accuracy gates and the measured
+    ranking, as it would on the device."""
+    budgets = profile.budgets.model_copy(update={"latency_p95_ms": 600_000.0, "min_fps": 0.001,
+                                                 "peak_memory_mb": float(1 << 20), "test_set": None})
+    return profile.model_copy(update={"budgets": budgets})
+
+
 def ort_profile_of(profile):
     """The same target with ONNX Runtime as its backend (its plans: fp32, int8, int8-hint)."""
     runtime = profile.runtime.model_copy(update={"openvino": None})
@@ -50,7 +62,7 @@ def run_builds(model: str, weights: Path | None, targets: list[str], work: Path,
                with_ort: bool) -> list[dict]:
     builds = []
     for target in targets:
-        base = edgeus.load_profile(target)
+        base = measured_here(edgeus.load_profile(target))
         for profile in (base, ort_profile_of(base)) if with_ort else (base,):
             start = time.perf_counter()
             options = edgeus.BuildOptions(model=model, checkpoint=str(weights) if weights else None, data=data,

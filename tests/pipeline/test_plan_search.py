@@ -33,7 +33,10 @@ def searched(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("plans-out")
     options = BuildOptions(model=MODEL, spec_file=str(SPEC), data=data, out=out, threads=2, profile_min_iters=5,
                            profile_min_duration_s=0.2)
-    return build(load_profile("cpu-x86-scanner"), options), out
+    # speed budgets opened up: a shared 2-core machine must not decide an accuracy test by a wall-clock budget
+    scanner = load_profile("cpu-x86-scanner")
+    budgets = scanner.budgets.model_copy(update={"latency_p95_ms": 600_000.0, "min_fps": 0.001})
+    return build(scanner.model_copy(update={"budgets": budgets}), options), out
 
 
 def test_full_int8_breaks_one_task_and_the_automatic_scope_brings_it_back(searched):
