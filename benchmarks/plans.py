@@ -10,8 +10,9 @@ For each model and target, ``edgeus.build`` runs its plan search (every plan the
 machine can measure: quantized, compiled, gated on held-out phantom images) and names its choice. The same
 target on ONNX Runtime (the profile with backend ``onnxruntime``) adds ONNX Runtime's plans. Then one
 interleaved loop times every plan of every build at batch 1 beside the two baselines, torch eager fp32 and
-ONNX Runtime fp32: each round runs each model once, so drift and noisy neighbours hit all alike; medians over
-rounds, ratios against the baselines of the same run.
+ONNX Runtime fp32: each round runs each model twice and times the second (the first lets the previous model's
+runtime threads wind down: ONNX Runtime's spin after a run slowed whichever model came next), so drift and noisy
+neighbours hit all alike; medians over rounds, ratios against the baselines of the same run.
 
 Why ONNX Runtime INT8 is (or is not) faster than fp32: its own profiler, on both models, time per operator
 type; the QuantizeLinear / DequantizeLinear share says what the Q/DQ pairs around float islands cost.
@@ -109,6 +110,7 @@ def time_everything(model: str, weights: Path | None, builds: list[dict], thread
         precisions[name] = getattr(runner, "actual_precision", None)
     for _ in range(rounds):
         for name, runner in runners.items():
+            runner.infer(feeds)  # settling call: the previous model's runtime threads wind down here
             start = time.perf_counter()
             runner.infer(feeds)
             times[name].append((time.perf_counter() - start) * 1000)

@@ -399,7 +399,7 @@ def _time_plans(ctx: PlanContext, runs: list[PlanRun], samples: list) -> str:
     from edgeus.util.toolchain import machine_description
 
     key = content_key("plan-timing", sorted(r.compile_key for r in runs), machine_description(), ctx.threads,
-                      TIMING_ROUNDS, TIMING_MIN_S)
+                      TIMING_ROUNDS, TIMING_MIN_S, "settled")
 
     def work(tmp: Path) -> dict:
         timings = measure_interleaved({r.plan.name: _runner_factory(r, ctx.threads) for r in runs},
@@ -434,8 +434,8 @@ def _runner_factory(run: PlanRun, threads: int):
 
 def measure_interleaved(factories: dict[str, Callable], feeds: dict, rounds: int, min_s: float,
                         progress_for: Callable) -> dict[str, dict]:
-    """Each round runs every model once, in turn; medians and p95 over rounds (at least ``rounds`` and
-    ``min_s`` seconds)."""
+    """Each round runs every model in turn (one settling call, one timed); medians and p95 over rounds (at
+    least ``rounds`` and ``min_s`` seconds)."""
     import contextlib
 
     times: dict[str, list[float]] = {name: [] for name in factories}
@@ -447,6 +447,9 @@ def measure_interleaved(factories: dict[str, Callable], feeds: dict, rounds: int
         with progress_for("time plans", rounds) as advance:
             while len(times[next(iter(times))]) < rounds or time.perf_counter() - start < min_s:
                 for name, runner in runners.items():
+                    # one untimed call first: the previous model's runtime threads (ONNX Runtime's spin
+                    # after each run, OpenVINO's pool) wind down during it instead of during the timed one
+                    runner.infer(feeds)
                     t0 = time.perf_counter()
                     runner.infer(feeds)
                     times[name].append((time.perf_counter() - t0) * 1000)
