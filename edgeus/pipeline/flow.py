@@ -315,13 +315,6 @@ def _quantize(onnx_path: Path, profile: DeviceProfile, spec: ModelSpec, tmp: Pat
     return {"stage": "quantize", **result.to_dict()}
 
 
-def _compile(quant_dir: Path, profile: DeviceProfile, tmp: Path, threads: int) -> dict:
-    from edgeus.stages.compile import compile_model
-
-    result = compile_model(quant_dir, profile, tmp / "out", threads=threads)
-    return {"stage": "compile", **result.to_dict()}
-
-
 def _validate(loaded: LoadedModel, compiled_dir: Path, profile: DeviceProfile, splits: dict, tmp: Path, threads: int,
               options: BuildOptions, progress_for: ProgressFor = _no_progress) -> dict:
     from edgeus.backends.registry import open_runner
