@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from edgeus import __version__
 from edgeus.bundle.conformance import INDEX, VECTORS, make_vectors
+from edgeus.bundle.golden import GOLDEN, GOLDEN_INDEX, make_golden
 from edgeus.bundle.manifest import (
     accuracy_summary,
     finish_manifest,
@@ -22,6 +23,7 @@ from edgeus.bundle.manifest import (
     task_table,
 )
 from edgeus.bundle.sbom import SBOM_FILE, device_sbom
+from edgeus.contracts.preprocess import BUNDLE_MASK_MAPPING
 from edgeus.util.atomic import atomic_dir
 from edgeus.util.toolchain import toolchain_record
 
@@ -93,8 +95,14 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
         for r in runners:
             r.activate()
         try:
-            make_vectors(tmp, loaded.spec, first_per_task(parts.samples), reference, candidate,
-                         profile.precision.value, portable=portable)
+            firsts = first_per_task(parts.samples)
+            index = make_vectors(tmp, loaded.spec, firsts, reference, candidate, profile.precision.value,
+                                 portable=portable)
+            image_input = next(i.name for i in loaded.spec.inputs if i.role == "image")
+            make_golden(tmp, loaded.spec.preprocessing_spec(), BUNDLE_MASK_MAPPING, [
+                {"key": row["task"], "kind": sample.task.kind, "image_path": sample.image_path,
+                 "tensor": row["inputs"][image_input], "logits": row["bundle"] or row["reference"]}
+                for row, sample in zip(index["tasks"], firsts, strict=True)])
             overlays = segmentation_overlays(loaded.spec, parts.samples, reference, candidate or preview or portable)
         finally:
             for r in runners:
@@ -107,7 +115,7 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
             "edgeus_version": __version__, "created": now_utc(),
             "model": model_record,
             "io": io_table(loaded.spec), "preprocessing": loaded.spec.preprocessing,
-            "postprocessing": {"mask_mapping": "uncrop", "mask_values": [0, 255],
+            "postprocessing": {"mask_mapping": BUNDLE_MASK_MAPPING, "mask_values": [0, 255],
                                "classification": "softmax probabilities; prediction = argmax"},
             "tasks": task_table(loaded.spec), "profile": profile.model_dump(mode="json"),
             "target": {"profile": profile.name, "device": profile.hardware.device, "backend": profile.backend.value,
@@ -115,7 +123,7 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
             "engine": parts.engine, "toolchain": toolchain, "sbom": SBOM_FILE,
             "calibration": ({"fingerprint": parts.calibration["fingerprint"], "samples": parts.calibration["samples"],
                              "per_task": parts.calibration["coverage"]} if parts.calibration else None),
-            "data": parts.data, "conformance": {"vectors": VECTORS, "index": INDEX},
+            "data": parts.data, "conformance": {"vectors": VECTORS, "index": INDEX, "golden": GOLDEN, "golden_index": GOLDEN_INDEX},
         }
         return write_evidence(tmp, manifest, parts.accuracy, parts.perf, parts.verdicts, parts.passed, overlays)
 

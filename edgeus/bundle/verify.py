@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeus.bundle.conformance import VectorCheck, check_vectors
+from edgeus.bundle.golden import check_golden
 from edgeus.bundle.manifest import schema_problems
 from edgeus.runtime.manifest import BundleError, check_files, read_manifest, unlisted_files
 
@@ -28,19 +29,20 @@ class VerifyReport:
     file_problems: list[str] = field(default_factory=list)
     unlisted_files: list[str] = field(default_factory=list)
     vectors: list[VectorCheck] = field(default_factory=list)
+    golden_problems: list[str] = field(default_factory=list)  # this runtime's pre/postprocessing vs golden.npz
     ran_on: str = ""
 
     @property
     def passed(self) -> bool:
         return (not self.schema_problems and not self.file_problems and bool(self.vectors)
-                and all(v.passed for v in self.vectors))
+                and all(v.passed for v in self.vectors) and not self.golden_problems)
 
     def first_problem(self) -> str:
         problems = self.schema_problems + self.file_problems + [
             f"conformance {v.task} ({v.output}): deviation {v.reference_deviation:.4g} from fp32 (tol "
             f"{v.reference_atol:.4g})" + ("" if v.bundle_deviation is None else
                                           f", {v.bundle_deviation:.4g} from the bundle's outputs (tol {v.bundle_atol:.4g})")
-            for v in self.vectors if not v.passed]
+            for v in self.vectors if not v.passed] + self.golden_problems
         if not problems and not self.vectors:
             problems = ["no conformance vectors ran"]
         return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
@@ -49,7 +51,7 @@ class VerifyReport:
         return {"bundle": self.bundle, "passed": self.passed, "engine_status": self.engine_status,
                 "backend": self.backend, "schema_problems": self.schema_problems, "file_problems": self.file_problems,
                 "unlisted_files": self.unlisted_files, "ran_on": self.ran_on,
-                "vectors": [v.to_dict() for v in self.vectors]}
+                "vectors": [v.to_dict() for v in self.vectors], "golden_problems": self.golden_problems}
 
 
 def _vector_runner(bundle: Path, manifest: dict, threads: int | None):
@@ -85,4 +87,5 @@ def verify(bundle: str | Path, *, threads: int | None = None, progress=None) -> 
     report.ran_on = f"{machine.get('cpu')} ({machine.get('cores')} cores)"
     with _vector_runner(bundle, manifest, threads) as runner:
         report.vectors = check_vectors(bundle, runner, progress)
+    report.golden_problems = check_golden(bundle)
     return report

@@ -112,19 +112,20 @@ def print_export_report(report: ExportReport) -> None:
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, total: int) -> Iterator:
-    """A rich progress bar; yields ``advance(label, n)``. Plain lines when not on a terminal."""
+def progress_bar(description: str, total: int | None) -> Iterator:
+    """A rich progress bar; yields ``advance(label, n)``. Plain lines when not on a terminal. ``total`` None:
+    a count of unknown length (a video without a frame count)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if not err_console.is_terminal:
         done = [0]
 
-        step = max(1, total // 10)  # logs get about ten lines per bar, not one per batch
+        step = max(1, (total or 1000) // 10)  # logs get about ten lines per bar, not one per batch
 
         def advance_plain(label: str, n: int = 1) -> None:
             before = done[0]
             done[0] += n
-            if done[0] // step > before // step or done[0] >= total:
+            if done[0] // step > before // step or (total is not None and done[0] >= total):
                 print(f"... {description}: {label} ({done[0]}/{total})", file=sys.stderr, flush=True)
 
         yield advance_plain
@@ -188,8 +189,12 @@ def print_perf_report(perf) -> None:
     tput = ", ".join(f"batch {b}: {v:.1f} img/s" for b, v in perf.throughput.items())
     gpu = f", GPU peak {perf.peak_gpu_mb:.0f} MiB" if perf.peak_gpu_mb is not None else ""
     console.print(f"cold start: load {perf.load_s:.2f} s, first inference {perf.first_inference_ms:.1f} ms; throughput {tput}")
-    console.print(f"memory: peak RSS {perf.peak_rss_mb:.0f} MiB ({perf.rss_above_baseline_mb:.0f} above baseline){gpu}; "
-                  f"model {perf.model_size_mb:.1f} MiB on disk")
+    if perf.pipelined:
+        p = perf.pipelined
+        console.print(f"pipelined end to end: {p['images_per_s']:.1f} img/s = {p['vs_compute']:.2f}x compute-only "
+                      f"({p['compute_images_per_s']:.1f} img/s), serial {p['serial_images_per_s']:.1f} img/s")
+    console.print(f"memory: peak {perf.peak_rss_mb:.0f} MiB ({perf.rss_above_baseline_mb:.0f} above baseline){gpu}, "
+                  f"{perf.memory_source}; model {perf.model_size_mb:.1f} MiB on disk")
     from edgeus.uusic25.leaderboard import leaderboard
 
     board = Table(title="UUSIC25 test set (2,479 images), end to end", header_style="bold")

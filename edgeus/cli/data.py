@@ -25,6 +25,17 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cine(args: argparse.Namespace) -> int:
+    from edgeus.data.phantom_cine import cine_frames, write_cine
+
+    fmt = args.format or ("folder" if not args.output.suffix else args.output.suffix.lstrip(".").lower())
+    frames = cine_frames(args.dataset, args.task, args.frames, args.seed)
+    out = write_cine(frames, args.output, fmt, fps=args.fps, photometric=args.photometric, force=args.force)
+    print(f"wrote a {len(frames)}-frame {frames[0].shape[1]}x{frames[0].shape[0]} phantom cine ({fmt}, {args.fps:g} fps) "
+          f"to {out}")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from edgeus.cli.console import console, print_coverage
     from edgeus.contracts.tasks import load_catalog
@@ -61,6 +72,20 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--splits", default="train,val,external", help="comma-separated: train, val, external")
     p.add_argument("--force", action="store_true", help="replace the folder if it exists")
     p.set_defaults(handler=cmd_phantom)
+
+    p = data_sub.add_parser("cine", help="write a short phantom cine loop (a probe sweeping one scene) as PNG frames, "
+                                         "a video or a multi-frame DICOM file")
+    p.add_argument("output", type=Path, help="a folder, FILE.mkv (lossless), FILE.mp4 (H.264) or FILE.dcm")
+    p.add_argument("--format", choices=["folder", "mkv", "mp4", "dcm"], help="default: from the output's extension")
+    p.add_argument("--frames", type=int, default=48)
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--dataset", default="Breast")
+    p.add_argument("--task", default="segmentation", choices=["segmentation", "classification"])
+    p.add_argument("--photometric", default="MONOCHROME2", choices=["MONOCHROME2", "RGB", "YBR_FULL"],
+                   help="DICOM photometric interpretation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(handler=cmd_cine)
 
     p = data_sub.add_parser("check", help="read a UUSIC25-layout folder and report coverage and problems")
     p.add_argument("folder", type=Path)

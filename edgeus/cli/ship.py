@@ -81,6 +81,15 @@ def cmd_unpack(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from edgeus.runtime.bundle import require_backend
+    from edgeus.runtime.manifest import read_manifest
+    from edgeus.runtime.sources import open_source
+
+    # the bundle first: a bundle that cannot run here is the problem to report, whatever the input
+    require_backend(read_manifest(args.bundle)["engine"]["backend"], Path(args.bundle))
+    source = open_source(args.input)
+    if source.kind != "image":
+        return _run_cine(args, source)
     import numpy as np
 
     from edgeus.runtime import load
@@ -89,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out and out.exists() and not args.force:
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
     with load(args.bundle, threads=args.threads) as bundle:
-        result = bundle.predict(args.image, args.dataset, args.task)
+        result = bundle.predict(args.input, args.dataset, args.task)
     if args.task == "segmentation":
         if out is None:
             raise EdgeusError("a segmentation result is a mask image: give -o MASK.png")
@@ -108,6 +117,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_atomic(out, text + "\n")
     print(text)
     return 0
+
+
+def _run_cine(args: argparse.Namespace, source) -> int:
+    """A folder of frames, a video or a DICOM file: per-frame outputs in a folder, streaming figures."""
+    from edgeus.cli.console import console, progress_bar
+    from edgeus.runtime import load
+    from edgeus.runtime.cine import STREAM_JSON, run_cine
+
+    if not args.output:
+        raise EdgeusError(f"{source.path} is a {source.kind} of frames: give -o FOLDER for the per-frame outputs")
+    out = Path(args.output)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+        raise OutputExistsError(f"{out} exists and is not empty; pass --force to write into it")
+    # live (paced): the latency engine as built, one frame at a time per stream; offline: a throughput engine
+    with load(args.bundle, threads=args.threads, streams=None if args.fps else "throughput") as bundle:
+        min_fps = bundle.manifest.get("profile", {}).get("budgets", {}).get("min_fps")
+        console.print(f"{source.kind} {source.path}: {source.count or '?'} frames"
+                      + (f", recorded at {source.fps:g} fps" if source.fps else "")
+                      + (f" ({source.detail})" if source.detail else "")
+                      + (f"; paced at {args.fps:g} fps" if args.fps else ""), highlight=False)
+        try:
+            with progress_bar("frames", source.count) as advance:
+                summary = run_cine(bundle, source, out, args.dataset, args.task, fps=args.fps, min_fps=min_fps,
+                                   workers=args.workers or bundle.streams + 2, max_batch=args.batch, progress=lambda n: advance("frames", n))
+        except EdgeusError as exc:
+            written = _listed(out / STREAM_JSON)
+            raise EdgeusError(f"{exc}; {written}") from None
+    line = (f"{summary.frames_done} frames -> {out}: {summary.sustained_fps:.1f} fps sustained, latency p50 "
+            f"{summary.latency_p50_ms:.1f} ms, p95 {summary.latency_p95_ms:.1f} ms")
+    if args.fps:
+        line += f", {summary.frames_dropped} dropped at {args.fps:g} fps"
+    if summary.meets_min_fps is not None:
+        line += f"; profile min {min_fps:g} fps: {'met' if summary.meets_min_fps else 'NOT met'}"
+    console.print(line, highlight=False)
+    return 0
+
+
+def _listed(stream_json: Path) -> str:
+    """'N frame(s) already written are kept: a.png ... z.png' from a failed run's stream.json."""
+    try:
+        written = json.loads(stream_json.read_text())["written"]
+    except (OSError, ValueError, KeyError):
+        return "no frame was written"
+    if not written:
+        return "no frame was written"
+    shown = ", ".join(written[:3]) + (f" ... {written[-1]}" if len(written) > 3 else "")
+    return f"{len(written)} frame(s) already written are kept in {stream_json.parent}: {shown}"
 
 
 def _image_format(path: Path) -> str:
@@ -222,12 +278,20 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
                    help="refuse archives that unpack to more than this (default: 8192 MiB)")
     p.set_defaults(handler=cmd_unpack)
 
-    p = sub.add_parser("run", help="predict one image with a bundle (vendor runtime, no torch)")
+    p = sub.add_parser("run", help="predict an image, a folder of frames, a video or a DICOM file with a bundle "
+                                   "(vendor runtime, no torch)")
     p.add_argument("bundle")
-    p.add_argument("image")
+    p.add_argument("input", help="an image; or a cine: a folder of frames, a video (.mp4 .avi .mkv ...) or a DICOM "
+                                 "file (single or multi-frame)")
     p.add_argument("--dataset", required=True, help="dataset name as in the task catalog, e.g. Breast")
     p.add_argument("--task", choices=["segmentation", "classification"], default="segmentation")
-    p.add_argument("-o", "--output", help="mask PNG (segmentation) or JSON file (classification)")
+    p.add_argument("-o", "--output", help="image: mask PNG (segmentation) or JSON file (classification); cine: a folder "
+                                          "for the per-frame masks / probabilities.jsonl and stream.json")
+    p.add_argument("--fps", type=float, help="cine: pace the frames as a live scanner at this rate; frames the "
+                                             "pipeline cannot take in time are dropped and counted")
+    p.add_argument("--workers", type=int, help="cine: frames in flight (decode, infer, postprocess overlap; default: "
+                                               "the engine's streams + 2)")
+    p.add_argument("--batch", type=int, default=1, help="cine, unpaced: micro-batch this many frames per inference")
     p.add_argument("--threads", type=int)
     p.add_argument("--force", action="store_true")
     p.set_defaults(handler=cmd_run)

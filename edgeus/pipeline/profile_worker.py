@@ -11,16 +11,18 @@ def profile_compiled(compiled_dir: str, profile_json: str, spec, samples: list, 
                      min_iters: int, min_duration_s: float) -> dict:
     from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
     from edgeus.backends.openvino.runner import OpenVINORunner
-    from edgeus.backends.registry import open_runner
+    from edgeus.backends.registry import open_runner, throughput_streams
     from edgeus.contracts.profiles import Backend, DeviceProfile
     from edgeus.stages.profile import compare_speed, profile_model
 
     profile = DeviceProfile.model_validate_json(profile_json)
     folder = Path(compiled_dir)
     model_files = [p for p in folder.iterdir() if p.suffix in (".xml", ".bin", ".onnx")]
+    streams = throughput_streams(threads)
     perf = profile_model(lambda: open_runner(folder, profile, threads), spec, samples, model_files=model_files,
                          batch_sizes=profile.runtime.batch_sizes, threads=threads, min_iters=min_iters,
-                         min_duration_s=min_duration_s)
+                         min_duration_s=min_duration_s, streams=streams,
+                         make_throughput_runner=lambda: open_runner(folder, profile, threads, streams=streams))
     if profile.plan != "fp32":
         # A plan that is slower than its fp32 original must not ship silently.
         if profile.backend is Backend.openvino:

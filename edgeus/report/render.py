@@ -175,8 +175,11 @@ def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: di
                                            ["compute p50 / p95 / p99 (ms)", f"{c['median_ms']:.2f} / {c['p95_ms']:.2f} / {c['p99_ms']:.2f}"],
                                            ["end to end p50 (ms) / fps", f"{e['median_ms']:.2f} / {1000 / e['mean_ms']:.1f}"],
                                            ["throughput (images/s by batch)", ", ".join(f"b{k}: {v:.1f}" for k, v in perf["throughput"].items())],
+                                           *([["end to end, pipelined (images/s; x compute-only)",
+                                               f"{perf['pipelined']['images_per_s']:.1f}; {perf['pipelined']['vs_compute']:.2f}x"]]
+                                             if perf.get("pipelined") else []),
                                            ["load / first inference", f"{perf['load_s']:.2f} s / {perf['first_inference_ms']:.1f} ms"],
-                                           ["peak RSS (MiB)", f"{perf['peak_rss_mb']:.0f}"],
+                                           ["peak memory (MiB)", f"{perf['peak_rss_mb']:.0f} ({perf.get('memory_source', 'process RSS')})"],
                                            ["peak GPU memory (MiB)", _n(perf["peak_gpu_mb"], 0)],
                                            ["model size (MiB)", f"{perf['model_size_mb']:.2f}"],
                                            ["projected UUSIC25 test set (2,479 images, s)", f"{perf['projected_uusic25_s']:.1f}"]]))

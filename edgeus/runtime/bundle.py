@@ -6,14 +6,16 @@ NNCF or pydantic: this is what runs on the scanner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from edgeus.contracts.feeds import feeds_by_role
-from edgeus.contracts.preprocess import Preprocessing, mask_to_original, preprocess, read_image, softmax
+from edgeus.backends.base import throughput_streams
+from edgeus.contracts.preprocess import Preprocessing
 from edgeus.runtime.manifest import BundleError, check_files, read_manifest
+from edgeus.runtime.pipeline import PipelineOptions, Prediction, Record, pipelined
+from edgeus.runtime.predictor import Predictor, Task
 from edgeus.util.paths import inside
 
 BACKEND_PACKAGES = {  # backend -> (module to import, pip extra that installs it)
@@ -21,16 +23,6 @@ BACKEND_PACKAGES = {  # backend -> (module to import, pip extra that installs it
     "openvino": ("openvino", "edgeus[openvino]"),
     "tensorrt": ("tensorrt", "edgeus[tensorrt] on the device (TensorRT ships with JetPack / the NVIDIA image)"),
 }
-
-
-@dataclass(frozen=True)
-class Task:
-    dataset: str
-    kind: str
-    classes: tuple[str, ...]
-    output: str
-    prompt: np.ndarray
-    organs: tuple[str, ...] = ()  # lower-case organ names a test-set record may give (catalog organ, JSON organ)
 
 
 def require_backend(backend: str, bundle: Path) -> None:
@@ -44,8 +36,10 @@ def require_backend(backend: str, bundle: Path) -> None:
         raise BundleError(f"{bundle} runs on {backend}, which is not installed here: pip install '{extra}'") from None
 
 
-def open_engine(bundle: Path, manifest: dict, threads: int | None = None, cache_dir: str | Path | None = None):
-    """The Runner for the bundle's compiled model, configured as recorded at build time."""
+def open_engine(bundle: Path, manifest: dict, threads: int | None = None, cache_dir: str | Path | None = None,
+                streams: int | None = None):
+    """The Runner for the bundle's compiled model, configured as recorded at build time; ``streams`` N > 1
+    opens it as a throughput engine instead (N inferences at once; see backends/registry.open_runner)."""
     engine = manifest["engine"]
     backend = engine["backend"]
     if engine.get("status") != "ready":
@@ -58,12 +52,14 @@ def open_engine(bundle: Path, manifest: dict, threads: int | None = None, cache_
     if backend == "onnxruntime":
         from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 
-        return OnnxRuntimeRunner(model, threads=threads, name=f"bundle:{bundle.name}")
+        per_call = max(1, threads // streams) if threads and streams else threads
+        return OnnxRuntimeRunner(model, threads=per_call, name=f"bundle:{bundle.name}")
     if backend == "openvino":
         from edgeus.backends.openvino.runner import OpenVINORunner
 
-        return OpenVINORunner(model, threads=threads, streams=settings.get("streams", 1),
-                              hint=settings.get("hint", "LATENCY"),
+        throughput = bool(streams and streams > 1)
+        return OpenVINORunner(model, threads=threads, streams=streams if throughput else settings.get("streams", 1),
+                              hint="THROUGHPUT" if throughput else settings.get("hint", "LATENCY"),
                               inference_precision=settings.get("inference_precision", "f32"), cache_dir=cache_dir,
                               name=f"bundle:{bundle.name}")
     from edgeus.backends.tensorrt.runner import TensorRTRunner
@@ -78,10 +74,16 @@ class Bundle:
     serial call would. The OpenVINO runner keeps a pool of infer requests (one per concurrent caller),
     ONNX Runtime's ``InferenceSession.run`` is thread-safe by contract, and the TensorRT runner serialises calls
     on its one execution context with a lock. Pre- and postprocessing hold no shared state.
+
+    Many images: ``predict_many(records)`` and ``stream(frames, dataset, task)`` overlap decoding,
+    preprocessing, inference and postprocessing (runtime/pipeline.py) and yield results in input order.
     """
 
     def __init__(self, path: str | Path, *, threads: int | None = None, cache_dir: str | Path | None = None,
-                 check_hashes: bool = True) -> None:
+                 check_hashes: bool = True, streams: int | str | None = None) -> None:
+        """``streams``: None runs the engine as built (the profile's latency settings: best per frame); N > 1
+        opens it for throughput (N inferences at once: best for ``predict_many`` over a test set);
+        "throughput" picks N for the threads (backends/base.throughput_streams)."""
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
         if check_hashes:
@@ -89,15 +91,20 @@ class Bundle:
             if problems:
                 raise BundleError(f"{self.path}: bundle does not match its manifest: {'; '.join(problems[:3])}"
                                   " (run 'edgeus verify' for the full list)")
-        self.preprocessing = Preprocessing.from_dict(self.manifest["preprocessing"])
-        self.mask_mapping = self.manifest["postprocessing"]["mask_mapping"]
         self.inputs = self.manifest["io"]["inputs"]
-        self.tasks = [Task(t["dataset"], t["kind"], tuple(t["classes"]), t["output"],
-                           np.asarray(t["prompt"], dtype=np.float32),
-                           tuple(str(t[k]).lower() for k in ("organ", "json_organ") if t.get(k)))
-                      for t in self.manifest["tasks"]]
-        self.runner = open_engine(self.path, self.manifest, threads, cache_dir)
+        tasks = [Task(t["dataset"], t["kind"], tuple(t["classes"]), t["output"], np.asarray(t["prompt"], dtype=np.float32),
+                      tuple(str(t[k]).lower() for k in ("organ", "json_organ") if t.get(k)))
+                 for t in self.manifest["tasks"]]
+        if streams == "throughput":
+            streams = throughput_streams(threads or self.manifest["engine"].get("settings", {}).get("threads"))
+        if streams is not None and (not isinstance(streams, int) or streams < 1):
+            raise BundleError(f"streams must be a positive number or 'throughput', not {streams!r}")
+        self.streams = streams or 1
+        self.runner = open_engine(self.path, self.manifest, threads, cache_dir, streams)
         self.runner.activate()
+        self.predictor = Predictor(self.runner, Preprocessing.from_dict(self.manifest["preprocessing"]),
+                                   [(i["name"], i["role"]) for i in self.inputs], tasks,
+                                   self.manifest["postprocessing"]["mask_mapping"], BundleError)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -109,50 +116,59 @@ class Bundle:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- tasks -----------------------------------------------------------------------------------
+    # --- tasks and settings ----------------------------------------------------------------------
+    @property
+    def tasks(self) -> list[Task]:
+        return self.predictor.tasks
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.predictor.preprocessing
+
+    @property
+    def mask_mapping(self) -> str:
+        return self.predictor.mask_mapping
+
+    @mask_mapping.setter
+    def mask_mapping(self, mapping: str) -> None:
+        self.predictor.mask_mapping = mapping
+
     def task(self, dataset: str, kind: str, organ: str | None = None) -> Task:
-        """The task row for a dataset name; an unknown name is resolved from ``organ`` (as the challenge's
-        container builds its prompt from organ and task), first matching row in catalog order."""
-        for t in self.tasks:
-            if t.dataset == dataset and t.kind == kind:
-                return t
-        if isinstance(organ, str) and all(t.dataset != dataset for t in self.tasks):
-            for t in self.tasks:
-                if t.kind == kind and organ.lower() in t.organs:
-                    return t
-        valid = ", ".join(f"{t.dataset}/{t.kind}" for t in self.tasks)
-        hint = f" or organ {organ!r}" if organ else ""
-        raise BundleError(f"the bundle has no task {dataset}/{kind}{hint}; valid: {valid}")
+        """The task row for a dataset name; an unknown name is resolved from ``organ`` (see Predictor.task)."""
+        return self.predictor.task(dataset, kind, organ)
 
     def knows_dataset(self, dataset: str) -> bool:
-        return any(t.dataset == dataset for t in self.tasks)
+        return self.predictor.knows_dataset(dataset)
 
     def feeds(self, tensor: np.ndarray, task: Task) -> dict[str, np.ndarray]:
         """Model inputs for a batch of preprocessed images (N x 3 x S x S) and one task."""
-        return feeds_by_role([(i["name"], i["role"]) for i in self.inputs], tensor, task.prompt, BundleError)
+        return self.predictor.feeds(tensor, task)
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.runner.infer(feeds)
 
-    # --- the one call a vendor needs ---------------------------------------------------------------
+    # --- predicting --------------------------------------------------------------------------------
     def predict(self, image, dataset: str, task: str = "segmentation", organ: str | None = None) -> np.ndarray:
-        """A path, encoded bytes or a uint8 H x W x 3 array -> the mask (uint8 {0,255}, original H x W) for a
+        """A path, encoded bytes or a uint8 H x W (x 3) array -> the mask (uint8 {0,255}, original H x W) for a
         segmentation task, or the class probabilities (float64) for a classification task. ``organ`` resolves
         a dataset name the bundle does not know (see ``task``)."""
-        spec = self.task(dataset, task, organ)
-        pixels = image if isinstance(image, np.ndarray) else read_image(image)
-        if pixels.ndim == 2:
-            pixels = np.repeat(pixels[..., None], 3, axis=2)
-        if pixels.dtype != np.uint8:
-            raise BundleError(f"expected a uint8 image array, got {pixels.dtype}")
-        tensor = preprocess(pixels, self.preprocessing)[None]
-        value = self.infer(self.feeds(tensor, spec))[spec.output][0]
-        if not np.all(np.isfinite(value)):
-            raise BundleError(f"the model produced non-finite {spec.output} for this image")
-        if spec.kind == "segmentation":
-            h, w = pixels.shape[:2]
-            return mask_to_original(value, w, h, self.mask_mapping, self.preprocessing)
-        return softmax(value.astype(np.float64))
+        return self.predictor.predict(image, dataset, task, organ)
+
+    def predict_many(self, records: Iterable[Record], options: PipelineOptions | None = None,
+                     **option_fields) -> Iterator[Prediction]:
+        """Predictions for many records, pipelined, in input order (a generator: iterate it to run).
+        ``option_fields`` are PipelineOptions fields (workers, depth, max_batch, errors)."""
+        if options is None:  # one job in each stream, two more preparing and finishing
+            option_fields.setdefault("workers", self.streams + 2)
+            options = PipelineOptions(**option_fields)
+        return pipelined(self.predictor, records, options)
+
+    def stream(self, frames: Iterable, dataset: str, task: str = "segmentation", organ: str | None = None,
+               options: PipelineOptions | None = None, **option_fields) -> Iterator[Prediction]:
+        """A stream of frames (arrays, paths or bytes) of one task -> predictions in frame order; each
+        prediction's key is its frame index."""
+        records = (Record(frame, dataset, task, organ, key=n) for n, frame in enumerate(frames))
+        return self.predict_many(records, options, **option_fields)
 
 
 def load(path: str | Path, **kwargs) -> Bundle:

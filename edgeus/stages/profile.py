@@ -3,13 +3,17 @@
 Measurement rules: warm up by both count and time; then time at least ``min_iters`` iterations and at least
 ``min_duration_s`` seconds. Cold start is measured apart: model load, then the first inference. Compute-only
 latency feeds preprocessed tensors; end-to-end latency starts from original-size image files and includes
-decoding, preprocessing and postprocessing. Memory is the process RSS sampled by a thread every 5 ms,
-absolute and above the pre-load baseline; GPU memory through NVML where an NVIDIA GPU exists.
+decoding, preprocessing and postprocessing, through the vendor runtime's own Predictor (runtime/predictor.py),
+serially and pipelined (runtime/pipeline.py): the pipelined throughput is what a device sustains over a
+test set, so the projected UUSIC25 time comes from it. Memory (util/memory.py) is this process's RSS sampled
+every 5 ms, absolute and above the pre-load baseline, with NvMap on Jetson and NVML per-process GPU memory on
+discrete GPUs. The build runs this in a fresh process holding only the runtime (pipeline/profile_worker.py);
+``process`` in the report lists any build-side module that was loaded nonetheless (a test keeps it empty).
 """
 
 from __future__ import annotations
 
-import threading
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,77 +22,21 @@ from pathlib import Path
 import numpy as np
 
 from edgeus.backends.base import Runner
-from edgeus.contracts.feeds import feeds_by_role, spec_inputs
-from edgeus.contracts.preprocess import mask_to_original, preprocess, read_image, softmax
+from edgeus.contracts.feeds import spec_inputs
+from edgeus.contracts.preprocess import BUNDLE_MASK_MAPPING
 from edgeus.contracts.spec import ModelSpec
 from edgeus.data.uusic25 import Sample
+from edgeus.util.memory import MemorySampler, rss_mb
 from edgeus.util.toolchain import machine_description
 from edgeus.uusic25.leaderboard import UUSIC25_TEST_IMAGES, leaderboard  # noqa: F401 -- re-exported
 
 COV_WARNING = 0.025
+# Modules that must not be in a process whose memory is reported as the device's: the build side.
+BUILD_SIDE_MODULES = ("torch", "nncf", "onnx", "onnxslim", "sklearn", "scipy", "matplotlib", "safetensors")
 
 
-def rss_mb() -> float:
-    """Resident set size of this process in MiB (Linux /proc; ru_maxrss elsewhere as a fallback)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            pages = int(fh.read().split()[1])
-        import os
-
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-class MemorySampler:
-    """Samples RSS (and GPU memory when NVML is available) on a background thread."""
-
-    def __init__(self, interval_s: float = 0.005) -> None:
-        self.interval_s = interval_s
-        self.samples: list[tuple[float, float, float | None]] = []  # (t, rss MiB, gpu MiB)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._t0 = time.perf_counter()
-        self._nvml = _nvml_handle()
-
-    def _gpu_mb(self) -> float | None:
-        if self._nvml is None:
-            return None
-        import pynvml
-
-        return pynvml.nvmlDeviceGetMemoryInfo(self._nvml).used / 2**20
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append((time.perf_counter() - self._t0, rss_mb(), self._gpu_mb()))
-            self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> MemorySampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def peak(self) -> float:
-        return max((s[1] for s in self.samples), default=rss_mb())
-
-    def gpu_peak(self) -> float | None:
-        values = [s[2] for s in self.samples if s[2] is not None]
-        return max(values) if values else None
-
-
-def _nvml_handle():
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        return pynvml.nvmlDeviceGetHandleByIndex(0)
-    except Exception:  # no NVML library, no driver or no GPU: GPU memory is simply not reported
-        return None
+def loaded_build_modules() -> list[str]:
+    return sorted(m for m in BUILD_SIDE_MODULES if sys.modules.get(m) is not None)
 
 
 @dataclass
@@ -127,11 +75,14 @@ class PerfReport:
     rss_above_baseline_mb: float
     peak_gpu_mb: float | None
     model_size_mb: float
-    projected_uusic25_s: float
+    projected_uusic25_s: float              # from the pipelined end-to-end throughput
     memory_timeline: list[tuple[float, float]] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    pipelined: dict = field(default_factory=dict)  # images/s end to end, pipelined, and vs compute-only
+    process: dict = field(default_factory=dict)    # what the measured process held: pid, build-side modules
+    memory_source: str = "process RSS"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -154,14 +105,20 @@ def model_size_mb(paths: list[Path]) -> float:
 def profile_model(make_runner: Callable[[], Runner], spec: ModelSpec, samples: list[Sample], *,
                   model_files: list[Path], batch_sizes: list[int], threads: int | None = None,
                   warmup_iters: int = 5, warmup_s: float = 1.0, min_iters: int = 30, min_duration_s: float = 3.0,
-                  e2e_iters: int = 20) -> PerfReport:
-    catalog = spec.task_catalog()
-    pre = spec.preprocessing_spec()
+                  e2e_iters: int = 20, pipelined_images: int = 60,
+                  make_throughput_runner: Callable[[], Runner] | None = None, streams: int = 1) -> PerfReport:
+    """``make_throughput_runner`` (with its ``streams``): the engine opened for throughput, which the
+    pipelined measurement uses, as ``predict_many`` over a test set does; without it, the latency engine."""
+    import os
+
+    from edgeus.runtime.pipeline import Record
+
     baseline = rss_mb()
     with MemorySampler() as memory:
         runner = make_runner()
         runner.activate()
         try:
+            predictor = spec_predictor(spec, runner)
             feeds = spec.example_feeds(1)
             t = time.perf_counter()
             runner.infer(feeds)
@@ -169,30 +126,22 @@ def profile_model(make_runner: Callable[[], Runner], spec: ModelSpec, samples: l
             _timed_loop(lambda: runner.infer(feeds), warmup_iters, warmup_s)
             compute = _timed_loop(lambda: runner.infer(feeds), min_iters, min_duration_s)
 
-            cycle = iter(())
             # Without data (a device with no images at hand), end to end runs on synthetic 800x600 frames of
             # every task: no file decoding, everything else (preprocessing, inference, mapping) as usual.
-            synthetic = [(task, np.random.default_rng(i).integers(0, 256, (600, 800, 3), dtype=np.uint8))
-                         for i, task in enumerate(catalog.tasks)]
+            images = [Record(str(s.image_path), s.task.dataset, s.task.kind) for s in samples] or [
+                Record(np.random.default_rng(i).integers(0, 256, (600, 800, 3), dtype=np.uint8), task.dataset, task.kind)
+                for i, task in enumerate(spec.task_catalog().tasks)]
+            cycle = iter(())
 
             def one_image() -> None:
                 nonlocal cycle
-                item = next(cycle, None)
-                if item is None:
-                    cycle = iter(samples or synthetic)
-                    item = next(cycle)
-                if samples:
-                    task, raw = item.task, read_image(item.image_path, item.id)
-                else:
-                    task, raw = item
-                out = runner.infer(feeds_by_role(spec_inputs(spec), preprocess(raw, pre)[None], catalog.prompt(task)))
-                value = out[task.output][0]
-                if task.kind == "segmentation":
-                    mask_to_original(value, raw.shape[1], raw.shape[0], "stretch", pre)
-                else:
-                    softmax(value)
+                record = next(cycle, None)
+                if record is None:
+                    cycle = iter(images)
+                    record = next(cycle)
+                predictor.predict(record.image, record.dataset, record.task)
 
-            end_to_end = _timed_loop(one_image, min(e2e_iters, max(len(samples or synthetic), 1)), 0.0)
+            end_to_end = _timed_loop(one_image, min(e2e_iters, max(len(images), 1)), 0.0)
             throughput = {}
             for b in batch_sizes:
                 batch_feeds = spec.example_feeds(b)
@@ -202,7 +151,14 @@ def profile_model(make_runner: Callable[[], Runner], spec: ModelSpec, samples: l
         finally:
             load_s = runner.load_time_s or 0.0
             runner.deactivate()
+        stream = [images[i % len(images)] for i in range(max(pipelined_images, len(images)))]
+        if make_throughput_runner is None:
+            piped = measure_pipelined(make_runner, spec, stream, 1, feeds, min_duration_s)
+        else:
+            piped = measure_pipelined(make_throughput_runner, spec, stream, streams, feeds, min_duration_s)
     compute_stats, e2e_stats = LatencyStats.of(compute), LatencyStats.of(end_to_end)
+    piped["latency_engine_compute_images_per_s"] = 1000.0 / compute_stats.median_ms
+    piped["vs_latency_engine_compute"] = piped["images_per_s"] / piped["latency_engine_compute_images_per_s"]
     warnings = []
     if compute_stats.cov > COV_WARNING:
         warnings.append(f"compute latency varies: coefficient of variation {compute_stats.cov:.1%} > {COV_WARNING:.1%} "
@@ -212,11 +168,55 @@ def profile_model(make_runner: Callable[[], Runner], spec: ModelSpec, samples: l
         model=runner.name, backend=runner.backend, machine=machine_description(), load_s=load_s,
         first_inference_ms=first_ms, compute=compute_stats, end_to_end=e2e_stats, throughput=throughput,
         peak_rss_mb=memory.peak(), rss_above_baseline_mb=memory.peak() - baseline, peak_gpu_mb=memory.gpu_peak(),
-        model_size_mb=model_size_mb(model_files), projected_uusic25_s=UUSIC25_TEST_IMAGES * e2e_stats.mean_ms / 1000,
+        model_size_mb=model_size_mb(model_files), projected_uusic25_s=UUSIC25_TEST_IMAGES / piped["images_per_s"],
         memory_timeline=timeline, latencies_ms=[round(x * 1000, 4) for x in compute], warnings=warnings,
         settings={"threads": threads, "batch_sizes": batch_sizes, "min_iters": min_iters, "min_duration_s": min_duration_s,
                   "end_to_end_images": "validation images" if samples else "synthetic 800x600 frames (no data given)"},
+        pipelined={**piped, "serial_images_per_s": 1000.0 / e2e_stats.mean_ms,
+                   "projected_uusic25_serial_s": UUSIC25_TEST_IMAGES * e2e_stats.mean_ms / 1000},
+        process={"pid": os.getpid(), "build_side_modules": loaded_build_modules()},
+        memory_source=memory.source,
     )
+
+
+def measure_pipelined(make_runner: Callable[[], Runner], spec: ModelSpec, stream: list, streams: int,
+                      feeds: dict, min_duration_s: float) -> dict:
+    """End-to-end throughput of the pipelined predictor over ``stream`` on one engine, and that engine's
+    compute-only throughput measured right before (``streams`` callers feeding preprocessed tensors)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edgeus.runtime.pipeline import PipelineOptions, pipelined
+
+    with make_runner() as runner:
+        predictor = spec_predictor(spec, runner)
+        for _ in range(3 * streams):
+            runner.infer(feeds)
+        count, end = [0] * streams, time.perf_counter() + max(min_duration_s / 2, 0.5)
+
+        def feed(k: int) -> None:
+            while time.perf_counter() < end:
+                runner.infer(feeds)
+                count[k] += 1
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(streams) as pool:
+            list(pool.map(feed, range(streams)))
+        compute_ips = sum(count) / (time.perf_counter() - t)
+        t = time.perf_counter()
+        done = sum(1 for _ in pipelined(predictor, iter(stream), PipelineOptions(workers=streams + 2)))
+        piped_ips = done / (time.perf_counter() - t)
+    return {"images": done, "images_per_s": piped_ips, "streams": streams, "compute_images_per_s": compute_ips,
+            "vs_compute": piped_ips / compute_ips}
+
+
+def spec_predictor(spec: ModelSpec, runner: Runner):
+    """The vendor runtime's Predictor for a model spec: what a bundle of this model runs on the device."""
+    from edgeus.runtime.predictor import Predictor, Task
+
+    catalog = spec.task_catalog()
+    tasks = [Task(t.dataset, t.kind, tuple(t.classes), t.output, np.asarray(catalog.prompt(t), dtype=np.float32),
+                  (t.organ.lower(), t.json_organ.lower())) for t in catalog.tasks]
+    return Predictor(runner, spec.preprocessing_spec(), spec_inputs(spec), tasks, BUNDLE_MASK_MAPPING)
 
 
 def compare_speed(make_baseline: Callable[[], Runner], make_candidate: Callable[[], Runner], spec: ModelSpec,

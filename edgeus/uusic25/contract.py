@@ -43,12 +43,12 @@ def read_records(input_json: Path) -> list[dict]:
 
 
 def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, output: str | Path, *,
-            mask_mapping: str | None = None, force: bool = False, threads: int | None = None, progress=None) -> dict:
+            mask_mapping: str | None = None, force: bool = False, threads: int | None = None, progress=None,
+            max_batch: int = 1) -> dict:
     """Run the bundle over the records; returns counts. The output folder appears only when complete."""
     from PIL import Image
 
-    from edgeus.runtime import load
-    from edgeus.runtime.manifest import BundleError
+    from edgeus.runtime import Record, load
     from edgeus.util.atomic import atomic_dir
 
     records = read_records(Path(input_json))
@@ -56,25 +56,31 @@ def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, o
     if not input_dir.is_dir():
         raise DataError(f"{input_dir}: input folder not found")
     counts = {"segmentation": 0, "classification": 0, "resolved_by_organ": []}
-    with load(bundle, threads=threads) as model, atomic_dir(output, replace=force) as tmp:
+    # a test set is a throughput job: the engine runs two inferences at once (runtime/bundle.py)
+    with load(bundle, threads=threads, streams="throughput") as model, atomic_dir(output, replace=force) as tmp:
         if mask_mapping:
             model.mask_mapping = mask_mapping
         classification: dict[str, dict] = {}
-        for n, rec in enumerate(records):
-            where = f"{Path(input_json).name}[{n}]"
-            image = inside(input_dir, rec["img_path_relative"], where, DataError)
-            target = inside(tmp, mask_path_for(rec["img_path_relative"]), where, DataError) \
-                if rec["task"] == "segmentation" else None
-            try:
-                result = model.predict(image, rec["dataset_name"], rec["task"], rec.get("organ"))
-            except BundleError as exc:
-                raise DataError(f"{rec['img_path_relative']}: {exc}") from None
+
+        def planned():  # paths checked as records are read, before any of their pixels are
+            for n, rec in enumerate(records):
+                where = f"{Path(input_json).name}[{n}]"
+                image = inside(input_dir, rec["img_path_relative"], where, DataError)
+                target = inside(tmp, mask_path_for(rec["img_path_relative"]), where, DataError) \
+                    if rec["task"] == "segmentation" else None
+                yield Record(image, rec["dataset_name"], rec["task"], rec.get("organ"), key=(rec, target))
+
+        # pipelined (runtime/pipeline.py): decoding and mask writing overlap inference; order kept
+        for done in model.predict_many(planned(), max_batch=max_batch, errors="return"):
+            rec, target = done.key
+            if done.error is not None:
+                raise DataError(f"{rec['img_path_relative']}: {done.error}")
             if target is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(result).save(target)
+                Image.fromarray(done.value).save(target)
             else:
-                classification[rec["img_path_relative"]] = {"probability": [float(p) for p in result],
-                                                            "prediction": int(np.argmax(result))}
+                classification[rec["img_path_relative"]] = {"probability": [float(p) for p in done.value],
+                                                            "prediction": int(np.argmax(done.value))}
             counts[rec["task"]] += 1
             if not model.knows_dataset(rec["dataset_name"]):
                 counts["resolved_by_organ"].append(rec["img_path_relative"])

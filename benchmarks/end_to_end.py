@@ -1,0 +1,250 @@
+"""End to end vs compute, in one run on one machine, for CPU bundles: where edgeus's own time goes.
+
+    python benchmarks/end_to_end.py [BUNDLE ...] [--threads 2] [--rounds 150] [--images 300] [--soak 10000]
+
+Without bundles, builds the embedded default for cpu-x86-scanner (OpenVINO) and cpu-arm-handheld (ONNX
+Runtime) on the phantom data first (plans pinned: int8-hint / ort-int8-hint, the builds' usual choices).
+
+Per bundle, on the same compiled model and threads:
+1. raw runtime: OpenVINO's own ``benchmark_app`` (sync, 1 stream, 1 request, the bundle's precision, the
+   batch fixed at 1: a subprocess run before and after the rest) and a bare loop in this process
+   (``InferRequest.infer`` on a static-shape compile / ``InferenceSession.run``), interleaved with 2.;
+2. edgeus compute: ``bundle.infer`` (the runner edgeus ships), batch 1, the same preprocessed tensor;
+3. edgeus end to end, serial: ``bundle.predict(path)`` (decode, preprocess, infer, postprocess), one at a time;
+4. pipelined: ``bundle.predict_many`` over the same images, batch 1 and micro-batched (4), as throughput,
+   on the latency engine (as built) and on the throughput engine (``streams="throughput"``, what
+   ``uusic25 predict`` uses); each against the compute-only throughput of the same engine and batch size
+   (one caller per stream) measured in the same run.
+``--soak N`` streams N frames through ``bundle.stream`` (RSS every 500 frames, slope per 1,000 frames) and
+checks every output against serial prediction of the same frame.
+
+Results: ``results/end_to_end.{json,md}``, with the machine's CPU and ISA beside every table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgeus.runtime import Record, load
+from edgeus.util.memory import rss_mb
+from edgeus.util.toolchain import cpu_isa, machine_description
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build_default_bundles(work: Path, threads: int) -> list[Path]:
+    out = work / "bundles"
+    bundles = []
+    for target, plan in (("cpu-x86-scanner", "int8-hint"), ("cpu-arm-handheld", "ort-int8-hint")):
+        folder = out / f"uniusnet-small-{target}-{plan}"
+        if not (folder / "manifest.json").is_file():
+            subprocess.run([sys.executable, "-m", "edgeus", "build", "--target", target, "--plan", plan, "-o", str(out),
+                            "--threads", str(threads), "--force"], check=True, cwd=work)
+        bundles.append(folder)
+    return bundles
+
+
+def images_of(bundle: Path) -> list[Record]:
+    from edgeus.data.defaults import default_phantom
+    from edgeus.data.uusic25 import read_dataset
+
+    samples = read_dataset(default_phantom() / "val").samples
+    return [Record(str(s.image_path), s.task.dataset, s.task.kind) for s in samples]
+
+
+def bare_loop(bundle: Path, threads: int):
+    """The compiled model under its runtime's own API, nothing of edgeus around it: one call per round."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    engine = manifest["engine"]
+    model = bundle / engine["model"]
+    feeds = {"image": np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32),
+             "prompt": np.zeros((1, 15), np.float32)}
+    if engine["backend"] == "openvino":
+        import openvino as ov
+
+        core = ov.Core()
+        m = core.read_model(str(model))
+        m.reshape({"image": [1, 3, 224, 224], "prompt": [1, 15]})
+        compiled = core.compile_model(m, "CPU", {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1",
+                                                 "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT":
+                                                 engine["settings"].get("inference_precision", "f32")})
+        request = compiled.create_infer_request()
+        for name, value in feeds.items():
+            request.set_tensor(name, ov.Tensor(value))
+        return request.infer, feeds
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return (lambda: session.run(names, feeds)), feeds
+
+
+def benchmark_app(bundle: Path, threads: int, seconds: int) -> float | None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    if manifest["engine"]["backend"] != "openvino":
+        return None
+    tool = Path(sys.executable).parent / "benchmark_app"
+    precision = manifest["engine"]["settings"].get("inference_precision", "f32")
+    run = subprocess.run([str(tool), "-m", str(bundle / manifest["engine"]["model"]), "-d", "CPU", "-hint", "none",
+                          "-nthreads", str(threads), "-nstreams", "1", "-nireq", "1", "-api", "sync",
+                          "-infer_precision", precision, "-shape", "image[1,3,224,224],prompt[1,15]", "-t", str(seconds)],
+                         capture_output=True, text=True)
+    match = re.search(r"Median:\s+([\d.]+) ms", run.stdout)
+    return float(match.group(1)) if match else None
+
+
+def concurrent_throughput(bundle, feeds: dict, callers: int, seconds: float = 4.0) -> float:
+    """Calls per second with ``callers`` threads feeding the engine back to back (compute only)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for _ in range(3 * callers):
+        bundle.infer(feeds)
+    count, end = [0] * callers, time.perf_counter() + seconds
+
+    def feed(k: int) -> None:
+        while time.perf_counter() < end:
+            bundle.infer(feeds)
+            count[k] += 1
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(callers) as pool:
+        list(pool.map(feed, range(callers)))
+    return sum(count) / (time.perf_counter() - t)
+
+
+def measure(bundle: Path, threads: int, rounds: int, n_images: int) -> dict:
+    images = images_of(bundle)
+    app_before = benchmark_app(bundle, threads, 10)
+    raw_call, feeds = bare_loop(bundle, threads)
+    result: dict = {"bundle": bundle.name}
+    with load(bundle, threads=threads) as b:
+        task = b.tasks[0]
+        b_feeds = b.feeds(feeds["image"], task)
+        for _ in range(20):
+            raw_call()
+            b.infer(b_feeds)
+        raw, edgeus = [], []
+        for _ in range(rounds):  # interleaved: drift and neighbours hit both alike
+            t = time.perf_counter()
+            raw_call()
+            raw.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            b.infer(b_feeds)
+            edgeus.append(time.perf_counter() - t)
+        result["raw_loop_ms"] = float(np.median(raw) * 1000)
+        result["compute_ms"] = float(np.median(edgeus) * 1000)
+        serial = []
+        for record in images[:60]:
+            t = time.perf_counter()
+            b.predict(record.image, record.dataset, record.task)
+            serial.append(time.perf_counter() - t)
+        result["e2e_serial_ms"] = float(np.median(serial) * 1000)
+    stream = [images[i % len(images)] for i in range(n_images)]
+    # the latency engine as built (1 stream) and the throughput engine predict_many uses over a test set
+    for engine, streams in (("latency", None), ("throughput", "throughput")):
+        with load(bundle, threads=threads, streams=streams) as b:
+            task = b.tasks[0]
+            for batch in (1, 4):
+                batch_feeds = b.feeds(np.repeat(feeds["image"], batch, axis=0), task)
+                compute_ips = concurrent_throughput(b, batch_feeds, b.streams) * batch
+                t = time.perf_counter()
+                done = sum(1 for _ in b.predict_many(stream, max_batch=batch))
+                piped_ips = done / (time.perf_counter() - t)
+                result[f"{engine}_batch{batch}"] = {
+                    "streams": b.streams, "compute_images_per_s": compute_ips, "pipelined_images_per_s": piped_ips,
+                    "pipelined_vs_compute": piped_ips / compute_ips}
+    latency_compute = result["latency_batch1"]["compute_images_per_s"]
+    for key in ("throughput_batch1", "throughput_batch4"):
+        result[key]["pipelined_vs_latency_engine_compute_b1"] = result[key]["pipelined_images_per_s"] / latency_compute
+    result["benchmark_app_ms"] = [v for v in (app_before, benchmark_app(bundle, threads, 10)) if v is not None]
+    result["compute_vs_raw_loop"] = result["compute_ms"] / result["raw_loop_ms"]
+    if result["benchmark_app_ms"]:
+        result["compute_vs_benchmark_app"] = result["compute_ms"] / float(np.median(result["benchmark_app_ms"]))
+    result["serial_images_per_s"] = 1000 / result["e2e_serial_ms"]
+    return result
+
+
+def soak(bundle: Path, threads: int, frames: int) -> dict:
+    from edgeus.data.phantom_cine import cine_frames
+
+    loop = [np.repeat(f[..., None], 3, axis=2) for f in cine_frames(n_frames=16, seed=4)]
+    with load(bundle, threads=threads) as b:
+        serial = [b.predict(f, "Breast", "segmentation") for f in loop]
+        rss, mismatches = [], 0
+        for p in b.stream((loop[n % len(loop)] for n in range(frames)), "Breast", "segmentation"):
+            mismatches += int(not np.array_equal(p.value, serial[p.key % len(loop)]))
+            if p.key % 500 == 0:
+                rss.append((p.key, rss_mb()))
+    xs, ys = np.array(rss).T
+    steady = xs >= frames * 0.2  # after warm-up (allocator pools fill during the first frames)
+    slope = float(np.polyfit(xs[steady], ys[steady], 1)[0] * 1000)
+    return {"frames": frames, "mismatches_vs_serial": mismatches, "rss_mib": [[int(x), round(y, 1)] for x, y in rss],
+            "slope_mib_per_1000_frames": slope}
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    head = f"{m['cpu']}, {m['cores']} cores; ISA {', '.join(m['isa'])}; {results['threads']} threads"
+    lines = [f"**Machine**: {head}.", "", "Batch 1 compute, latency engine (the bundle as built: 1 stream):", "",
+             "| bundle | benchmark_app ms | bare loop ms | edgeus compute ms | compute / bare loop | "
+             "compute / benchmark_app | e2e serial ms |", "|---|---|---|---|---|---|---|"]
+    for r in results["bundles"]:
+        app = ", ".join(f"{v:.2f}" for v in r["benchmark_app_ms"]) or "n/a (ONNX Runtime)"
+        lines.append(f"| {r['bundle']} | {app} | {r['raw_loop_ms']:.2f} | {r['compute_ms']:.2f} | "
+                     f"{r['compute_vs_raw_loop']:.3f} | {r.get('compute_vs_benchmark_app', float('nan')):.3f} | "
+                     f"{r['e2e_serial_ms']:.2f} |")
+    lines += ["", "Throughput, images/s: compute only (preprocessed tensors, one caller per stream) vs pipelined end to "
+              "end (decode, preprocess, infer, postprocess) on the same engine:", "",
+              "| bundle | engine | batch | compute img/s | pipelined img/s | pipelined / compute | pipelined / latency-engine "
+              "compute b1 |", "|---|---|---|---|---|---|---|"]
+    for r in results["bundles"]:
+        for engine in ("latency", "throughput"):
+            for batch in (1, 4):
+                x = r[f"{engine}_batch{batch}"]
+                vs = x.get("pipelined_vs_latency_engine_compute_b1")
+                lines.append(f"| {r['bundle']} | {engine} ({x['streams']} stream{'s' if x['streams'] > 1 else ''}) | "
+                             f"{batch} | {x['compute_images_per_s']:.1f} | {x['pipelined_images_per_s']:.1f} | "
+                             f"{x['pipelined_vs_compute']:.2f}x | {'' if vs is None else f'{vs:.2f}x'} |")
+    if results.get("soak"):
+        s = results["soak"]
+        lines += ["", f"Soak ({head}): {s['frames']} frames streamed through {s['bundle']}: RSS slope "
+                  f"{s['slope_mib_per_1000_frames']:.3f} MiB per 1,000 frames (from {s['rss_mib'][0][1]:.0f} to "
+                  f"{s['rss_mib'][-1][1]:.0f} MiB), {s['mismatches_vs_serial']} outputs differing from serial prediction."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundles", nargs="*", type=Path)
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 2))
+    parser.add_argument("--rounds", type=int, default=150)
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--soak", type=int, default=0, help="stream this many frames through the first bundle")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/edgeus-bench-e2e"))
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    bundles = [b.resolve() for b in args.bundles] or build_default_bundles(args.work, args.threads)
+    results = {"machine": {**machine_description(), "isa": cpu_isa()}, "threads": args.threads,
+               "bundles": [measure(b, args.threads, args.rounds, args.images) for b in bundles]}
+    if args.soak:
+        results["soak"] = {"bundle": bundles[0].name, **soak(bundles[0], args.threads, args.soak)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "end_to_end.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / "end_to_end.md").write_text(markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

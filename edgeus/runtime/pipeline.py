@@ -1,0 +1,169 @@
+"""The pipelined predictor: decoding, preprocessing, inference and postprocessing of many images overlap.
+
+Serial prediction leaves the engine idle while an image is decoded, preprocessed and its mask resized (45 %
+on top of the model for the small uniusnet). Here a small pool of worker threads each carries one job (one
+image, or a micro-batch of consecutive images of one task) through prepare -> infer -> finish; while one
+worker is inside the engine, the others decode and postprocess. The engine itself stays serialised by its
+own streams (an OpenVINO compiled model with one stream runs one request at a time; the workers' requests
+queue there), so overlapping adds no oversubscription of the inference threads. Every step releases the GIL
+for its heavy part (Pillow decoding, numpy, the backend's infer call).
+
+Order and memory: results come back in input order; at most ``depth`` jobs (plus the one being handed
+over) are in flight and the input iterable is read lazily by a feeder thread, so memory stays flat on an input of any length (a generator of 10,000 frames holds
+``depth`` of them at a time).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeus.errors import EdgeusError
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image to predict. ``key`` is the caller's (a file name, a frame index) and comes back as is."""
+    image: str | Path | bytes | np.ndarray
+    dataset: str
+    task: str = "segmentation"
+    organ: str | None = None
+    key: Any = None
+
+
+@dataclass
+class Prediction:
+    record: Record
+    value: np.ndarray | None  # mask (uint8, original size) or class probabilities; None when ``error``
+    error: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def key(self) -> Any:
+        return self.record.key
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    workers: int = 3          # concurrent jobs: one in the engine, the others preparing and finishing
+    depth: int = 8            # jobs in flight at most (bounds memory)
+    max_batch: int = 1        # micro-batch consecutive records of one task up to this many images
+    errors: str = "raise"     # "raise": a bad record stops the run there; "return": it comes back with .error
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.depth < 1 or self.max_batch < 1:
+            raise EdgeusError("pipeline workers, depth and max_batch must each be at least 1")
+        if self.errors not in ("raise", "return"):
+            raise EdgeusError(f"errors must be 'raise' or 'return', not {self.errors!r}")
+
+
+def default_workers() -> int:
+    return max(2, min(4, (os.cpu_count() or 2)))
+
+
+def _batches(records: Iterable[Record], max_batch: int) -> Iterator[list[Record]]:
+    """Consecutive records of one (dataset, task, organ) grouped up to max_batch; order kept."""
+    batch: list[Record] = []
+    for record in records:
+        if not isinstance(record, Record):
+            raise EdgeusError(f"predict_many takes Record items, got {type(record).__name__}")
+        if batch and (record.dataset, record.task, record.organ) != (batch[0].dataset, batch[0].task, batch[0].organ):
+            yield batch
+            batch = []
+        batch.append(record)
+        if len(batch) >= max_batch:  # full: submitted now, not when the next record arrives (a live source)
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _run_job(predictor, batch: list[Record], errors: str, max_batch: int = 1) -> list[Prediction]:
+    results: list[Prediction] = []
+    prepared = []
+    t0 = time.perf_counter()
+    for record in batch:
+        try:
+            prepared.append((record, predictor.prepare(record.image, record.dataset, record.task, record.organ)))
+        except EdgeusError as exc:
+            if errors == "raise":
+                raise
+            results.append(Prediction(record, None, str(exc)))
+    t1 = time.perf_counter()
+    if prepared:
+        try:
+            values = predictor.infer([p for _, p in prepared], pad_to=max_batch)
+        except EdgeusError as exc:
+            if errors == "raise":
+                raise
+            return results + [Prediction(r, None, str(exc)) for r, _ in prepared]
+        t2 = time.perf_counter()
+        for (record, prep), value in zip(prepared, values, strict=True):
+            results.append(Prediction(record, predictor.finish(prep, value)))
+        t3 = time.perf_counter()
+        share = 1000.0 / len(prepared)  # a micro-batch's times are shared by its images
+        for p in results:
+            if p.error is None:
+                p.timings_ms = {"prepare": (t1 - t0) * share, "infer": (t2 - t1) * share, "finish": (t3 - t2) * share}
+    order = {id(r): n for n, r in enumerate(batch)}
+    return sorted(results, key=lambda p: order[id(p.record)])
+
+
+_END = object()
+
+
+def pipelined(predictor, records: Iterable[Record], options: PipelineOptions = PipelineOptions()) -> Iterator[Prediction]:
+    """Predictions for ``records`` in input order, computed by ``options.workers`` overlapping jobs.
+
+    A feeder thread reads the records and submits jobs, at most ``depth`` ahead of the consumer; the caller's
+    thread only waits for the oldest job. Reading and delivering are apart, so a result is handed over as
+    soon as it is ready even while the next record is not (a live source waiting for its next frame)."""
+    in_flight: queue.Queue = queue.Queue(maxsize=options.depth)
+    stop = threading.Event()
+
+    def feed(pool: ThreadPoolExecutor) -> None:
+        try:
+            for batch in _batches(records, options.max_batch):
+                if stop.is_set():
+                    return
+                future = pool.submit(_run_job, predictor, batch, options.errors, options.max_batch)
+                while not stop.is_set():
+                    try:
+                        in_flight.put(future, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # a record that could not be read: delivered in its place, in order
+            in_flight.put(exc)
+        finally:
+            in_flight.put(_END)
+
+    with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="edgeus-predict") as pool:
+        feeder = threading.Thread(target=feed, args=(pool,), name="edgeus-feed", daemon=True)
+        feeder.start()
+        try:
+            while (item := in_flight.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield from item.result()
+        finally:  # done, failed, or the consumer stopped early: stop reading, drop what has not started
+            stop.set()
+            while True:
+                try:
+                    item = in_flight.get_nowait()
+                except queue.Empty:
+                    if not feeder.is_alive():
+                        break
+                    feeder.join(0.05)
+                    continue
+                if isinstance(item, Future):
+                    item.cancel()
