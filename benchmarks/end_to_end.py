@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 def build_default_bundles(work: Path, threads: int) -> list[Path]:
     out = work / "bundles"
     bundles = []
-    for target, plan in (("cpu-x86-scanner", "int8-hint"), ("cpu-arm-handheld", "ort-int8-hint")):
+    for target, plan in (("cpu-x86-scanner", "int8-hint"), ("cpu-arm-handheld", "int8-hint")):
         folder = out / f"uniusnet-small-{target}-{plan}"
         if not (folder / "manifest.json").is_file():
             subprocess.run([sys.executable, "-m", "edgeus", "build", "--target", target, "--plan", plan, "-o", str(out),

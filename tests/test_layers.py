@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "edgeus"
 # Top to bottom. A module may import its own layer and every layer below it.
 LAYERS = [
     ["cli", "training", "__main__"],
+    ["farm"],
     ["pipeline"],
     ["stages"],
     ["bundle", "report", "uusic25"],

@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from edgeus.cli.data import add_data_commands
     from edgeus.cli.evidence import add_evidence_commands
+    from edgeus.cli.farm import add_farm_commands
     from edgeus.cli.quantize import add_quantize_commands
     from edgeus.cli.ship import add_ship_commands
 
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_quantize_commands(sub, profile_opts)
     add_evidence_commands(sub, profile_opts)
     add_ship_commands(sub)
+    add_farm_commands(sub)
     return parser
 
 

@@ -402,3 +402,30 @@ def print_contract_score(result) -> None:
     for k, v in result.components.items():
         comp.add_row(k, _g(v))
     console.print(comp)
+
+
+def print_farm_outcomes(outcomes) -> None:
+    from edgeus.util.device_identity import describe
+
+    table = Table(title="targets", header_style="bold")
+    for col in ("target", "state", "measured on", "bundle", "reason"):
+        table.add_column(col)
+    for o in outcomes:
+        state = {"done": "[green]done[/green]" if o.passed is not False else "[yellow]done, gate blocked[/yellow]",
+                 "failed": "[red]failed[/red]"}.get(o.state, o.state)
+        table.add_row(o.target, state, describe(o.device) if o.device else "-", o.bundle or "-", o.reason)
+    console.print(table)
+
+
+def print_farm_status(nodes: list[dict]) -> None:
+    from edgeus.util.device_identity import describe
+
+    table = Table(title="farm", header_style="bold")
+    for col in ("node", "device", "ISA", "backends", "serves"):
+        table.add_column(col)
+    for n in nodes:
+        ident = n.get("identity") or {}
+        table.add_row(f"{n['address']} {n['node_id'][:8]}", describe(ident) if ident else ("head" if not n["device"] else "?"),
+                      ", ".join(ident.get("cpu_features", [])[-4:]) or "-", ", ".join(ident.get("backends", [])) or "-",
+                      ", ".join(n["profiles"]) or "-")
+    console.print(table)

@@ -88,6 +88,57 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _targets(args: argparse.Namespace) -> list[str]:
+    """--target A,B,... or 'all' (every known profile)."""
+    from edgeus.contracts.profiles import list_profiles
+
+    if args.target == "all":
+        return [p.name for p in list_profiles(profile_dirs(args))]
+    names = [t.strip() for t in args.target.split(",") if t.strip()]
+    if not names:
+        raise EdgeusError("--target names no profile")
+    return list(dict.fromkeys(names))
+
+
+def _build_many(args: argparse.Namespace, targets: list[str]) -> int:
+    """Several targets: on the device farm (--farm), else one after another on this machine."""
+    from edgeus.cli.console import console, print_farm_outcomes
+    from edgeus.contracts.profiles import load_profile
+    from edgeus.pipeline.flow import BuildOptions, build
+    from edgeus.pipeline.verdicts import BudgetFailed
+
+    for name in targets:  # every name checked before anything runs anywhere
+        load_profile(name, profile_dirs(args))
+    options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
+                           data=Path(args.data).absolute() if args.data else None, out=Path(args.output).absolute(),
+                           threads=args.threads, allow_missing_tasks=args.allow_missing_tasks, seed=args.seed,
+                           force=args.force, verbose=False, plan=args.plan)
+    if args.farm:
+        from edgeus.farm.build import farm_build
+
+        outcomes = farm_build(targets, options, args.farm,
+                              on_event=lambda t, text: console.print(f"[dim]{t}: {text}[/dim]", highlight=False))
+    else:
+        from edgeus.farm.build import FarmOutcome
+
+        outcomes = []
+        for name in targets:
+            console.print(f"[bold]{name}[/bold]")
+            try:
+                result = build(_strict(load_profile(name, profile_dirs(args)), args.strict), options)
+                outcomes.append(FarmOutcome(name, "done", str(result.run_dir), result.passed))
+            except EdgeusError as exc:
+                outcomes.append(FarmOutcome(name, "failed", reason=str(exc)))
+    print_farm_outcomes(outcomes)
+    failed = [o for o in outcomes if o.state != "done"]
+    if failed:
+        raise EdgeusError("target(s) failed: " + "; ".join(f"{o.target} ({o.reason})" for o in failed))
+    blocked = [o.target for o in outcomes if o.passed is False]
+    if blocked:
+        raise BudgetFailed(f"budget gates blocked for {', '.join(blocked)} (see their report.md)")
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from edgeus.cli.console import (
         blocking_summary,
@@ -102,6 +153,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     from edgeus.pipeline.flow import BuildOptions, build
     from edgeus.pipeline.verdicts import BudgetFailed
 
+    targets = _targets(args)
+    if args.farm or len(targets) > 1:
+        return _build_many(args, targets)
     profile = _strict(load_profile(args.target, profile_dirs(args)), args.strict)
     options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
                            data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
@@ -175,12 +229,14 @@ def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.set_defaults(handler=cmd_profile)
 
     p = sub.add_parser("build", parents=[profile_opts], help="export -> quantize -> compile -> validate -> profile")
-    p.add_argument("--target", required=True, help="device profile")
+    p.add_argument("--target", required=True, help="device profile; several as A,B,... or all (every profile)")
     p.add_argument("--model", default="uniusnet-small", help="built-in model or package.module:factory")
     p.add_argument("--checkpoint")
     p.add_argument("--spec")
     p.add_argument("--data", help="UUSIC25 folder or phantom root (default: phantom data, generated once)")
     p.add_argument("-o", "--output", default="dist", help="output root (run folder: <model>-<profile>-<plan>)")
+    p.add_argument("--farm", metavar="ADDRESS", help="build on the device farm at ADDRESS (the Ray head, host:port): "
+                   "each target on a device that serves its profile (see 'edgeus farm')")
     p.add_argument("--plan", help="auto (build every plan the target can run, ship the fastest that passes every "
                                   "gate) or a plan name: fp32, bf16, fp16, int8, int8-hint, int8-auto, int8-auto+bf16, "
                                   "... (default: the profile's plan, else auto)")

@@ -52,6 +52,7 @@ class BuildOptions:
     force: bool = False
     verbose: bool = False  # library logs on the console too (they always go to the bundle's build.log)
     plan: str | None = None  # "auto" or a plan name (contracts/plans.py); None: the profile's (default auto)
+    on_device: bool = False  # this machine is the profile's device (a farm agent that serves it: farm/)
 
 
 @dataclass
@@ -178,10 +179,12 @@ def _build(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice, on
 
     # 5. profile
     on_stage("profile", None)
+    from edgeus.util.device_identity import detect_identity
     from edgeus.util.toolchain import machine_description
 
-    perf_key = content_key("profile", shipped.compile_key, machine_description(), options.profile_min_iters,
-                           options.profile_min_duration_s)
+    # the device's identity in the key: two farm devices never share a measurement, even on one host
+    perf_key = content_key("profile", shipped.compile_key, machine_description(), detect_identity(),
+                           options.profile_min_iters, options.profile_min_duration_s)
     profiled = run_stage(stages_dir, "profile", perf_key,
                          lambda tmp: _profile(loaded, compiled.path / "out", export.path / "model.onnx", profile, splits,
                                               tmp, threads, options))
@@ -190,7 +193,7 @@ def _build(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice, on
 
     result.accuracy = shipped.accuracy
     result.perf = _load_perf(profiled.path / "perf.json")
-    result.verdicts, result.passed = judge(profile, result.perf, result.accuracy, measured_on_target=False)
+    result.verdicts, result.passed = judge(profile, result.perf, result.accuracy, measured_on_target=options.on_device)
     if result.plans.chosen is None:  # the closest plan ships, marked failed, so the user can see why
         from edgeus.pipeline.verdicts import Verdict
 

@@ -14,6 +14,7 @@ def profile_compiled(compiled_dir: str, profile_json: str, spec, samples: list, 
     from edgeus.backends.registry import open_runner, throughput_streams
     from edgeus.contracts.profiles import Backend, DeviceProfile
     from edgeus.stages.profile import compare_speed, profile_model
+    from edgeus.util.device_identity import detect_identity
 
     profile = DeviceProfile.model_validate_json(profile_json)
     folder = Path(compiled_dir)
@@ -23,6 +24,7 @@ def profile_compiled(compiled_dir: str, profile_json: str, spec, samples: list, 
                          batch_sizes=profile.runtime.batch_sizes, threads=threads, min_iters=min_iters,
                          min_duration_s=min_duration_s, streams=streams,
                          make_throughput_runner=lambda: open_runner(folder, profile, threads, streams=streams))
+    perf.device = detect_identity()  # what measured it: a farm device's own identity (farm/), else this machine
     if profile.plan != "fp32":
         # A plan that is slower than its fp32 original must not ship silently.
         if profile.backend is Backend.openvino:

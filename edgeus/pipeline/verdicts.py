@@ -48,8 +48,15 @@ def pending_verdict(item: str, budget: float, unit: str) -> Verdict:
 
 
 def perf_verdicts(profile: DeviceProfile, perf: PerfReport, measured_on_target: bool) -> list[Verdict]:
+    """``measured_on_target``: the figures come from the profile's device (finalize on it, or a farm device
+    that serves the profile); the verdict then names that device's identity when perf.json records one."""
+    from edgeus.util.device_identity import describe
+
     b = profile.budgets
-    where = "" if measured_on_target else f"measured on {perf.machine.get('cpu') or 'this machine'}, not on {profile.hardware.device}"
+    if measured_on_target:
+        where = f"measured on {describe(perf.device)}" if perf.device else ""
+    else:
+        where = f"measured on {perf.machine.get('cpu') or 'this machine'}, not on {profile.hardware.device}"
     beyond = [] if measured_on_target else features_beyond_target(profile)
     if beyond:
         where += f"; this machine has {', '.join(beyond)}, which the target lacks (the timing may rest on it)"

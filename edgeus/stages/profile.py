@@ -83,6 +83,7 @@ class PerfReport:
     pipelined: dict = field(default_factory=dict)  # images/s end to end, pipelined, and vs compute-only
     process: dict = field(default_factory=dict)    # what the measured process held: pid, build-side modules
     memory_source: str = "process RSS"
+    device: dict = field(default_factory=dict)     # the measuring device's identity (util/device_identity.py)
 
     def to_dict(self) -> dict:
         return asdict(self)

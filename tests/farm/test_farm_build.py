@@ -1,0 +1,150 @@
+"""The device farm on a real Ray cluster on loopback: a head (Ray's own ``ray start --head``) and two
+``edgeus farm agent`` processes, each with a different fake device identity (EDGEUS_FARM_IDENTITY), so one
+serves the x86 scanner profile and the other the ARM handheld."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TESTS, assert_one_line_error
+
+pytest.importorskip("ray")
+
+SCANNER = {"name": "scanner-a", "arch": "x86_64", "cpu": "fake Core i7-1185G7",
+           "cpu_features": ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"],
+           "backends": ["onnxruntime", "openvino"]}
+HANDHELD = {"name": "handheld-b", "arch": "aarch64", "cpu": "fake RK3588", "cpu_features": ["asimd", "asimddp", "fphp"],
+            "backends": ["onnxruntime"]}
+TARGETS = "cpu-x86-scanner,cpu-arm-handheld"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(identity: dict | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    if identity:
+        env["EDGEUS_FARM_IDENTITY"] = json.dumps(identity)
+    return env
+
+
+def _ray() -> str:
+    return str(Path(sys.executable).parent / "ray")
+
+
+class Farm:
+    def __init__(self, tmp: Path) -> None:
+        self.address = f"127.0.0.1:{_free_port()}"
+        self.agents: dict[str, subprocess.Popen] = {}
+        subprocess.run([_ray(), "start", "--head", f"--port={self.address.split(':')[1]}", "--num-cpus=0",
+                        "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True,
+                       env=_env(), timeout=120)
+        for name, identity, profile in (("a", SCANNER, "cpu-x86-scanner"), ("b", HANDHELD, "cpu-arm-handheld")):
+            log = open(tmp / f"agent-{name}.log", "w")  # noqa: SIM115 -- closed with the process
+            self.agents[name] = subprocess.Popen(
+                [sys.executable, "-m", "edgeus", "farm", "agent", "--address", self.address, "--profile", profile,
+                 "--num-cpus", "1"], env=_env(identity), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.wait_for([profile])  # one node starting at a time: two at once can time out on 2 cores
+
+    def wait_for(self, profiles: list[str]) -> None:
+        code = (f"from edgeus.farm.build import wait_for_devices\nwait_for_devices({self.address!r}, {profiles!r}, 120)")
+        subprocess.run([sys.executable, "-c", code], check=True, env=_env(), timeout=180, capture_output=True)
+
+    def kill(self, name: str) -> None:
+        """The device dies: its whole process group (raylet, workers) gets SIGKILL."""
+        os.killpg(self.agents[name].pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        for proc in self.agents.values():
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        subprocess.run([_ray(), "stop", "--force"], capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def farm(tmp_path):
+    farm = Farm(tmp_path)
+    try:
+        yield farm
+    finally:
+        farm.stop()
+
+
+def _build(farm: Farm, data: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgeus", "build", "--target", TARGETS, "--farm", farm.address,
+                           "--data", str(data), "-o", str(out), "--threads", "2", "--plan", "int8-hint"],
+                          capture_output=True, text=True, env=_env(), timeout=1200)
+
+
+def _untimed(record):
+    """A stage record without what was measured (compile times, cache load times)."""
+    if isinstance(record, dict):
+        return {k: _untimed(v) for k, v in record.items() if k not in ("time_s", "with_cache", "without_cache", "cold_start_s")}
+    if isinstance(record, list):
+        return [_untimed(v) for v in record]
+    return record
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_two_targets_are_built_each_on_its_own_device(farm, small_phantom, x86_bundle, arm_bundle, tmp_path):
+    status = subprocess.run([sys.executable, "-m", "edgeus", "farm", "status", "--address", farm.address, "--json", "-"],
+                            capture_output=True, text=True, env=_env(), timeout=300)
+    assert status.returncode == 0, status.stderr
+    nodes = json.loads(status.stdout[status.stdout.index("["):])
+    served = {n["identity"]["name"]: n["profiles"] for n in nodes if n["identity"]}
+    assert served == {"scanner-a": ["cpu-x86-scanner"], "handheld-b": ["cpu-arm-handheld"]}
+
+    result = _build(farm, small_phantom, tmp_path / "out")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for local, device in ((x86_bundle, "scanner-a"), (arm_bundle, "handheld-b")):
+        farmed = tmp_path / "out" / local.name
+        perf = json.loads((farmed / "perf.json").read_text())
+        assert perf["device"]["name"] == device  # the profile stage ran on that worker
+        verdicts = json.loads((farmed / "verdicts.json").read_text())
+        assert any(f"measured on {device}" in v.get("note", "") for v in verdicts["verdicts"] if v["unit"] == "ms")
+        verify = subprocess.run([sys.executable, "-m", "edgeus", "verify", str(farmed)], capture_output=True,
+                                text=True, env=_env(), timeout=300)
+        assert verify.returncode == 0, verify.stderr
+        # the same bundle as a local build, except what was measured
+        ours = json.loads((farmed / "manifest.json").read_text())["files"]
+        theirs = json.loads((local / "manifest.json").read_text())["files"]
+        models = [name for name in theirs if name.startswith("model/") and not name.endswith(".json")]
+        assert models and all(ours[name]["sha256"] == theirs[name]["sha256"] for name in models)
+        for record in (p for p in theirs if p.startswith("model/") and p.endswith(".json")):  # compile.json ...
+            assert _untimed(json.loads((farmed / record).read_text())) == _untimed(json.loads((local / record).read_text()))
+        assert _digest(farmed / "conformance/vectors.npz") == _digest(local / "conformance/vectors.npz")
+        acc_farm, acc_local = (json.loads((b / "accuracy.json").read_text()) for b in (farmed, local))
+        assert acc_farm["splits"] == acc_local["splits"]
+
+
+def test_a_device_lost_mid_build_fails_only_its_target(farm, small_phantom, tmp_path):
+    out = tmp_path / "out"
+    build = subprocess.Popen([sys.executable, "-m", "edgeus", "build", "--target", TARGETS, "--farm", farm.address,
+                              "--data", str(small_phantom), "-o", str(out), "--threads", "2", "--plan", "int8-hint"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    time.sleep(20)  # both builds are under way (a build takes well over a minute here)
+    farm.kill("b")
+    stdout, stderr = build.communicate(timeout=1200)
+    assert_one_line_error(build.returncode, stderr, "target(s) failed: cpu-arm-handheld",
+                          "no other device serves this profile")
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "uniusnet-small-cpu-x86-scanner-int8-hint"]  # the other target complete; nothing of the lost one
+    assert "done" in stdout and "failed" in stdout
