@@ -43,3 +43,15 @@ def open_runner(path: str | Path, profile: DeviceProfile | None = None, threads:
 
         return TensorRTRunner(path)
     raise BackendError(f"{path}: unknown model format {path.suffix!r} (expected .onnx, .xml or .engine)")
+
+
+def open_runnable(model: str, checkpoint: str | None, profile: DeviceProfile | None, threads: int | None):
+    """(runner, spec or None) for a model given on a command line: a file/folder opens its backend runner,
+    anything else is a torch model name or ``pkg.module:factory`` (its spec comes back with it)."""
+    if Path(model).exists():
+        return open_runner(model, profile, threads), None
+    from edgeus.backends.torch import TorchRunner
+    from edgeus.models import load_model
+
+    loaded = load_model(model, checkpoint)
+    return TorchRunner(loaded.module, loaded.spec, threads=threads, name=f"torch:{loaded.name}"), loaded.spec

@@ -10,16 +10,9 @@ from edgeus.errors import EdgeusError
 
 
 def _runnable(spec: str, checkpoint: str | None, profile, threads: int | None):
-    """A model file/folder opens its backend runner; anything else is a torch model name or factory."""
-    from edgeus.backends.registry import open_runner
+    from edgeus.backends.registry import open_runnable
 
-    if Path(spec).exists():
-        return open_runner(spec, profile, threads), None
-    from edgeus.backends.torch import TorchRunner
-    from edgeus.models import load_model
-
-    loaded = load_model(spec, checkpoint)
-    return TorchRunner(loaded.module, loaded.spec, threads=threads, name=f"torch:{loaded.name}"), loaded.spec
+    return open_runnable(spec, checkpoint, profile, threads)
 
 
 def _data_root(args: argparse.Namespace) -> Path:
@@ -43,8 +36,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     cand, cand_spec = _runnable(args.candidate, None, profile, threads)
     spec = load_spec(args.spec) if args.spec else (ref_spec or cand_spec or model_spec("uniusnet"))
     splits = validation_splits(_data_root(args), spec, args.allow_missing_tasks)
-    with status("validating"), ref, cand:
-        report = validate(ref, cand, spec, splits, profile.budgets.accuracy_drop, seed=args.seed)
+    if args.farm:  # predictions sharded over the devices serving the profile; scored here, as one run
+        from edgeus.farm.shard import RunnerRecipe, sharded_predictor
+
+        recipes = {role: RunnerRecipe(str(Path(m).absolute()) if Path(m).exists() else m, ckpt, profile.name, threads)
+                   for role, m, ckpt in (("reference", args.reference, args.reference_checkpoint),
+                                         ("candidate", args.candidate, None))}
+        predictor = sharded_predictor(args.farm, recipes, spec, profile.name, args.shards)
+        with status("validating on the farm"):
+            report = validate(ref, cand, spec, splits, profile.budgets.accuracy_drop, seed=args.seed, predictor=predictor)
+    else:
+        with status("validating"), ref, cand:
+            report = validate(ref, cand, spec, splits, profile.budgets.accuracy_drop, seed=args.seed)
     print_accuracy_report(report)
     verdicts = accuracy_verdicts(report)
     print_verdicts(verdicts, "Accuracy gates", strict=profile.budgets.strict)
@@ -220,6 +223,9 @@ def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("--allow-missing-tasks", action="store_true")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    p.add_argument("--farm", metavar="ADDRESS", help="predict on the devices of the farm at ADDRESS that serve the "
+                                                     "--target profile, sharded (models and data on a shared path)")
+    p.add_argument("--shards", type=int, help="with --farm: shards (default: one per device serving the profile)")
     p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("profile", parents=[profile_opts, common], help="latency, throughput, memory against budgets")

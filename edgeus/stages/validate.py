@@ -14,6 +14,8 @@ the mathematically clean NSD (no credit near an empty boundary) is reported besi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -165,22 +167,33 @@ def _gate_fields(gate: GateOutcome) -> dict:
 
 
 def validate(reference: Runner, candidate: Runner, spec: ModelSpec, splits: dict[str, list[Sample]],
-             budgets: AccuracyDrops, *, batch_size: int = 8, seed: int = 0, progress=None) -> AccuracyReport:
-    """``splits`` maps a split name (``internal``, ``external``) to its samples with ground truth."""
+             budgets: AccuracyDrops, *, batch_size: int = 8, seed: int = 0, progress=None,
+             predictor: Callable | None = None) -> AccuracyReport:
+    """``splits`` maps a split name (``internal``, ``external``) to its samples with ground truth.
+
+    ``predictor(role, samples)`` (role: "reference" or "candidate") replaces the local predictions, e.g. with
+    shards predicted on several farm devices (farm/shard.py); scoring and the bootstrap always run here, on
+    every image's result, so the intervals equal a single-machine run's."""
     report = AccuracyReport(reference.name, candidate.name, budgets=budgets.model_dump())
-    with active(reference, candidate):
-        _compare_splits(report, reference, candidate, spec, splits, budgets, batch_size, seed, progress)
+    if predictor is None:
+        def predictor(role: str, samples: list[Sample]) -> dict:
+            runner = reference if role == "reference" else candidate
+            return predict(runner, spec, samples, batch_size, keep_logits=True, progress=progress)
+
+        with active(reference, candidate):
+            _compare_splits(report, predictor, spec, splits, budgets, seed)
+    else:
+        _compare_splits(report, predictor, spec, splits, budgets, seed)
     return report
 
 
-def _compare_splits(report: AccuracyReport, reference: Runner, candidate: Runner, spec: ModelSpec,
-                    splits: dict[str, list[Sample]], budgets: AccuracyDrops, batch_size: int, seed: int,
-                    progress) -> None:
+def _compare_splits(report: AccuracyReport, predictor: Callable, spec: ModelSpec, splits: dict[str, list[Sample]],
+                    budgets: AccuracyDrops, seed: int) -> None:
     catalog = spec.task_catalog()
     for split, samples in splits.items():
         # sample ids are paths relative to a split's root, so each split is predicted and scored on its own
-        ref_pred = predict(reference, spec, samples, batch_size, keep_logits=True, progress=progress)
-        cand_pred = predict(candidate, spec, samples, batch_size, keep_logits=True, progress=progress)
+        ref_pred = predictor("reference", samples)
+        cand_pred = predictor("candidate", samples)
         by_row: dict[str, list[Sample]] = {}
         for s in samples:
             by_row.setdefault(s.task.key, []).append(s)
