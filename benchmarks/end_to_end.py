@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeus.runtime import Record, load
+from edgeus.stages.profile import concurrent_throughput
 from edgeus.util.memory import rss_mb
 from edgeus.util.toolchain import cpu_isa, machine_description
 
@@ -104,25 +105,6 @@ def benchmark_app(bundle: Path, threads: int, seconds: int) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def concurrent_throughput(bundle, feeds: dict, callers: int, seconds: float = 4.0) -> float:
-    """Calls per second with ``callers`` threads feeding the engine back to back (compute only)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    for _ in range(3 * callers):
-        bundle.infer(feeds)
-    count, end = [0] * callers, time.perf_counter() + seconds
-
-    def feed(k: int) -> None:
-        while time.perf_counter() < end:
-            bundle.infer(feeds)
-            count[k] += 1
-
-    t = time.perf_counter()
-    with ThreadPoolExecutor(callers) as pool:
-        list(pool.map(feed, range(callers)))
-    return sum(count) / (time.perf_counter() - t)
-
-
 def measure(bundle: Path, threads: int, rounds: int, n_images: int) -> dict:
     images = images_of(bundle)
     app_before = benchmark_app(bundle, threads, 10)
@@ -157,7 +139,7 @@ def measure(bundle: Path, threads: int, rounds: int, n_images: int) -> dict:
             task = b.tasks[0]
             for batch in (1, 4):
                 batch_feeds = b.feeds(np.repeat(feeds["image"], batch, axis=0), task)
-                compute_ips = concurrent_throughput(b, batch_feeds, b.streams) * batch
+                compute_ips = concurrent_throughput(lambda f=batch_feeds: b.infer(f), b.streams, 4.0) * batch
                 t = time.perf_counter()
                 done = sum(1 for _ in b.predict_many(stream, max_batch=batch))
                 piped_ips = done / (time.perf_counter() - t)

@@ -180,29 +180,34 @@ def profile_model(make_runner: Callable[[], Runner], spec: ModelSpec, samples: l
     )
 
 
+def concurrent_throughput(call: Callable[[], object], callers: int, seconds: float) -> float:
+    """Calls per second with ``callers`` threads calling back to back (after a few warm-up calls each)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for _ in range(3 * callers):
+        call()
+    count, end = [0] * callers, time.perf_counter() + seconds
+
+    def feed(k: int) -> None:
+        while time.perf_counter() < end:
+            call()
+            count[k] += 1
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(callers) as pool:
+        list(pool.map(feed, range(callers)))
+    return sum(count) / (time.perf_counter() - t)
+
+
 def measure_pipelined(make_runner: Callable[[], Runner], spec: ModelSpec, stream: list, streams: int,
                       feeds: dict, min_duration_s: float) -> dict:
     """End-to-end throughput of the pipelined predictor over ``stream`` on one engine, and that engine's
     compute-only throughput measured right before (``streams`` callers feeding preprocessed tensors)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from edgeus.runtime.pipeline import PipelineOptions, pipelined
 
     with make_runner() as runner:
         predictor = spec_predictor(spec, runner)
-        for _ in range(3 * streams):
-            runner.infer(feeds)
-        count, end = [0] * streams, time.perf_counter() + max(min_duration_s / 2, 0.5)
-
-        def feed(k: int) -> None:
-            while time.perf_counter() < end:
-                runner.infer(feeds)
-                count[k] += 1
-
-        t = time.perf_counter()
-        with ThreadPoolExecutor(streams) as pool:
-            list(pool.map(feed, range(streams)))
-        compute_ips = sum(count) / (time.perf_counter() - t)
+        compute_ips = concurrent_throughput(lambda: runner.infer(feeds), streams, max(min_duration_s / 2, 0.5))
         t = time.perf_counter()
         done = sum(1 for _ in pipelined(predictor, iter(stream), PipelineOptions(workers=streams + 2)))
         piped_ips = done / (time.perf_counter() - t)
