@@ -81,12 +81,12 @@ def cmd_unpack(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edgeus.runtime.bundle import require_backend
+    from edgeus.runtime.bundle import check_runnable
     from edgeus.runtime.manifest import read_manifest
     from edgeus.runtime.sources import open_source
 
     # the bundle first: a bundle that cannot run here is the problem to report, whatever the input
-    require_backend(read_manifest(args.bundle)["engine"]["backend"], Path(args.bundle))
+    check_runnable(Path(args.bundle), read_manifest(args.bundle))
     source = open_source(args.input)
     if source.kind != "image":
         return _run_cine(args, source)

@@ -36,16 +36,22 @@ def require_backend(backend: str, bundle: Path) -> None:
         raise BundleError(f"{bundle} runs on {backend}, which is not installed here: pip install '{extra}'") from None
 
 
+def check_runnable(bundle: Path, manifest: dict) -> None:
+    """A clear error when this bundle cannot run here: its engine is pending, or its backend is missing."""
+    engine = manifest["engine"]
+    if engine.get("status") != "ready":
+        raise BundleError(f"{bundle}: the engine is pending (built on the device): run 'edgeus finalize {bundle}' "
+                          "on the target first")
+    require_backend(engine["backend"], bundle)
+
+
 def open_engine(bundle: Path, manifest: dict, threads: int | None = None, cache_dir: str | Path | None = None,
                 streams: int | None = None):
     """The Runner for the bundle's compiled model, configured as recorded at build time; ``streams`` N > 1
     opens it as a throughput engine instead (N inferences at once; see backends/registry.open_runner)."""
     engine = manifest["engine"]
     backend = engine["backend"]
-    if engine.get("status") != "ready":
-        raise BundleError(f"{bundle}: the engine is pending (built on the device): run 'edgeus finalize {bundle}' "
-                          "on the target first")
-    require_backend(backend, bundle)
+    check_runnable(bundle, manifest)
     model = inside(bundle, engine["model"], "manifest engine.model", BundleError)
     settings = engine.get("settings", {})
     threads = threads or settings.get("threads")
