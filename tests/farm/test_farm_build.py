@@ -77,6 +77,7 @@ def test_two_targets_are_built_each_on_its_own_device(farm, small_phantom, x86_b
         assert acc_farm["splits"] == acc_local["splits"]
 
 
+@pytest.mark.slow  # two more farm builds (~2 min on 2 cores); run with pytest -m slow
 def test_a_device_lost_mid_build_fails_only_its_target(farm, small_phantom, tmp_path):
     out = tmp_path / "out"
     build = subprocess.Popen([sys.executable, "-m", "edgeus", "build", "--target", TARGETS, "--farm", farm.address,

@@ -14,6 +14,7 @@ from farm_cluster import SCANNER, Farm, _env
 pytest.importorskip("ray")
 
 
+@pytest.mark.slow  # a farm and two full validations (~1.5 min on 2 cores); run with pytest -m slow
 def test_validation_sharded_over_two_devices_equals_one_machine(small_phantom, x86_bundle, tmp_path):
     from edgeus.data.defaults import validation_splits
     from edgeus.farm.shard import RunnerRecipe, merge_predictions, predict_shard, shard_batches

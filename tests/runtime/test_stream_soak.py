@@ -10,7 +10,7 @@ from edgeus.runtime import load
 from edgeus.util.memory import rss_mb
 
 
-@pytest.mark.parametrize("frames", [1500, pytest.param(10_000, marks=pytest.mark.slow)])  # 10,000: ~3-4 min
+@pytest.mark.parametrize("frames", [800, pytest.param(10_000, marks=pytest.mark.slow)])  # 10,000: ~3-4 min
 def test_streamed_frames_keep_memory_flat_and_equal_serial(frames, x86_bundle):
     loop = cine_frames(n_frames=16, seed=4)  # grayscale frames: the stream replicates them to RGB itself
     with load(x86_bundle, threads=2, streams="throughput") as bundle:
