@@ -191,8 +191,11 @@ def print_perf_report(perf) -> None:
     console.print(f"cold start: load {perf.load_s:.2f} s, first inference {perf.first_inference_ms:.1f} ms; throughput {tput}")
     if perf.pipelined:
         p = perf.pipelined
-        console.print(f"pipelined end to end: {p['images_per_s']:.1f} img/s = {p['vs_compute']:.2f}x compute-only "
-                      f"({p['compute_images_per_s']:.1f} img/s), serial {p['serial_images_per_s']:.1f} img/s")
+        console.print(f"pipelined end to end ({p.get('streams', 1)}-stream engine): {p['images_per_s']:.1f} img/s = "
+                      f"{p['vs_compute']:.2f}x that engine's compute-only ({p['compute_images_per_s']:.1f} img/s)"
+                      + (f", {p['vs_latency_engine_compute']:.2f}x the latency engine's "
+                         f"({p['latency_engine_compute_images_per_s']:.1f} img/s)" if "vs_latency_engine_compute" in p else "")
+                      + f"; serial {p['serial_images_per_s']:.1f} img/s")
     console.print(f"memory: peak {perf.peak_rss_mb:.0f} MiB ({perf.rss_above_baseline_mb:.0f} above baseline){gpu}, "
                   f"{perf.memory_source}; model {perf.model_size_mb:.1f} MiB on disk")
     from edgeus.uusic25.leaderboard import leaderboard
