@@ -140,7 +140,7 @@ def _run_cine(args: argparse.Namespace, source) -> int:
         try:
             with progress_bar("frames", source.count) as advance:
                 summary = run_cine(bundle, source, out, args.dataset, args.task, fps=args.fps, min_fps=min_fps,
-                                   workers=args.workers or bundle.streams + 2, max_batch=args.batch, progress=lambda n: advance("frames", n))
+                                   workers=bundle.streams + 2 if args.workers is None else args.workers, max_batch=args.batch, progress=lambda n: advance("frames", n))
         except EdgeusError as exc:
             written = _listed(out / STREAM_JSON)
             raise EdgeusError(f"{exc}; {written}") from None

@@ -85,3 +85,8 @@ def test_bad_cine_input_is_one_clear_line(frames, x86_bundle, tmp_path, run_cli)
     assert (tmp_path / "busy/keep.png").read_bytes() == b"x"
     code, _, err = run_cli("run", x86_bundle, cine, "--dataset", "Nowhere", "-o", tmp_path / "o2")
     assert_one_line_error(code, err, "no task Nowhere/segmentation")
+    code, _, err = run_cli("run", x86_bundle, cine, "--dataset", "Breast", "-o", tmp_path / "o3", "--workers", "0")
+    assert_one_line_error(code, err, "at least 1")
+    code, _, err = run_cli("run", x86_bundle, cine, "--dataset", "Breast", "-o", tmp_path / "o4", "--fps", "-5")
+    assert_one_line_error(code, err, "--fps must be positive")
+    assert not any((tmp_path / name).exists() for name in ("o1", "o2", "o3", "o4"))  # nothing written on refusal
