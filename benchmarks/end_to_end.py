@@ -1,6 +1,7 @@
 """End to end vs compute, in one run on one machine, for CPU bundles: where edgeus's own time goes.
 
-    python benchmarks/end_to_end.py [BUNDLE ...] [--threads 2] [--rounds 150] [--images 300] [--soak 10000]
+    python benchmarks/end_to_end.py [BUNDLE ...] [--threads 2] [--rounds 150] [--images 300] [--repeats 3]
+                                    [--soak 10000]
 
 Without bundles, builds the embedded default for cpu-x86-scanner (OpenVINO) and cpu-arm-handheld (ONNX
 Runtime) on the phantom data first (plans pinned: int8-hint / ort-int8-hint, the builds' usual choices).
@@ -14,7 +15,10 @@ Per bundle, on the same compiled model and threads:
 4. pipelined: ``bundle.predict_many`` over the same images, batch 1 and micro-batched (4), as throughput,
    on the latency engine (as built) and on the throughput engine (``streams="throughput"``, what
    ``uusic25 predict`` uses); each against the compute-only throughput of the same engine and batch size
-   (one caller per stream) measured in the same run.
+   (one caller per stream) measured in the same run, the two alternated ``--repeats`` times (median ratio).
+Beside each ratio, its ceiling on this machine: the CPU time (user + system) the pipelined predictor spends per
+image with the engine replaced by replayed outputs, against the engine's core-milliseconds per image: once
+inference fills every core, pre/post can only take time from it.
 ``--soak N`` streams N frames through ``bundle.stream`` (RSS every 500 frames, slope per 1,000 frames) and
 checks every output against serial prediction of the same frame.
 
@@ -105,7 +109,37 @@ def benchmark_app(bundle: Path, threads: int, seconds: int) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def measure(bundle: Path, threads: int, rounds: int, n_images: int) -> dict:
+class _Replay:
+    """Stands in for the engine: the real outputs of the first call per batch size, returned at once, so a
+    pipelined run measures everything but inference (decode, preprocess, feeds, finish, the threads)."""
+
+    def __init__(self, runner) -> None:
+        self.runner, self.outputs = runner, {}
+
+    def infer(self, feeds: dict) -> dict:
+        key = next(iter(feeds.values())).shape[0]
+        if key not in self.outputs:
+            self.outputs[key] = self.runner.infer(feeds)
+        return self.outputs[key]
+
+
+def prepost_cpu_ms(b, stream: list[Record], batch: int) -> float:
+    """CPU time (user + system, this process) per image of the pipelined predictor without inference."""
+    import resource
+
+    real = b.predictor.runner
+    b.predictor.runner = _Replay(real)
+    try:
+        sum(1 for _ in b.predict_many(stream[:50], max_batch=batch))  # the replayed outputs, warm caches
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        done = sum(1 for _ in b.predict_many(stream, max_batch=batch))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        b.predictor.runner = real
+    return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000 / done
+
+
+def measure(bundle: Path, threads: int, rounds: int, n_images: int, repeats: int = 3) -> dict:
     images = images_of(bundle)
     app_before = benchmark_app(bundle, threads, 10)
     raw_call, feeds = bare_loop(bundle, threads)
@@ -139,13 +173,21 @@ def measure(bundle: Path, threads: int, rounds: int, n_images: int) -> dict:
             task = b.tasks[0]
             for batch in (1, 4):
                 batch_feeds = b.feeds(np.repeat(feeds["image"], batch, axis=0), task)
-                compute_ips = concurrent_throughput(lambda f=batch_feeds: b.infer(f), b.streams, 4.0) * batch
-                t = time.perf_counter()
-                done = sum(1 for _ in b.predict_many(stream, max_batch=batch))
-                piped_ips = done / (time.perf_counter() - t)
+                computes, pipes = [], []
+                for _ in range(repeats):  # alternated: a noisy neighbour hits both figures alike
+                    computes.append(concurrent_throughput(lambda f=batch_feeds: b.infer(f), b.streams, 4.0) * batch)
+                    t = time.perf_counter()
+                    done = sum(1 for _ in b.predict_many(stream, max_batch=batch))
+                    pipes.append(done / (time.perf_counter() - t))
+                ratios = [p / c for p, c in zip(pipes, computes, strict=True)]
+                # the ceiling on this machine: once inference fills every core, the pre/post CPU of each image
+                # can only come out of it (bound = inference core-ms / (inference core-ms + pre/post CPU ms))
+                prepost = prepost_cpu_ms(b, stream, batch)
+                core_ms = (os.cpu_count() or 1) * 1000 / float(np.median(computes))
                 result[f"{engine}_batch{batch}"] = {
-                    "streams": b.streams, "compute_images_per_s": compute_ips, "pipelined_images_per_s": piped_ips,
-                    "pipelined_vs_compute": piped_ips / compute_ips}
+                    "streams": b.streams, "compute_images_per_s": float(np.median(computes)),
+                    "pipelined_images_per_s": float(np.median(pipes)), "pipelined_vs_compute": float(np.median(ratios)),
+                    "ratios": ratios, "prepost_cpu_ms": prepost, "bound": core_ms / (core_ms + prepost)}
     latency_compute = result["latency_batch1"]["compute_images_per_s"]
     for key in ("throughput_batch1", "throughput_batch4"):
         result[key]["pipelined_vs_latency_engine_compute_b1"] = result[key]["pipelined_images_per_s"] / latency_compute
@@ -187,9 +229,11 @@ def markdown(results: dict) -> str:
                      f"{r['compute_vs_raw_loop']:.3f} | {r.get('compute_vs_benchmark_app', float('nan')):.3f} | "
                      f"{r['e2e_serial_ms']:.2f} |")
     lines += ["", "Throughput, images/s: compute only (preprocessed tensors, one caller per stream) vs pipelined end to "
-              "end (decode, preprocess, infer, postprocess) on the same engine:", "",
-              "| bundle | engine | batch | compute img/s | pipelined img/s | pipelined / compute | pipelined / latency-engine "
-              "compute b1 |", "|---|---|---|---|---|---|---|"]
+              f"end (decode, preprocess, infer, postprocess) on the same engine, alternated {results['repeats']} times "
+              "(medians; the ratio column lists each repeat's):", "",
+              "| bundle | engine | batch | compute img/s | pipelined img/s | pipelined / compute | each repeat | "
+              "pre/post CPU ms per image | bound on this machine | pipelined / latency-engine compute b1 |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["bundles"]:
         for engine in ("latency", "throughput"):
             for batch in (1, 4):
@@ -197,7 +241,8 @@ def markdown(results: dict) -> str:
                 vs = x.get("pipelined_vs_latency_engine_compute_b1")
                 lines.append(f"| {r['bundle']} | {engine} ({x['streams']} stream{'s' if x['streams'] > 1 else ''}) | "
                              f"{batch} | {x['compute_images_per_s']:.1f} | {x['pipelined_images_per_s']:.1f} | "
-                             f"{x['pipelined_vs_compute']:.2f}x | {'' if vs is None else f'{vs:.2f}x'} |")
+                             f"{x['pipelined_vs_compute']:.2f}x | {', '.join(f'{v:.2f}' for v in x.get('ratios', []))} | "
+                             f"{x['prepost_cpu_ms']:.2f} | {x['bound']:.2f}x | {'' if vs is None else f'{vs:.2f}x'} |")
     if results.get("soak"):
         s = results["soak"]
         lines += ["", f"Soak ({head}): {s['frames']} frames streamed through {s['bundle']}: RSS slope "
@@ -212,6 +257,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 2))
     parser.add_argument("--rounds", type=int, default=150)
     parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3, help="compute-only and pipelined alternated this many times")
     parser.add_argument("--soak", type=int, default=0, help="stream this many frames through the first bundle")
     parser.add_argument("--work", type=Path, default=Path("/tmp/edgeus-bench-e2e"))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
@@ -219,7 +265,8 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     bundles = [b.resolve() for b in args.bundles] or build_default_bundles(args.work, args.threads)
     results = {"machine": {**machine_description(), "isa": cpu_isa()}, "threads": args.threads,
-               "bundles": [measure(b, args.threads, args.rounds, args.images) for b in bundles]}
+               "repeats": args.repeats,
+               "bundles": [measure(b, args.threads, args.rounds, args.images, args.repeats) for b in bundles]}
     if args.soak:
         results["soak"] = {"bundle": bundles[0].name, **soak(bundles[0], args.threads, args.soak)}
     args.out.mkdir(parents=True, exist_ok=True)

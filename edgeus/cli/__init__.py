@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_quantize_commands(sub, profile_opts)
     add_evidence_commands(sub, profile_opts)
     add_ship_commands(sub)
-    add_farm_commands(sub)
+    add_farm_commands(sub, profile_opts)
     return parser
 
 

@@ -411,12 +411,13 @@ def print_farm_outcomes(outcomes) -> None:
     from edgeus.util.device_identity import describe
 
     table = Table(title="targets", header_style="bold")
-    for col in ("target", "state", "measured on", "bundle", "reason"):
+    for col in ("target", "state", "measured on", "shared stages", "bundle", "reason"):
         table.add_column(col)
     for o in outcomes:
         state = {"done": "[green]done[/green]" if o.passed is not False else "[yellow]done, gate blocked[/yellow]",
                  "failed": "[red]failed[/red]"}.get(o.state, o.state)
-        table.add_row(o.target, state, describe(o.device) if o.device else "-", o.bundle or "-", o.reason)
+        table.add_row(o.target, state, describe(o.device) if o.device else "-", ", ".join(o.reused) or "-",
+                      o.bundle or "-", o.reason)
     console.print(table)
 
 

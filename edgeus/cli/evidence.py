@@ -110,8 +110,8 @@ def _build_many(args: argparse.Namespace, targets: list[str]) -> int:
     from edgeus.pipeline.flow import BuildOptions, build
     from edgeus.pipeline.verdicts import BudgetFailed
 
-    for name in targets:  # every name checked before anything runs anywhere
-        load_profile(name, profile_dirs(args))
+    # every name checked before anything runs anywhere; the loaded profiles travel to the farm's devices
+    profiles = {name: _strict(load_profile(name, profile_dirs(args)), args.strict) for name in targets}
     options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
                            data=Path(args.data).absolute() if args.data else None, out=Path(args.output).absolute(),
                            threads=args.threads, allow_missing_tasks=args.allow_missing_tasks, seed=args.seed,
@@ -119,7 +119,7 @@ def _build_many(args: argparse.Namespace, targets: list[str]) -> int:
     if args.farm:
         from edgeus.farm.build import farm_build
 
-        outcomes = farm_build(targets, options, args.farm,
+        outcomes = farm_build(targets, options, args.farm, profiles=profiles,
                               on_event=lambda t, text: console.print(f"[dim]{t}: {text}[/dim]", highlight=False))
     else:
         from edgeus.farm.build import FarmOutcome
@@ -128,7 +128,7 @@ def _build_many(args: argparse.Namespace, targets: list[str]) -> int:
         for name in targets:
             console.print(f"[bold]{name}[/bold]")
             try:
-                result = build(_strict(load_profile(name, profile_dirs(args)), args.strict), options)
+                result = build(profiles[name], options)
                 outcomes.append(FarmOutcome(name, "done", str(result.run_dir), result.passed))
             except EdgeusError as exc:
                 outcomes.append(FarmOutcome(name, "failed", reason=str(exc)))

@@ -6,9 +6,10 @@ import argparse
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
+    from edgeus.cli.args import profile_dirs
     from edgeus.farm.agent import run_agent
 
-    return run_agent(args.address, args.profile or None, num_cpus=args.num_cpus)
+    return run_agent(args.address, args.profile or None, num_cpus=args.num_cpus, extra_dirs=profile_dirs(args))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -22,13 +23,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_farm_commands(sub: argparse._SubParsersAction) -> None:
+def add_farm_commands(sub: argparse._SubParsersAction, profile_opts: argparse.ArgumentParser) -> None:
     from edgeus.cli.args import add_json_option
 
     p_farm = sub.add_parser("farm", help="a device farm on Ray: agents on the devices, builds measured on them")
     farm_sub = p_farm.add_subparsers(dest="action", metavar="ACTION")
     farm_sub.required = True
-    p = farm_sub.add_parser("agent", help="join this device to the farm (a Ray worker node) serving the profiles its "
+    p = farm_sub.add_parser("agent", parents=[profile_opts], help="join this device to the farm (a Ray worker node) serving the profiles its "
                                           "identity matches")
     p.add_argument("--address", required=True, help="the Ray head, host:port (from 'ray start --head')")
     p.add_argument("--profile", action="append", help="serve only this profile (repeatable); refused with the reason "

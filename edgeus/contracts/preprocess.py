@@ -15,6 +15,7 @@ cropping afterwards, at a fraction of the cost for large frames.
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -96,13 +97,17 @@ def to_rgb8(img: Image.Image, label: str) -> np.ndarray:
     return np.repeat(gray[..., None], 3, axis=2)
 
 
-def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
+def read_image(source: str | Path | bytes, name: str | None = None, keep_gray: bool = False) -> np.ndarray:
     """Decode an image file to uint8 H x W x 3 RGB (``to_rgb8``); a file that cannot be decoded, or one
-    beyond Pillow's decompression-bomb limit, is a DataError."""
+    beyond Pillow's decompression-bomb limit, is a DataError. ``keep_gray``: an 8-bit grayscale file (most
+    ultrasound) comes back H x W, which ``preprocess`` reads as the same gray in all three channels (the same
+    numbers, a third of the work)."""
     label = name or str(source if not isinstance(source, bytes) else "<bytes>")
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
             img.load()
+            if keep_gray and img.mode == "L":
+                return np.asarray(img, dtype=np.uint8)
             return to_rgb8(img, label)
     except FileNotFoundError:
         raise DataError(f"{label}: image file not found") from None
@@ -123,34 +128,66 @@ def _linear_taps(n_in: int, n_out: int, start: int, count: int) -> tuple[np.ndar
     return lo, hi, frac
 
 
+@functools.lru_cache(maxsize=1024)  # a few KiB each; a test set has a few hundred sizes
+def _crop_taps(h: int, w: int, size: int) -> tuple[tuple, tuple]:
+    """Rows and columns of the crop: (low index, high index, weight of low, weight of high), shaped to
+    broadcast over H x W x C. A stream repeats one frame size: computed once."""
+    factor = size / min(h, w)
+    out_h, out_w = _scaled_size(h, factor), _scaled_size(w, factor)
+    top, left = out_h // 2 - size // 2, out_w // 2 - size // 2
+    r_lo, r_hi, r_frac = _linear_taps(h, out_h, top, size)
+    c_lo, c_hi, c_frac = _linear_taps(w, out_w, left, size)
+    taps = ((r_lo, r_hi, (1.0 - r_frac)[:, None, None], r_frac[:, None, None]),
+            (c_lo, c_hi, (1.0 - c_frac)[None, :, None], c_frac[None, :, None]))
+    for axis in taps:
+        for array in axis:
+            array.flags.writeable = False  # shared by every call through the cache
+    return taps
+
+
 def _scaled_size(n: int, factor: float) -> int:
     # scipy.ndimage.zoom sizes its output with Python's round(); keep the same (banker's) rounding.
     return int(round(n * factor))
 
 
 def preprocess(image: np.ndarray, spec: Preprocessing = Preprocessing()) -> np.ndarray:
-    """uint8 H x W x 3 -> float32 3 x size x size (NCHW without the batch) or size x size x 3 (NHWC)."""
-    if image.ndim != 3 or image.shape[2] != 3:
+    """uint8 H x W x 3 -> float32 3 x size x size (NCHW without the batch) or size x size x 3 (NHWC).
+
+    An H x W array is grayscale: the result equals that of its three-channel copy, bit for bit (each channel
+    is interpolated on its own, so one channel is computed and repeated)."""
+    gray = image.ndim == 2
+    if gray:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in ((1, 3) if gray else (3,)):
         raise DataError(f"expected an H x W x 3 image, got shape {image.shape}")
     h, w = image.shape[:2]
     if min(h, w) < 2:
         raise DataError(f"image of {w}x{h} pixels is too small to preprocess")
     if image.dtype != np.uint8 and not np.all(np.isfinite(image)):
         raise DataError("image contains NaN or Inf values")
-    factor = spec.size / min(h, w)
-    out_h, out_w = _scaled_size(h, factor), _scaled_size(w, factor)
-    top, left = out_h // 2 - spec.size // 2, out_w // 2 - spec.size // 2
-    r_lo, r_hi, r_frac = _linear_taps(h, out_h, top, spec.size)
-    c_lo, c_hi, c_frac = _linear_taps(w, out_w, left, spec.size)
+    (r_lo, r_hi, r_keep, r_frac), (c_lo, c_hi, c_keep, c_frac) = _crop_taps(h, w, spec.size)
     # Gather the source rows before converting to float64: the same element-wise products as scaling the
     # whole frame first (bit for bit), without converting the rows the crop never reads (most of a big frame).
-    upper = image[r_lo].astype(np.float64) * spec.scale
-    lower = image[r_hi].astype(np.float64) * spec.scale
-    rows = upper * (1.0 - r_frac)[:, None, None] + lower * r_frac[:, None, None]
-    out = rows[:, c_lo] * (1.0 - c_frac)[None, :, None] + rows[:, c_hi] * c_frac[None, :, None]
+    # In-place steps: each value goes through the very operations, in the same order, of
+    # rows = x[lo] * (1 - f) + x[hi] * f (then the same over columns); only the temporaries are fewer.
+    rows = image[r_lo].astype(np.float64)
+    rows *= spec.scale
+    rows *= r_keep
+    lower = image[r_hi].astype(np.float64)
+    lower *= spec.scale
+    lower *= r_frac
+    rows += lower
+    out = rows.take(c_lo, axis=1)
+    out *= c_keep
+    right = rows.take(c_hi, axis=1)
+    right *= c_frac
+    out += right
     if spec.channel_order == "BGR":
         out = out[..., ::-1]
     out = out.astype(np.float32)
+    if gray:  # the one channel, repeated into the layout's channel axis (a contiguous copy)
+        shape = (3, spec.size, spec.size) if spec.layout == "NCHW" else (spec.size, spec.size, 3)
+        return np.ascontiguousarray(np.broadcast_to(out[None, ..., 0] if spec.layout == "NCHW" else out, shape))
     return np.ascontiguousarray(out.transpose(2, 0, 1) if spec.layout == "NCHW" else out)
 
 
@@ -170,17 +207,34 @@ def mask_to_original(seg_logits: np.ndarray, width: int, height: int, mapping: s
     """
     if mapping not in MASK_MAPPINGS:
         raise DataError(f"unknown mask mapping {mapping!r}; valid: {', '.join(MASK_MAPPINGS)}")
-    labels = (np.argmax(seg_logits, axis=0) > 0).astype(np.uint8) * 255
-    s_h, s_w = labels.shape
+    if seg_logits.shape[0] == 2:  # argmax > 0 of two classes, without the argmax (ties go to class 0 alike)
+        labels = (seg_logits[1] > seg_logits[0]).view(np.uint8) * np.uint8(255)
+    else:
+        labels = (np.argmax(seg_logits, axis=0) > 0).astype(np.uint8) * 255
+    rows, cols, padded = _mask_lookup(mapping, labels.shape, height, width, spec.size)
+    if padded:  # one all-background row and column, where pixels outside the crop look
+        labels = np.pad(labels, ((0, 1), (0, 1)))
+    # two one-axis takes: the same pixels as labels[rows[:, None], cols[None, :]] at a fraction of the cost
+    return np.take(np.take(labels, rows, axis=0), cols, axis=1)
+
+
+@functools.lru_cache(maxsize=1024)  # a few KiB each; a test set has a few hundred sizes
+def _mask_lookup(mapping: str, shape: tuple[int, int], height: int, width: int,
+                 size: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Source row and column of each output pixel (a stream repeats one frame size: computed once), and
+    whether the labels need a background row/column for pixels outside the crop (``uncrop``: index s_h/s_w)."""
+    s_h, s_w = shape
     if mapping == "stretch":
         rows = np.minimum(np.floor(np.arange(height) * (s_h / height)).astype(np.int64), s_h - 1)
         cols = np.minimum(np.floor(np.arange(width) * (s_w / width)).astype(np.int64), s_w - 1)
-        return labels[rows[:, None], cols[None, :]]
-    rows = _crop_lookup(height, min(height, width), spec.size)
-    cols = _crop_lookup(width, min(height, width), spec.size)
-    out = labels[np.clip(rows, 0, s_h - 1)[:, None], np.clip(cols, 0, s_w - 1)[None, :]]
-    out[(rows < 0)[:, None] | (cols < 0)[None, :]] = 0
-    return out
+        rows.flags.writeable = cols.flags.writeable = False
+        return rows, cols, False
+    rows = _crop_lookup(height, min(height, width), size)
+    cols = _crop_lookup(width, min(height, width), size)
+    rows = np.where(rows < 0, s_h, np.minimum(rows, s_h - 1))
+    cols = np.where(cols < 0, s_w, np.minimum(cols, s_w - 1))
+    rows.flags.writeable = cols.flags.writeable = False  # shared by every call through the cache
+    return rows, cols, bool((rows == s_h).any() or (cols == s_w).any())
 
 
 def _crop_lookup(n: int, short: int, size: int) -> np.ndarray:

@@ -155,6 +155,11 @@ class Budgets(_Strict):
     # An accuracy gate whose paired CI spans its budget and 0 is inconclusive. Strict (release) profiles block
     # on it; by default it warns, and the verdict says how many images would decide it.
     strict: bool = Field(default=False, strict=True)
+    # An ONNX Runtime INT8 plan ships only when it beats ONNX Runtime fp32 of the same run by this factor.
+    # Measured INT8/fp32 speedups span 0.54-1.43x across the machines tried (benchmarks/results/plans.md; Q/DQ
+    # pairs take ~20 % of INT8 kernel time, ORT's profiler), so a smaller gain on the build machine does not
+    # predict a gain on the target, while the accuracy cost of INT8 is certain.
+    ort_int8_min_speedup: float = Field(default=1.5, ge=1.0, le=100.0)
 
 
 class DeviceProfile(_Strict):

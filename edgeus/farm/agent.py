@@ -21,9 +21,10 @@ def agent_command(address: str, profiles: list[str], identity: dict, num_cpus: i
     return command
 
 
-def run_agent(address: str, requested: list[str] | None, num_cpus: int | None = None, echo=print) -> int:
+def run_agent(address: str, requested: list[str] | None, num_cpus: int | None = None, echo=print,
+              extra_dirs: list | None = None) -> int:
     identity = detect_identity()
-    served, refused = served_profiles(identity, requested)
+    served, refused = served_profiles(identity, requested, extra_dirs)
     for name, reasons in refused.items():
         if requested:  # only the profiles asked for are worth a line
             echo(f"refused {name}: {'; '.join(reasons)}")

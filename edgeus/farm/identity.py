@@ -32,14 +32,16 @@ def mismatches(profile, identity: dict) -> list[str]:
     return reasons
 
 
-def served_profiles(identity: dict, requested: list[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
-    """(profiles this device serves, {refused profile: reasons}). ``requested`` None: every known profile."""
+def served_profiles(identity: dict, requested: list[str] | None = None,
+                    extra_dirs: list | None = None) -> tuple[list[str], dict[str, list[str]]]:
+    """(profiles this device serves, {refused profile: reasons}). ``requested`` None: every known profile
+    (built-in and in ``extra_dirs``)."""
     from edgeus.contracts.profiles import list_profiles, load_profile
 
-    names = requested or [p.name for p in list_profiles()]
+    names = requested or [p.name for p in list_profiles(extra_dirs)]
     served, refused = [], {}
     for name in names:
-        reasons = mismatches(load_profile(name), identity)
+        reasons = mismatches(load_profile(name, extra_dirs), identity)
         if reasons:
             refused[name] = reasons
         else:

@@ -57,3 +57,51 @@ def clean_partial(stages_dir: Path) -> list[Path]:
                 shutil.rmtree(leftover, ignore_errors=True)
                 removed.append(leftover)
     return removed
+
+
+def pack_stages(stages_dir: Path, kinds: tuple[str, ...]) -> tuple[bytes, list[str]]:
+    """The finished stage folders of these kinds (``export``, ``quantize``, ...) as one tar archive in memory:
+    how a farm ships the stages it ran once to every device (their names are their content keys, so a device's
+    build finds them exactly as if it had run them). Returns the archive and the folder names."""
+    import io
+    import tarfile
+
+    names = sorted(p.name for p in stages_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and p.name.rsplit("-", 1)[0] in kinds and (p / "stage.json").is_file())
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name in names:
+            tar.add(stages_dir / name, arcname=name)
+    return buffer.getvalue(), names
+
+
+def unpack_stages(archive: bytes, stages_dir: Path) -> list[str]:
+    """Add the stage folders of ``pack_stages`` to ``stages_dir``; one already there is kept (same key, same
+    content). Each folder lands whole (atomic rename) or not at all. Returns the folders added."""
+    import io
+    import tarfile
+    from pathlib import PurePosixPath
+
+    from edgeus.errors import EdgeusError
+
+    added = []
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        members = tar.getmembers()
+        for member in members:
+            parts = PurePosixPath(member.name).parts
+            if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+                raise EdgeusError(f"stage archive: unsafe entry {member.name!r}, nothing extracted")
+        for top in sorted({PurePosixPath(m.name).parts[0] for m in members}):
+            final = stages_dir / top
+            if (final / "stage.json").is_file():
+                continue
+            with atomic_dir(final, replace=True) as tmp:
+                for member in members:
+                    parts = PurePosixPath(member.name).parts
+                    if parts[0] == top and len(parts) > 1 and member.isfile():
+                        target = tmp.joinpath(*parts[1:])
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        with tar.extractfile(member) as source:
+                            target.write_bytes(source.read())
+            added.append(top)
+    return added

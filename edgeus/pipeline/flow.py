@@ -110,8 +110,24 @@ def build(profile: DeviceProfile, options: BuildOptions,
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def _build(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice, on_stage: OnStage,
-           progress_for: ProgressFor, logs: CapturedLogs) -> BuildResult:
+@dataclass
+class _Inputs:
+    """What every stage reads, checked before the first stage writes anything."""
+
+    loaded: LoadedModel
+    data: Path
+    calibration: CalibrationPlan | None
+    splits: dict
+    stages_dir: Path
+    threads: int
+    calibration_sha256: str
+    data_sha256: str
+    provenance: dict
+
+
+def _inputs(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice,
+            before_writing: Callable[[LoadedModel], None] = lambda loaded: None) -> _Inputs:
+    """``before_writing``: a last check (the bundle folder may not exist) before the cache folder is touched."""
     from edgeus.data.defaults import default_phantom, split_folder, validation_splits
     from edgeus.data.provenance import content_hash, data_provenance, file_hashes, images_per_task
     from edgeus.models import load_model
@@ -123,23 +139,77 @@ def _build(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice, on
     int8 = any(p.compute == "int8" for p in choice.candidates)
     plan = _calibration_plan(split_folder(data, "calibration"), loaded.spec, profile, options) if int8 else None
     splits = validation_splits(data, loaded.spec, options.allow_missing_tasks)
-    run_dir = _bundle_dir(options, loaded.name, profile.name, choice.candidates[0].name) if choice.pinned else None
+    before_writing(loaded)
     stages_dir = options.out / CACHE_DIR
     clean_partial(stages_dir)
-    result = BuildResult(run_dir, logs=logs, splits=splits)
-    threads = options.threads or profile.runtime.threads
     # every file of the data by content (cached by size and mtime): a changed image re-runs the stages that
     # read it, calibration (quantize) or validation, and no other
     hashes = file_hashes(data, stages_dir)
     calibration_sha256 = content_hash(hashes, split_folder(data, "calibration"))[0]
     data_sha256 = content_key(*(content_hash(hashes, split_folder(data, purpose))[0]
                                 for purpose in ("validation", "external")))
-    result.data = data_provenance(data, images_per_task(splits), *content_hash(hashes, data))
+    provenance = data_provenance(data, images_per_task(splits), *content_hash(hashes, data))
+    return _Inputs(loaded, data, plan, splits, stages_dir, options.threads or profile.runtime.threads,
+                   calibration_sha256, data_sha256, provenance)
+
+
+def _export_stage(inputs: _Inputs) -> tuple[StageResult, str]:
+    loaded = inputs.loaded
+    key = content_key("export", __version__, loaded.name, loaded.checkpoint_sha256, loaded.spec.model_dump())
+    return run_stage(inputs.stages_dir, "export", key, lambda tmp: _export(loaded, tmp)), key
+
+
+def _tensorrt_quantize_key(inputs: _Inputs, profile: DeviceProfile, export_key: str) -> str:
+    plan = inputs.calibration
+    return content_key("quantize", export_key, profile.backend.value, profile.precision.value,
+                       profile.quantization.model_dump(), plan.fingerprint if plan else None,
+                       inputs.calibration_sha256 if plan else None)
+
+
+def prepare(profile: DeviceProfile, options: BuildOptions, progress_for: ProgressFor = None) -> list[StageResult]:
+    """Export and quantize (every float scope included) each candidate plan of ``profile`` into
+    ``OUT/.edgeus-cache``, nothing after: the device-independent stages a farm runs once on any worker before
+    each device compiles, validates and profiles (farm/build.py). The keys are the ones ``build`` computes, so
+    a build finds these stages cached."""
+    from edgeus.contracts.plans import candidate_plans
+    from edgeus.util.toolchain import cpu_isa
+
+    choice = candidate_plans(profile, options.plan or profile.plan, cpu_isa())
+    inputs = _inputs(profile, options, choice)
+    export, export_key = _export_stage(inputs)
+    if profile.backend is Backend.tensorrt:
+        from edgeus.pipeline.plans import plan_profile
+
+        profile = plan_profile(profile, choice.candidates[0])
+        key = _tensorrt_quantize_key(inputs, profile, export_key)
+        quant = run_stage(inputs.stages_dir, "quantize", key, lambda tmp: _quantize(
+            export.path / "model.onnx", profile, inputs.loaded.spec, tmp, inputs.calibration))
+        return [export, quant]
+    from edgeus.pipeline.plans import PlanContext, quantize_plans
+
+    context = PlanContext(inputs.loaded, profile, export, export_key, inputs.calibration, inputs.calibration_sha256,
+                          inputs.data_sha256, inputs.stages_dir, inputs.threads, options.seed, inputs.splits,
+                          lambda name, result: None, progress_for or _no_progress)
+    return [export, *quantize_plans(context, choice)]
+
+
+def _build(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice, on_stage: OnStage,
+           progress_for: ProgressFor, logs: CapturedLogs) -> BuildResult:
+    pinned_dir: list[Path] = []
+
+    def refuse_an_existing_bundle(loaded: LoadedModel) -> None:  # a pinned plan names its bundle up front
+        if choice.pinned:
+            pinned_dir.append(_bundle_dir(options, loaded.name, profile.name, choice.candidates[0].name))
+
+    inputs = _inputs(profile, options, choice, refuse_an_existing_bundle)
+    loaded, data, plan, splits, stages_dir = inputs.loaded, inputs.data, inputs.calibration, inputs.splits, inputs.stages_dir
+    threads, data_sha256 = inputs.threads, inputs.data_sha256
+    result = BuildResult(pinned_dir[0] if pinned_dir else None, logs=logs, splits=splits)
+    result.data = inputs.provenance
 
     # 1. export
     on_stage("export", None)
-    export_key = content_key("export", __version__, loaded.name, loaded.checkpoint_sha256, loaded.spec.model_dump())
-    export = run_stage(stages_dir, "export", export_key, lambda tmp: _export(loaded, tmp))
+    export, export_key = _export_stage(inputs)
     result.stages.append(export)
     on_stage("export", export)
 
@@ -149,9 +219,7 @@ def _build(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice, on
 
         profile = plan_profile(profile, choice.candidates[0])
         on_stage("quantize", None)
-        quant_key = content_key("quantize", export_key, profile.backend.value, profile.precision.value,
-                                profile.quantization.model_dump(), plan.fingerprint if plan else None,
-                                calibration_sha256 if plan else None)
+        quant_key = _tensorrt_quantize_key(inputs, profile, export_key)
         quant = run_stage(stages_dir, "quantize", quant_key,
                           lambda tmp: _quantize(export.path / "model.onnx", profile, loaded.spec, tmp, plan))
         result.stages.append(quant)
@@ -162,8 +230,8 @@ def _build(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice, on
     # 2-4. every candidate plan: quantize, compile, validate on the confirm part; timed side by side
     from edgeus.pipeline.plans import PlanContext, search_plans
 
-    context = PlanContext(loaded, profile, export, export_key, plan, calibration_sha256, data_sha256, stages_dir,
-                          threads, options.seed, splits, on_stage, progress_for)
+    context = PlanContext(loaded, profile, export, export_key, plan, inputs.calibration_sha256, data_sha256,
+                          stages_dir, threads, options.seed, splits, on_stage, progress_for)
     result.plans = search_plans(context, choice)
     shipped = result.plans.shipped
     if shipped is None:
@@ -246,7 +314,9 @@ def _deferred_engine(loaded: LoadedModel, profile: DeviceProfile, export: StageR
     on_stage("bundle", StageResult("bundle", result.run_dir, "", False, {}))
     result.stopped_after = "engine pending"
     trt = profile.runtime.tensorrt
-    if trt is not None and not trt.build_on_device and local_tensorrt_ready():
+    # an engine is built here when this machine may build it: a discrete-GPU target, or the device itself (a
+    # farm agent serving a Jetson profile: farm/); a Jetson bundle built elsewhere waits for `edgeus finalize`
+    if trt is not None and (not trt.build_on_device or options.on_device) and local_tensorrt_ready():
         from edgeus.pipeline.finalize import finalize
 
         on_stage("finalize", None)

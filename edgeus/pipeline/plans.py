@@ -87,8 +87,7 @@ class PlanRun:
 
     def overrun(self) -> float:
         """How far the worst blocking verdict is beyond its budget (measured / budget; inf without one)."""
-        ratios = [abs(v.measured) / v.budget if v.measured is not None and v.budget else float("inf")
-                  for v in blocking(self.verdicts, self.profile.budgets.strict)]
+        ratios = [_overrun(v) for v in blocking(self.verdicts, self.profile.budgets.strict)]
         return max(ratios, default=0.0)
 
     def row(self) -> dict:
@@ -107,6 +106,17 @@ class PlanRun:
                 "size_mb": self.size_mb, "worst_drop": worst[0] if worst else None,
                 "worst_drop_where": worst[1] if worst else None, "failing": failing,
                 "float_blocks": self.search["float_blocks"] if self.search else None}
+
+
+SPEEDUP_UNIT = "x fp32"  # a floor, not a ceiling: "speedup vs fp32 (ONNX Runtime INT8)"
+
+
+def _overrun(verdict: Verdict) -> float:
+    if verdict.measured is None or not verdict.budget:
+        return float("inf")
+    if verdict.unit == SPEEDUP_UNIT:
+        return verdict.budget / verdict.measured if verdict.measured > 0 else float("inf")
+    return abs(verdict.measured) / verdict.budget
 
 
 def _fmt(value) -> str:
@@ -169,10 +179,7 @@ def search_plans(ctx: PlanContext, choice: PlanChoice) -> PlanSearch:
     from edgeus.backends.memo import MemoRunner
     from edgeus.backends.torch import TorchRunner
 
-    if any(p.scope == "auto" for p in choice.candidates):
-        search, confirm = split_search_confirm(ctx.splits["internal"], ctx.seed)
-    else:  # nothing is searched: every validation image confirms
-        search, confirm = [], list(ctx.splits["internal"])
+    search, confirm = _search_and_confirm(ctx, choice)
     confirm_splits = {"internal": confirm, **{k: v for k, v in ctx.splits.items() if k != "internal"}}
     result = PlanSearch([], dict(choice.excluded), choice.pinned, search_images=len(search),
                         confirm_images={k: len(v) for k, v in confirm_splits.items()})
@@ -194,6 +201,27 @@ def search_plans(ctx: PlanContext, choice: PlanChoice) -> PlanSearch:
     if result.shipped is not None:
         result.ledger = stage_ledger(ctx, result.shipped, confirm_splits)
     return result
+
+
+def _search_and_confirm(ctx: PlanContext, choice: PlanChoice) -> tuple[list[Sample], list[Sample]]:
+    if any(p.scope == "auto" for p in choice.candidates):
+        return split_search_confirm(ctx.splits["internal"], ctx.seed)
+    return [], list(ctx.splits["internal"])  # nothing is searched: every validation image confirms
+
+
+def quantize_plans(ctx: PlanContext, choice: PlanChoice) -> list[StageResult]:
+    """Only the quantized model of every candidate (its float scope searched where it has one): the stages a
+    farm runs once before the devices compile (flow.prepare). A plan that fails here is left to the build,
+    which reports it with the rest."""
+    search, _ = _search_and_confirm(ctx, choice)
+    scope_islands = _search_islands(choice.candidates)
+    stages = []
+    for plan in choice.candidates:
+        try:
+            stages.append(_quantized(ctx, PlanRun(plan, plan_profile(ctx.profile, plan)), search, scope_islands)[0])
+        except EdgeusError:
+            continue
+    return stages
 
 
 def stage_ledger(ctx: PlanContext, run: PlanRun, splits: dict) -> list[dict]:
@@ -245,11 +273,7 @@ def _reported(ctx: PlanContext, label: str, stage: Callable[[], StageResult]) ->
 
 def _build_plan(ctx: PlanContext, run: PlanRun, search: list, confirm_splits: dict, scope_islands: str) -> None:
     profile, name = run.profile, run.plan.name
-    if run.plan.scope == "auto":
-        quant, quant_key = _auto_scope(ctx, run, search, scope_islands)
-    else:
-        quant_key = quantize_key(ctx, profile)
-        quant = _reported(ctx, f"{name} quantize", lambda: _quantize(ctx, profile)[0])
+    quant, quant_key = _quantized(ctx, run, search, scope_islands)
     run.stages.append(quant)
     compile_key = content_key("compile", quant_key, profile.runtime.model_dump(), ctx.threads)
     compiled = _reported(ctx, f"{name} compile", lambda: run_stage(
@@ -262,6 +286,13 @@ def _build_plan(ctx: PlanContext, run: PlanRun, search: list, confirm_splits: di
         ctx, compile_key, _runner_factory(run, ctx.threads), confirm_splits, name))
     run.stages.append(validated)
     run.accuracy = load_accuracy(validated.path / "accuracy.json")
+
+
+def _quantized(ctx: PlanContext, run: PlanRun, search: list, scope_islands: str) -> tuple[StageResult, str]:
+    """The plan's quantized (or, for float plans, exported) model: its stage and key."""
+    if run.plan.scope == "auto":
+        return _auto_scope(ctx, run, search, scope_islands)
+    return _reported(ctx, f"{run.plan.name} quantize", lambda: _quantize(ctx, run.profile)[0]), quantize_key(ctx, run.profile)
 
 
 def quantize_key(ctx: PlanContext, profile: DeviceProfile) -> str:
@@ -475,7 +506,7 @@ def _judge_runs(ctx: PlanContext, result: PlanSearch) -> None:
             Verdict("latency p95 (compute, batch 1, interleaved)", run.timing["p95_ms"], budgets.latency_p95_ms, "ms",
                     run.timing["p95_ms"] <= budgets.latency_p95_ms, "on this build machine"),
             Verdict("model size", run.size_mb, budgets.model_size_mb, "MiB", run.size_mb <= budgets.model_size_mb),
-        ]
+        ] + _speedup_verdicts(run, budgets)
         ok = all_passed(run.verdicts, budgets.strict)
         run.state = "pass" if ok else "rejected"
         if not ok:
@@ -493,3 +524,15 @@ def _judge_runs(ctx: PlanContext, result: PlanSearch) -> None:
     if judged:
         result.closest = min(judged, key=lambda r: (len(blocking(r.verdicts, budgets.strict)), r.overrun(),
                                                    r.timing["median_ms"]))
+
+
+def _speedup_verdicts(run: PlanRun, budgets) -> list[Verdict]:
+    """ONNX Runtime INT8 must beat ONNX Runtime fp32 of the same interleaved loop by ``ort_int8_min_speedup``
+    (why: contracts/profiles.Budgets). Without fp32 in the loop (a pinned plan) there is nothing to compare."""
+    speedup = run.timing.get("speedup_vs_fp32") if run.timing else None
+    if run.profile.backend is not Backend.onnxruntime or run.plan.compute != "int8" or speedup is None:
+        return []
+    return [Verdict("speedup vs fp32 (ONNX Runtime INT8, same loop)", speedup, budgets.ort_int8_min_speedup,
+                    SPEEDUP_UNIT, speedup >= budgets.ort_int8_min_speedup,
+                    "below it INT8 costs accuracy for a gain the target may not see (Q/DQ ~20 % of kernel time)")]
+

@@ -166,6 +166,7 @@ class Bundle:
         ``option_fields`` are PipelineOptions fields (workers, depth, max_batch, errors)."""
         if options is None:  # one job in each stream, two more preparing and finishing
             option_fields.setdefault("workers", self.streams + 2)
+            option_fields.setdefault("engine_slots", self.streams)
             options = PipelineOptions(**option_fields)
         return pipelined(self.predictor, records, options)
 

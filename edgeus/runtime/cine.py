@@ -101,7 +101,8 @@ def run_cine(bundle, source: FrameSource, out: Path, dataset: str, task: str, *,
     if fps is not None and not fps > 0:
         raise EdgeusError(f"--fps must be positive, not {fps:g}")
     # live: no more frames in flight than workers (older ones would only wait); offline: a deeper queue
-    options = PipelineOptions(workers=workers, depth=workers if fps else 2 * workers, max_batch=1 if fps else max_batch)
+    options = PipelineOptions(workers=workers, depth=workers if fps else 2 * workers, max_batch=1 if fps else max_batch,
+                              engine_slots=bundle.streams)
     bundle.task(dataset, task)  # settings and task checked before anything is written or decoded
     summary = StreamSummary(str(source.path), source.kind, dataset, task, paced_fps=fps, min_fps=min_fps)
     out.mkdir(parents=True, exist_ok=True)

@@ -141,9 +141,10 @@ def to_rgb8(frame: np.ndarray, ds, label: str) -> np.ndarray:
         frame = np.rint(values * (255.0 / top)).astype(np.uint8)
     if photometric == "MONOCHROME1":
         frame = 255 - frame
-    if frame.ndim == 2:
-        frame = np.repeat(frame[..., None], 3, axis=2)
-    if frame.ndim != 3 or frame.shape[2] != 3:
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[..., 0]
+    # monochrome stays H x W: preprocessing reads it as the same gray in three channels (runtime/predictor.py)
+    if frame.ndim != 2 and (frame.ndim != 3 or frame.shape[2] != 3):
         raise DataError(f"{label}: unexpected frame shape {frame.shape}")
     return np.ascontiguousarray(frame)
 

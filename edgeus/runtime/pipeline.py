@@ -58,10 +58,16 @@ class PipelineOptions:
     depth: int = 8            # jobs in flight at most (bounds memory)
     max_batch: int = 1        # micro-batch consecutive records of one task up to this many images
     errors: str = "raise"     # "raise": a bad record stops the run there; "return": it comes back with .error
+    # jobs inside the engine at once (0: no limit). The engine's streams: more concurrent calls than streams
+    # only oversubscribe the cores (ONNX Runtime runs every call it gets on its own threads), while the extra
+    # workers decode and postprocess.
+    engine_slots: int = 0
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.depth < 1 or self.max_batch < 1:
             raise EdgeusError("pipeline workers, depth and max_batch must each be at least 1")
+        if self.engine_slots < 0:
+            raise EdgeusError("pipeline engine_slots must be 0 (no limit) or more")
         if self.errors not in ("raise", "return"):
             raise EdgeusError(f"errors must be 'raise' or 'return', not {self.errors!r}")
 
@@ -87,7 +93,8 @@ def _batches(records: Iterable[Record], max_batch: int) -> Iterator[list[Record]
         yield batch
 
 
-def _run_job(predictor, batch: list[Record], errors: str, max_batch: int = 1) -> list[Prediction]:
+def _run_job(predictor, batch: list[Record], errors: str, max_batch: int = 1,
+             engine: threading.Semaphore | None = None) -> list[Prediction]:
     results: list[Prediction] = []
     prepared = []
     t0 = time.perf_counter()
@@ -101,7 +108,11 @@ def _run_job(predictor, batch: list[Record], errors: str, max_batch: int = 1) ->
     t1 = time.perf_counter()
     if prepared:
         try:
-            values = predictor.infer([p for _, p in prepared], pad_to=max_batch)
+            if engine is None:
+                values = predictor.infer([p for _, p in prepared], pad_to=max_batch)
+            else:
+                with engine:
+                    values = predictor.infer([p for _, p in prepared], pad_to=max_batch)
         except EdgeusError as exc:
             if errors == "raise":
                 raise
@@ -129,13 +140,14 @@ def pipelined(predictor, records: Iterable[Record], options: PipelineOptions = P
     soon as it is ready even while the next record is not (a live source waiting for its next frame)."""
     in_flight: queue.Queue = queue.Queue(maxsize=options.depth)
     stop = threading.Event()
+    engine = threading.Semaphore(options.engine_slots) if options.engine_slots else None
 
     def feed(pool: ThreadPoolExecutor) -> None:
         try:
             for batch in _batches(records, options.max_batch):
                 if stop.is_set():
                     return
-                future = pool.submit(_run_job, predictor, batch, options.errors, options.max_batch)
+                future = pool.submit(_run_job, predictor, batch, options.errors, options.max_batch, engine)
                 while not stop.is_set():
                     try:
                         in_flight.put(future, timeout=0.1)

@@ -41,13 +41,12 @@ class Prepared:
 
 
 def as_pixels(image: str | Path | bytes | np.ndarray, error: type[Exception] = DataError) -> np.ndarray:
-    """A path, encoded bytes or an array -> uint8 H x W x 3 (grayscale arrays are replicated)."""
-    pixels = image if isinstance(image, np.ndarray) else read_image(image)
-    if pixels.ndim == 2:
-        pixels = np.repeat(pixels[..., None], 3, axis=2)
+    """A path, encoded bytes or an array -> uint8 H x W x 3, or H x W for grayscale (which preprocessing
+    reads as the same gray in three channels: identical numbers, a third of the work)."""
+    pixels = image if isinstance(image, np.ndarray) else read_image(image, keep_gray=True)
     if pixels.dtype != np.uint8:
         raise error(f"expected a uint8 image array, got {pixels.dtype}")
-    if pixels.ndim != 3 or pixels.shape[2] != 3:
+    if pixels.ndim != 2 and (pixels.ndim != 3 or pixels.shape[2] != 3):
         raise error(f"expected an H x W or H x W x 3 image array, got shape {pixels.shape}")
     return pixels
 

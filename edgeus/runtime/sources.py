@@ -1,6 +1,7 @@
 """Where frames come from for ``edgeus run``: one image, a folder of frames, a video or a DICOM file.
 
-Every source yields uint8 H x W x 3 RGB frames one at a time (a long cine is never held in memory) and knows
+Every source yields uint8 frames one at a time, H x W x 3 RGB or H x W for grayscale (8-bit gray images,
+monochrome DICOM: preprocessing reads them as three equal channels, at a third of the cost) (a long cine is never held in memory) and knows
 its recorded frame rate when the file carries one. A cine has one frame size: a frame of another size stops
 the run with a clear error (the frames before it are already written by then, and kept).
 """
@@ -42,10 +43,10 @@ class FrameSource:
 
     def _raw_frames(self) -> Iterator[np.ndarray]:
         if self.kind == "image":
-            yield read_image(self.path)
+            yield read_image(self.path, keep_gray=True)
         elif self.kind == "folder":
             for name in self.names:
-                yield read_image(self.path / name)
+                yield read_image(self.path / name, keep_gray=True)
         else:
             yield from self._reader.frames()
 

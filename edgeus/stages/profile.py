@@ -209,7 +209,7 @@ def measure_pipelined(make_runner: Callable[[], Runner], spec: ModelSpec, stream
         predictor = spec_predictor(spec, runner)
         compute_ips = concurrent_throughput(lambda: runner.infer(feeds), streams, max(min_duration_s / 2, 0.5))
         t = time.perf_counter()
-        done = sum(1 for _ in pipelined(predictor, iter(stream), PipelineOptions(workers=streams + 2)))
+        done = sum(1 for _ in pipelined(predictor, iter(stream), PipelineOptions(workers=streams + 2, engine_slots=streams)))
         piped_ips = done / (time.perf_counter() - t)
     return {"images": done, "images_per_s": piped_ips, "streams": streams, "compute_images_per_s": compute_ips,
             "vs_compute": piped_ips / compute_ips}

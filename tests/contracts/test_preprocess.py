@@ -108,3 +108,46 @@ def test_uncrop_mapping_inverts_the_preprocessing_geometry():
     assert 0 < cols[0] and cols[-1] < w - 1  # outside the centre crop stays background
     square = mask_to_original(logits, 300, 300, mapping="uncrop")
     assert dice(square, mask_to_original(logits, 300, 300, mapping="stretch")) > 0.99  # same up to rounding
+
+
+@pytest.mark.parametrize("shape", [(240, 320), (320, 240), (193, 257), (150, 500), (2, 2), (1080, 1920)])
+@pytest.mark.parametrize("layout,order", [("NCHW", "RGB"), ("NHWC", "BGR")])
+def test_a_grayscale_frame_preprocesses_bit_for_bit_like_its_rgb_copy(shape, layout, order):
+    gray = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    spec = Preprocessing(layout=layout, channel_order=order)
+    ours = preprocess(gray, spec)
+    assert ours.flags.c_contiguous and ours.dtype == np.float32
+    assert np.array_equal(ours, preprocess(np.repeat(gray[..., None], 3, axis=2), spec))
+
+
+def test_read_image_keeps_8_bit_grayscale_as_one_channel_when_asked(tmp_path):
+    gray = np.random.default_rng(3).integers(0, 256, (40, 60), dtype=np.uint8)
+    Image.fromarray(gray, "L").save(tmp_path / "g.png")
+    assert np.array_equal(read_image(tmp_path / "g.png", keep_gray=True), gray)
+    assert np.array_equal(read_image(tmp_path / "g.png"), np.repeat(gray[..., None], 3, axis=2))
+    Image.fromarray(np.stack([gray] * 3, axis=2), "RGB").save(tmp_path / "c.png")
+    assert read_image(tmp_path / "c.png", keep_gray=True).shape == (40, 60, 3)  # colour stays colour
+
+
+@pytest.mark.parametrize("mapping", ["stretch", "uncrop"])
+@pytest.mark.parametrize("classes", [2, 3])
+def test_mask_mapping_equals_the_direct_argmax_and_lookup(mapping, classes):
+    """The fast path (two-class comparison, cached lookups, one-axis takes) against the definition: argmax > 0,
+    then each output pixel's source pixel, background outside the crop; ties go to class 0."""
+    from edgeus.contracts.preprocess import _crop_lookup
+
+    rng = np.random.default_rng(classes)
+    for h, w in ((240, 320), (320, 240), (150, 500), (224, 224), (7, 3)):
+        logits = rng.normal(size=(classes, 224, 224)).astype(np.float32)
+        logits[1, :9, :9] = logits[0, :9, :9]  # ties
+        labels = (np.argmax(logits, axis=0) > 0).astype(np.uint8) * 255
+        if mapping == "stretch":
+            rows = np.minimum(np.floor(np.arange(h) * (224 / h)).astype(int), 223)
+            cols = np.minimum(np.floor(np.arange(w) * (224 / w)).astype(int), 223)
+            expected = labels[rows[:, None], cols[None, :]]
+        else:
+            rows, cols = _crop_lookup(h, min(h, w), 224), _crop_lookup(w, min(h, w), 224)
+            expected = labels[np.clip(rows, 0, 223)[:, None], np.clip(cols, 0, 223)[None, :]]
+            expected[(rows < 0)[:, None] | (cols < 0)[None, :]] = 0
+        for _ in range(2):  # the second call uses the cached lookup
+            assert np.array_equal(mask_to_original(logits, w, h, mapping=mapping), expected), (h, w)

@@ -56,6 +56,12 @@ def test_two_targets_are_built_each_on_its_own_device(farm, small_phantom, x86_b
 
     result = _build(farm, small_phantom, tmp_path / "out")
     assert result.returncode == 0, result.stdout + result.stderr
+    # export and quantize ran once, on one worker, and both devices built from those stages
+    assert "export + quantize: submitted (once, for cpu-x86-scanner, cpu-arm-handheld)" in result.stdout
+    for target in TARGETS.split(","):
+        assert f"{target}: bundle" in result.stdout and "(export, quantize from the shared stages)" in result.stdout
+    cache = tmp_path / "out" / ".edgeus-cache"
+    assert len(list(cache.glob("export-*"))) == 1 and len(list(cache.glob("quantize-*"))) == 2  # OpenVINO, ORT
     for local, device in ((x86_bundle, "scanner-a"), (arm_bundle, "handheld-b")):
         farmed = tmp_path / "out" / local.name
         perf = json.loads((farmed / "perf.json").read_text())

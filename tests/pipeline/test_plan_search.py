@@ -109,3 +109,41 @@ def test_a_negative_budget_is_one_line_and_writes_nothing(tmp_path, run_cli):
     code, _, err = run_cli("build", "--target", tmp_path / "neg.toml", "-o", out)
     assert_one_line_error(code, err, "budgets.accuracy_drop.auc_worst", "greater than or equal to 0")
     assert not out.exists()
+
+
+def _judged_ort_runs(arm_bundle, medians: dict[str, float]):
+    """ONNX Runtime plans judged with the ARM bundle's (passing) accuracy and the given loop medians."""
+    from types import SimpleNamespace
+
+    from edgeus.contracts.plans import plan_named
+    from edgeus.contracts.profiles import Backend
+    from edgeus.pipeline.plans import PlanRun, PlanSearch, _judge_runs, load_accuracy, plan_profile
+
+    profile = load_profile("cpu-arm-handheld")
+    profile = profile.model_copy(update={"budgets": profile.budgets.model_copy(update={"latency_p95_ms": 600_000.0})})
+    accuracy = load_accuracy(arm_bundle / "accuracy.json")
+    runs = []
+    for name, ms in medians.items():
+        plan = plan_named(Backend.onnxruntime, name)
+        run = PlanRun(plan, plan_profile(profile, plan), accuracy=accuracy, size_mb=1.0, state="built")
+        run.timing = {"median_ms": ms, "p95_ms": ms}
+        if "fp32" in medians:
+            run.timing["speedup_vs_fp32"] = medians["fp32"] / ms
+        runs.append(run)
+    search = PlanSearch(runs, {}, len(runs) == 1)
+    _judge_runs(SimpleNamespace(profile=profile), search)
+    return search, {r.plan.name: r for r in runs}
+
+
+def test_onnxruntime_int8_ships_only_when_clearly_faster_than_its_fp32(arm_bundle):
+    # int8 1.36x fp32 (below the 1.5x floor), int8-hint 1.67x: int8-hint ships, int8 is rejected saying why
+    search, runs = _judged_ort_runs(arm_bundle, {"fp32": 30.0, "int8": 22.0, "int8-hint": 18.0})
+    assert search.chosen is runs["int8-hint"]
+    assert runs["int8"].state == "rejected" and runs["int8"].reason.startswith("speedup vs fp32")
+    assert "1.364 vs budget 1.5" in runs["int8"].reason
+    # both INT8 plans 1.2-1.4x: fp32 ships, although it is the slowest
+    search, runs = _judged_ort_runs(arm_bundle, {"fp32": 30.0, "int8": 22.0, "int8-hint": 25.0})
+    assert search.chosen is runs["fp32"] and all(runs[p].state == "rejected" for p in ("int8", "int8-hint"))
+    # a pinned INT8 plan has no fp32 beside it: nothing to compare, the user's choice stands
+    search, runs = _judged_ort_runs(arm_bundle, {"int8": 22.0})
+    assert search.chosen is runs["int8"] and not any("speedup" in v.item for v in runs["int8"].verdicts)

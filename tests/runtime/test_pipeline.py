@@ -77,3 +77,15 @@ def test_a_bad_record_raises_in_place_or_comes_back_marked(x86_bundle, small_pha
             for p in bundle.predict_many(records):
                 got.append(p.key)
         assert got == [r.key for r in records[:2]]  # what came before the bad record was delivered
+
+
+def test_a_grayscale_file_and_its_rgb_pixels_predict_the_same(arm_bundle, small_phantom):
+    """Files decode as one gray channel (a third of the preprocessing); the outputs equal those of the
+    three-channel pixels a caller may pass instead."""
+    from edgeus.contracts.preprocess import read_image
+
+    with load(arm_bundle, threads=1) as bundle:
+        for r in _records(small_phantom, per_task=1):
+            assert read_image(r.image, keep_gray=True).ndim == 2  # the phantom is 8-bit grayscale
+            assert np.array_equal(bundle.predict(r.image, r.dataset, r.task),
+                                  bundle.predict(read_image(r.image), r.dataset, r.task))

@@ -17,7 +17,11 @@ def frames() -> list[np.ndarray]:
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:
-    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+    """Grayscale sources give H x W frames (PNG folders, monochrome DICOM); video decodes to RGB."""
+    assert frame.dtype == np.uint8
+    if frame.ndim == 2:
+        return frame
+    assert frame.ndim == 3 and frame.shape[2] == 3
     assert np.array_equal(frame[..., 0], frame[..., 1]) and np.array_equal(frame[..., 0], frame[..., 2])
     return frame[..., 0]
 
