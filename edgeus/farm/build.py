@@ -115,12 +115,16 @@ def farm_build(targets: list[str], options, address: str, *, max_retries: int = 
             served.append(target)
         else:
             outcomes[target].state, outcomes[target].reason = "failed", "no device in the farm serves this profile"
-    # export and quantize once, on whichever worker has a CPU free; the builds wait for it (a task argument)
-    prepared = ray.remote(prepare_on_worker).options(num_cpus=1, max_retries=max_retries, retry_exceptions=False,
-                                                     name="edgeus-prepare").remote(
-        served, options, {t: profiles[t] for t in served if t in profiles}) if served else None
-    if prepared is not None:
+    # export and quantize once, on whichever worker has a CPU free; the builds wait for it (a task argument).
+    # A farm whose nodes all advertise 0 CPUs could never run it: then each device runs them itself.
+    prepared = None
+    if served and ray.cluster_resources().get("CPU", 0) >= 1:
+        prepared = ray.remote(prepare_on_worker).options(num_cpus=1, max_retries=max_retries, retry_exceptions=False,
+                                                         name="edgeus-prepare").remote(
+            served, options, {t: profiles[t] for t in served if t in profiles})
         on_event("export + quantize", "submitted (once, for " + ", ".join(served) + ")")
+    elif served:
+        on_event("export + quantize", "no node offers a CPU for them: each device runs its own")
     for target in served:
         # num_cpus=0: the device slot, not Ray's CPU count, decides what runs where (one build per device)
         ref = remote.options(resources={profile_resource(target): 1, DEVICE_SLOT: 1}, num_cpus=0,
