@@ -63,7 +63,21 @@ def row_of(bundle: Path) -> CompareRow:
         macro_dsc=mean_present(cand("dsc")), macro_nsd=mean_present(cand("nsd")),
         macro_auc=mean_present(cand("auc")),
         score=score, worst_drop=worst_text,
-        verdict=verdict_text(m), measured_on=(perf.get("machine") or {}).get("cpu", "–"))
+        verdict=verdict_text(m), measured_on=_measured_on(bundle, perf))
+
+
+def _measured_on(bundle: Path, perf: dict) -> str:
+    """The device the figures come from: its identity in perf.json (a farm device names itself, e.g.
+    'scanner-a (Core i7-1185G7, 4 cores)'), else the profiling machine's CPU."""
+    try:
+        device = json.loads((bundle / "perf.json").read_text()).get("device")
+    except (OSError, ValueError):
+        device = None
+    if device and device.get("name"):
+        from edgeus.util.device_identity import describe
+
+        return describe(device)
+    return (perf.get("machine") or {}).get("cpu", "–")
 
 
 def verdict_text(manifest: dict) -> str:

@@ -81,6 +81,13 @@ def test_two_targets_are_built_each_on_its_own_device(farm, small_phantom, x86_b
         assert _digest(farmed / "conformance/vectors.npz") == _digest(local / "conformance/vectors.npz")
         acc_farm, acc_local = (json.loads((b / "accuracy.json").read_text()) for b in (farmed, local))
         assert acc_farm["splits"] == acc_local["splits"]
+    # edgeus compare over the farmed bundles names the device each was measured on
+    farmed = [tmp_path / "out" / b.name for b in (x86_bundle, arm_bundle)]
+    compared = subprocess.run([sys.executable, "-m", "edgeus", "compare", *map(str, farmed), "-o", str(tmp_path / "cmp")],
+                              capture_output=True, text=True, env=_env(), timeout=300)
+    assert compared.returncode == 0, compared.stderr
+    rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [r["measured_on"].split(" (")[0] for r in rows] == ["scanner-a", "handheld-b"]
 
 
 @pytest.mark.slow  # two more farm builds (~2 min on 2 cores); run with pytest -m slow
