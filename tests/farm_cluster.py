@@ -46,13 +46,17 @@ class Farm:
         subprocess.run([_ray(), "start", "--head", f"--port={self.address.split(':')[1]}", "--num-cpus=0",
                         "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True,
                        env=_env(), timeout=120)
+        self.tmp = tmp
         for name, identity, profile in agents:
-            identity = identity or {"cpu-x86-scanner": SCANNER, "cpu-arm-handheld": HANDHELD}[profile]
-            log = open(tmp / f"agent-{name}.log", "w")  # noqa: SIM115 -- closed with the process
-            self.agents[name] = subprocess.Popen(
-                [sys.executable, "-m", "edgeus", "farm", "agent", "--address", self.address, "--profile", profile,
-                 "--num-cpus", "1"], env=_env(identity), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            self.wait_for([profile])  # one node starting at a time: two at once can time out on 2 cores
+            self.start_agent(name, identity, profile)
+
+    def start_agent(self, name: str, identity: dict | None, profile: str) -> None:
+        identity = identity or {"cpu-x86-scanner": SCANNER, "cpu-arm-handheld": HANDHELD}[profile]
+        log = open(self.tmp / f"agent-{name}.log", "w")  # noqa: SIM115 -- closed with the process
+        self.agents[name] = subprocess.Popen(
+            [sys.executable, "-m", "edgeus", "farm", "agent", "--address", self.address, "--profile", profile,
+             "--num-cpus", "1"], env=_env(identity), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_for([profile])  # one node starting at a time: two at once can time out on 2 cores
 
     def wait_for(self, profiles: list[str]) -> None:
         code = (f"from edgeus.farm.build import wait_for_devices\nwait_for_devices({self.address!r}, {profiles!r}, 120)")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error
-from farm_cluster import TARGETS, Farm, _env
+from farm_cluster import SCANNER, TARGETS, Farm, _env
 
 pytest.importorskip("ray")
 
@@ -104,3 +104,29 @@ def test_a_device_lost_mid_build_fails_only_its_target(farm, small_phantom, tmp_
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "uniusnet-small-cpu-x86-scanner-int8-hint"]  # the other target complete; nothing of the lost one
     assert "done" in stdout and "failed" in stdout
+
+
+@pytest.mark.slow  # one more farm build with a device change mid-way (~3 min on 2 cores); pytest -m slow
+def test_a_device_lost_mid_build_is_replaced_by_another_of_its_profile(tmp_path, small_phantom):
+    """Only scanner-a1 serves the scanner profile when the build starts; a second scanner joins, a1 dies: the
+    work (the shared stages or the target's build, whichever a1 was running) is retried on scanner-a2 and the
+    bundle comes back whole, measured there."""
+    farm = Farm(tmp_path, agents=(("a1", {**SCANNER, "name": "scanner-a1"}, "cpu-x86-scanner"),))
+    try:
+        out = tmp_path / "out"
+        build = subprocess.Popen([sys.executable, "-m", "edgeus", "build", "--target", "cpu-x86-scanner", "--farm",
+                                  farm.address, "--data", str(small_phantom), "-o", str(out), "--threads", "2",
+                                  "--plan", "int8-hint"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=_env())
+        time.sleep(15)  # under way on scanner-a1
+        farm.start_agent("a2", {**SCANNER, "name": "scanner-a2"}, "cpu-x86-scanner")
+        farm.kill("a1")
+        stdout, stderr = build.communicate(timeout=1200)
+        assert build.returncode == 0, stdout + stderr
+        bundle = out / "uniusnet-small-cpu-x86-scanner-int8-hint"
+        assert json.loads((bundle / "perf.json").read_text())["device"]["name"] == "scanner-a2"
+        verify = subprocess.run([sys.executable, "-m", "edgeus", "verify", str(bundle)], capture_output=True,
+                                text=True, env=_env(), timeout=300)
+        assert verify.returncode == 0, verify.stderr
+    finally:
+        farm.stop()
