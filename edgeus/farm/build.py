@@ -52,7 +52,6 @@ def prepare_on_worker(targets: list[str], options, profiles: dict | None = None)
     from edgeus.contracts.profiles import load_profile
     from edgeus.pipeline.cache import pack_stages
     from edgeus.pipeline.flow import CACHE_DIR, prepare
-    from edgeus.util.device_identity import detect_identity
     from edgeus.util.logs import capture_library_logs
 
     work = Path(tempfile.mkdtemp(prefix="edgeus-farm-prepare-"))
@@ -62,7 +61,7 @@ def prepare_on_worker(targets: list[str], options, profiles: dict | None = None)
             for target in targets:
                 prepare((profiles or {}).get(target) or load_profile(target), opts)
         archive, names = pack_stages(opts.out / CACHE_DIR, PREPARED_STAGES)
-        return {"archive": archive, "stages": names, "node": detect_identity().get("name")}
+        return {"archive": archive, "stages": names}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

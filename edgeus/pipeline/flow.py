@@ -123,11 +123,12 @@ class _Inputs:
     calibration_sha256: str
     data_sha256: str
     provenance: dict
+    run_dir: Path | None   # the bundle folder when a pinned plan names it up front (checked free)
 
 
-def _inputs(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice,
-            before_writing: Callable[[LoadedModel], None] = lambda loaded: None) -> _Inputs:
-    """``before_writing``: a last check (the bundle folder may not exist) before the cache folder is touched."""
+def _inputs(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice, *, bundle: bool = True) -> _Inputs:
+    """``bundle``: a pinned plan's bundle folder is named now and refused if it exists (before the cache folder
+    is touched); ``prepare`` writes no bundle."""
     from edgeus.data.defaults import default_phantom, split_folder, validation_splits
     from edgeus.data.provenance import content_hash, data_provenance, file_hashes, images_per_task
     from edgeus.models import load_model
@@ -139,7 +140,8 @@ def _inputs(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice,
     int8 = any(p.compute == "int8" for p in choice.candidates)
     plan = _calibration_plan(split_folder(data, "calibration"), loaded.spec, profile, options) if int8 else None
     splits = validation_splits(data, loaded.spec, options.allow_missing_tasks)
-    before_writing(loaded)
+    run_dir = _bundle_dir(options, loaded.name, profile.name, choice.candidates[0].name) \
+        if bundle and choice.pinned else None
     stages_dir = options.out / CACHE_DIR
     clean_partial(stages_dir)
     # every file of the data by content (cached by size and mtime): a changed image re-runs the stages that
@@ -150,7 +152,7 @@ def _inputs(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice,
                                 for purpose in ("validation", "external")))
     provenance = data_provenance(data, images_per_task(splits), *content_hash(hashes, data))
     return _Inputs(loaded, data, plan, splits, stages_dir, options.threads or profile.runtime.threads,
-                   calibration_sha256, data_sha256, provenance)
+                   calibration_sha256, data_sha256, provenance, run_dir)
 
 
 def _export_stage(inputs: _Inputs) -> tuple[StageResult, str]:
@@ -175,7 +177,7 @@ def prepare(profile: DeviceProfile, options: BuildOptions, progress_for: Progres
     from edgeus.util.toolchain import cpu_isa
 
     choice = candidate_plans(profile, options.plan or profile.plan, cpu_isa())
-    inputs = _inputs(profile, options, choice)
+    inputs = _inputs(profile, options, choice, bundle=False)
     export, export_key = _export_stage(inputs)
     if profile.backend is Backend.tensorrt:
         from edgeus.pipeline.plans import plan_profile
@@ -185,26 +187,28 @@ def prepare(profile: DeviceProfile, options: BuildOptions, progress_for: Progres
         quant = run_stage(inputs.stages_dir, "quantize", key, lambda tmp: _quantize(
             export.path / "model.onnx", profile, inputs.loaded.spec, tmp, inputs.calibration))
         return [export, quant]
-    from edgeus.pipeline.plans import PlanContext, quantize_plans
+    from edgeus.pipeline.plans import quantize_plans
 
-    context = PlanContext(inputs.loaded, profile, export, export_key, inputs.calibration, inputs.calibration_sha256,
-                          inputs.data_sha256, inputs.stages_dir, inputs.threads, options.seed, inputs.splits,
-                          lambda name, result: None, progress_for or _no_progress)
+    context = _plan_context(inputs, profile, export, export_key, options, lambda name, result: None,
+                            progress_for or _no_progress)
     return [export, *quantize_plans(context, choice)]
+
+
+def _plan_context(inputs: _Inputs, profile: DeviceProfile, export: StageResult, export_key: str,
+                  options: BuildOptions, on_stage: OnStage, progress_for: ProgressFor):
+    from edgeus.pipeline.plans import PlanContext
+
+    return PlanContext(inputs.loaded, profile, export, export_key, inputs.calibration, inputs.calibration_sha256,
+                       inputs.data_sha256, inputs.stages_dir, inputs.threads, options.seed, inputs.splits, on_stage,
+                       progress_for)
 
 
 def _build(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice, on_stage: OnStage,
            progress_for: ProgressFor, logs: CapturedLogs) -> BuildResult:
-    pinned_dir: list[Path] = []
-
-    def refuse_an_existing_bundle(loaded: LoadedModel) -> None:  # a pinned plan names its bundle up front
-        if choice.pinned:
-            pinned_dir.append(_bundle_dir(options, loaded.name, profile.name, choice.candidates[0].name))
-
-    inputs = _inputs(profile, options, choice, refuse_an_existing_bundle)
+    inputs = _inputs(profile, options, choice)
     loaded, data, plan, splits, stages_dir = inputs.loaded, inputs.data, inputs.calibration, inputs.splits, inputs.stages_dir
     threads, data_sha256 = inputs.threads, inputs.data_sha256
-    result = BuildResult(pinned_dir[0] if pinned_dir else None, logs=logs, splits=splits)
+    result = BuildResult(inputs.run_dir, logs=logs, splits=splits)
     result.data = inputs.provenance
 
     # 1. export
@@ -228,10 +232,9 @@ def _build(profile: DeviceProfile, options: BuildOptions, choice: PlanChoice, on
                                 result, on_stage, progress_for, data_sha256)
 
     # 2-4. every candidate plan: quantize, compile, validate on the confirm part; timed side by side
-    from edgeus.pipeline.plans import PlanContext, search_plans
+    from edgeus.pipeline.plans import search_plans
 
-    context = PlanContext(loaded, profile, export, export_key, plan, inputs.calibration_sha256, data_sha256,
-                          stages_dir, threads, options.seed, splits, on_stage, progress_for)
+    context = _plan_context(inputs, profile, export, export_key, options, on_stage, progress_for)
     result.plans = search_plans(context, choice)
     shipped = result.plans.shipped
     if shipped is None:
