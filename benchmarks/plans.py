@@ -121,10 +121,22 @@ def time_everything(model: str, weights: Path | None, builds: list[dict], thread
     table = {}
     for name, values in times.items():
         median = statistics.median(values)
+        # Beside the ratio of medians: each round's own ratio (the models of one round run within ~3 s). This
+        # shared machine alternates between two speeds every few seconds (a neighbour; uniusnet int8+bf16 runs
+        # ~50 ms in one, ~70 ms in the other, and torch eager moves far less), so the spread of the per-round
+        # ratios shows how much of a ratio is the machine's state at the time.
         table[name] = {**rows.get(name, {}), "median_ms": median, "p90_ms": sorted(values)[int(0.9 * (len(values) - 1))],
                        "vs_torch": torch_ms / median, "vs_ort_fp32": ort_ms / median, "ran_as": precisions[name],
+                       "vs_torch_per_round": _quartiles([t / v for t, v in zip(times[TORCH], values, strict=True)]),
+                       "vs_ort_fp32_per_round": _quartiles([o / v for o, v in zip(times[ORT_FP32], values, strict=True)]),
                        "chosen_for": [p for p, label in chosen.items() if label == name]}
     return {"rounds": rounds, "plans": table, "chosen": chosen}
+
+
+def _quartiles(values: list[float]) -> list[float]:
+    """min, lower quartile, median, upper quartile, max."""
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+    return [min(values), q[0], q[1], q[2], max(values)]
 
 
 def ort_operator_profile(onnx_models: dict[str, Path], feeds: dict, threads: int, runs: int = 10) -> dict:
@@ -161,14 +173,16 @@ def markdown(results: dict) -> str:
              ""]
     for model, r in results["models"].items():
         lines += [f"### {model}, batch 1, {results['threads']} threads ({m['cpu']}; ISA {', '.join(m['isa'])})", "",
-                  "| plan | median ms | vs torch eager fp32 | vs ORT fp32 | ran as | worst drop (held-out) | "
-                  "gates per target | chosen for |", "|---|---|---|---|---|---|---|---|"]
+                  "| plan | median ms | vs torch eager fp32 | vs ORT fp32 | per round vs torch (quartiles) | "
+                  "per round vs ORT | ran as | worst drop (held-out) | gates per target | chosen for |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         rows = sorted(r["timing"]["plans"].items(), key=lambda kv: kv[1]["median_ms"])
         for name, row in rows:
             states = ", ".join(f"{t}: {s}" for t, s in row.get("states", {}).items()) or "baseline"
             worst = f"{row['worst_drop']:.4f}" if row.get("worst_drop") is not None else "-"
             mark = f"**{', '.join(row['chosen_for'])}**" if row["chosen_for"] else ""
             lines.append(f"| {name} | {row['median_ms']:.1f} | {row['vs_torch']:.2f}x | {row['vs_ort_fp32']:.2f}x | "
+                         f"{_spread(row.get('vs_torch_per_round'))} | {_spread(row.get('vs_ort_fp32_per_round'))} | "
                          f"{row.get('ran_as') or '-'} | {worst} | {states} | {mark} |")
         lines += ["", "ONNX Runtime profiler, ms per run by operator type:", ""]
         for name, prof in r["ort_profile"].items():
@@ -177,6 +191,10 @@ def markdown(results: dict) -> str:
                          f"({100 * prof['qdq_share']:.0f} %); top: {top}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _spread(quartiles: list[float] | None) -> str:
+    return "-" if not quartiles else f"{quartiles[1]:.2f} / {quartiles[2]:.2f} / {quartiles[3]:.2f}x"
 
 
 def main() -> None:

@@ -87,7 +87,7 @@ class PlanRun:
 
     def overrun(self) -> float:
         """How far the worst blocking verdict is beyond its budget (measured / budget; inf without one)."""
-        ratios = [_overrun(v) for v in blocking(self.verdicts, self.profile.budgets.strict)]
+        ratios = [v.overrun() for v in blocking(self.verdicts, self.profile.budgets.strict)]
         return max(ratios, default=0.0)
 
     def row(self) -> dict:
@@ -106,17 +106,6 @@ class PlanRun:
                 "size_mb": self.size_mb, "worst_drop": worst[0] if worst else None,
                 "worst_drop_where": worst[1] if worst else None, "failing": failing,
                 "float_blocks": self.search["float_blocks"] if self.search else None}
-
-
-SPEEDUP_UNIT = "x fp32"  # a floor, not a ceiling: "speedup vs fp32 (ONNX Runtime INT8)"
-
-
-def _overrun(verdict: Verdict) -> float:
-    if verdict.measured is None or not verdict.budget:
-        return float("inf")
-    if verdict.unit == SPEEDUP_UNIT:
-        return verdict.budget / verdict.measured if verdict.measured > 0 else float("inf")
-    return abs(verdict.measured) / verdict.budget
 
 
 def _fmt(value) -> str:
@@ -533,6 +522,7 @@ def _speedup_verdicts(run: PlanRun, budgets) -> list[Verdict]:
     if run.profile.backend is not Backend.onnxruntime or run.plan.compute != "int8" or speedup is None:
         return []
     return [Verdict("speedup vs fp32 (ONNX Runtime INT8, same loop)", speedup, budgets.ort_int8_min_speedup,
-                    SPEEDUP_UNIT, speedup >= budgets.ort_int8_min_speedup,
-                    "below it INT8 costs accuracy for a gain the target may not see (Q/DQ ~20 % of kernel time)")]
+                    "x fp32", speedup >= budgets.ort_int8_min_speedup,
+                    "below it INT8 costs accuracy for a gain the target may not see (Q/DQ ~20 % of kernel time)",
+                    floor=True)]
 

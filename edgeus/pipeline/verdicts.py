@@ -34,6 +34,16 @@ class Verdict:
     state: str = ""
     ci: list | None = None  # the measured value's paired 95 % interval, for accuracy drops
     images_needed: dict = field(default_factory=dict)
+    floor: bool = False  # the budget is a minimum (a frame rate, a speedup): below it fails, above it passes
+
+    def overrun(self) -> float:
+        """How far the measured value is beyond its budget, as a factor (1 = at it, larger = worse; inf when
+        nothing was measured): what ranks the closest of plans that all fail."""
+        if self.measured is None or not self.budget:
+            return float("inf")
+        if self.floor:
+            return self.budget / self.measured if self.measured > 0 else float("inf")
+        return abs(self.measured) / self.budget
 
     def __post_init__(self) -> None:
         if not self.state:  # performance items have no interval: pass / fail / n/a
@@ -43,8 +53,9 @@ class Verdict:
         return asdict(self)
 
 
-def pending_verdict(item: str, budget: float, unit: str) -> Verdict:
-    return Verdict(item, None, budget, unit, None, "measured on the device by 'edgeus finalize'", "pending")
+def pending_verdict(item: str, budget: float, unit: str, floor: bool = False) -> Verdict:
+    return Verdict(item, None, budget, unit, None, "measured on the device by 'edgeus finalize'", "pending",
+                   floor=floor)
 
 
 def perf_verdicts(profile: DeviceProfile, perf: PerfReport, measured_on_target: bool) -> list[Verdict]:
@@ -65,7 +76,7 @@ def perf_verdicts(profile: DeviceProfile, perf: PerfReport, measured_on_target: 
         Verdict("latency p95 (compute, batch 1)", perf.compute.p95_ms, b.latency_p95_ms, "ms",
                 perf.compute.p95_ms <= b.latency_p95_ms, where),
         Verdict("frame rate (end to end, batch 1)", 1000 / perf.end_to_end.mean_ms, b.min_fps, "fps",
-                1000 / perf.end_to_end.mean_ms >= b.min_fps, where),
+                1000 / perf.end_to_end.mean_ms >= b.min_fps, where, floor=True),
         Verdict(f"peak {b.memory_scope} memory", memory, b.peak_memory_mb, "MiB",
                 None if memory is None else memory <= b.peak_memory_mb,
                 "no GPU here to measure" if memory is None else where),
@@ -123,7 +134,7 @@ def judge(profile: DeviceProfile, perf: PerfReport | None, accuracy: AccuracyRep
     if perf is None:
         b = profile.budgets
         performance = [pending_verdict("latency p95 (compute, batch 1)", b.latency_p95_ms, "ms"),
-                       pending_verdict("frame rate (end to end, batch 1)", b.min_fps, "fps"),
+                       pending_verdict("frame rate (end to end, batch 1)", b.min_fps, "fps", floor=True),
                        pending_verdict(f"peak {b.memory_scope} memory", b.peak_memory_mb, "MiB")]
     else:
         performance = perf_verdicts(profile, perf, measured_on_target)
