@@ -74,7 +74,8 @@ def user_error(exc: BaseException) -> EdgeusError | None:
     """The one-line user error an exception stands for, or None when it is a bug (keep the traceback).
 
     Besides edgeus's own errors: OSErrors from the user's environment (disk full, permissions, a file where a
-    folder should be, /proc), Pillow's decompression-bomb guard, and malformed JSON or TOML."""
+    folder should be, /proc), running out of memory, Pillow's decompression-bomb guard, and malformed JSON or
+    TOML."""
     import errno
     import sys
 
@@ -90,6 +91,8 @@ def user_error(exc: BaseException) -> EdgeusError | None:
     pil = sys.modules.get("PIL.Image")
     if pil is not None and isinstance(exc, pil.DecompressionBombError):
         return EdgeusError(f"image too large to decode safely (Pillow's decompression-bomb limit): {exc}")
+    if isinstance(exc, MemoryError):  # numpy says how much it could not allocate; the machine is the limit
+        return EdgeusError(f"out of memory: {exc or 'an allocation failed'}")
     if exc.__class__.__name__ in ("JSONDecodeError", "TOMLDecodeError"):
         kind = "JSON" if exc.__class__.__name__ == "JSONDecodeError" else "TOML"
         return EdgeusError(f"malformed {kind}: {exc}")

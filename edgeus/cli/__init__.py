@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from edgeus import __version__
-from edgeus.cli.args import add_json_option, emit_json, profile_dirs
+from edgeus.cli.args import add_json_option, check_numbers, emit_json, profile_dirs
 from edgeus.errors import EdgeusError, user_error
 
 
@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     verbose = args.global_verbose or getattr(args, "verbose", False)
     try:
+        check_numbers(args)
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print("edgeus: interrupted", file=sys.stderr)

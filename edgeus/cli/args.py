@@ -3,7 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+
+from edgeus.errors import EdgeusError
+
+# Numeric options, by their argparse name, wherever a command has them. Checked once before any command runs:
+# a 0 would otherwise be taken as "unset" (``threads or default``) and a negative would fail deep inside a
+# runtime ("Wrong value -2 for property key INFERENCE_NUM_THREADS") or, for a micro-batch, allocate for it.
+AT_LEAST = {"threads": 1, "workers": 1, "batch": 1, "frames": 1, "shards": 1, "min_iters": 1, "per_task": 1,
+            "train_per_task": 1, "max_samples": 1, "num_cpus": 0}
+POSITIVE_FINITE = ("fps", "max_size")
+NON_NEGATIVE_FINITE = ("min_duration",)
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """One line for a numeric option out of its range (see AT_LEAST)."""
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    for name, least in AT_LEAST.items():
+        value = getattr(args, name, None)
+        if value is not None and value < least:
+            raise EdgeusError(f"{flag(name)} must be at least {least}, not {value}")
+    for name in POSITIVE_FINITE + NON_NEGATIVE_FINITE:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        low_ok = value >= 0 if name in NON_NEGATIVE_FINITE else value > 0
+        if not (math.isfinite(value) and low_ok):
+            kind = "zero or more" if name in NON_NEGATIVE_FINITE else "positive"
+            raise EdgeusError(f"{flag(name)} must be {kind} and finite, not {value:g}")
 
 
 def profile_dirs(args: argparse.Namespace) -> list[Path]:

@@ -156,10 +156,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     from edgeus.pipeline.flow import BuildOptions, build
     from edgeus.pipeline.verdicts import BudgetFailed
 
+    if args.plan is not None and not args.plan.strip():  # "" would read as "not given": the profile's plan
+        raise EdgeusError("--plan is empty; give auto or a plan name")
     targets = _targets(args)
     if args.farm or len(targets) > 1:
         return _build_many(args, targets)
-    profile = _strict(load_profile(args.target, profile_dirs(args)), args.strict)
+    profile = _strict(load_profile(targets[0], profile_dirs(args)), args.strict)
     options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
                            data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
                            allow_missing_tasks=args.allow_missing_tasks, seed=args.seed, force=args.force,

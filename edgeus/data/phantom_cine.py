@@ -18,6 +18,7 @@ from edgeus.errors import DataError, OutputExistsError
 from edgeus.util.atomic import write_atomic
 
 CINE_FORMATS = ("folder", "mkv", "mp4", "dcm")
+MAX_CINE_FRAMES = 10_000  # ~0.75 GB of 276 x 270 frames, held in memory with the encoded file
 US_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"
 
 
@@ -26,8 +27,9 @@ def cine_frames(dataset: str = "Breast", kind: str = "segmentation", n_frames: i
     """n_frames uint8 H x W grayscale frames of one phantom scene under a sliding window."""
     from edgeus.data.phantom import render_sample
 
-    if n_frames < 1:
-        raise DataError(f"a cine needs at least one frame, not {n_frames}")
+    if not 1 <= n_frames <= MAX_CINE_FRAMES:
+        raise DataError(f"a phantom cine has 1 to {MAX_CINE_FRAMES:,} frames, not {n_frames:,} (it is held in memory "
+                        "whole; loop it for a longer stream)")
     catalog = load_catalog()
     rows = [n for n, t in enumerate(catalog.tasks) if t.dataset == dataset and t.kind == kind]
     if not rows:
@@ -50,8 +52,8 @@ def cine_frames(dataset: str = "Breast", kind: str = "segmentation", n_frames: i
 def write_cine(frames: list[np.ndarray], out: str | Path, fmt: str, fps: float = 30.0,
                photometric: str = "MONOCHROME2", force: bool = False) -> Path:
     out = Path(out)
-    if not fps > 0:
-        raise DataError(f"frame rate must be positive, not {fps:g}")
+    if not 0 < fps < float("inf"):
+        raise DataError(f"frame rate must be positive and finite, not {fps:g}")
     if fmt not in CINE_FORMATS:
         raise DataError(f"unknown cine format {fmt!r}; valid: {', '.join(CINE_FORMATS)}")
     if out.exists() and not force:

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from edgeus.farm.cluster import DEVICE_SLOT, FarmError, profile_resource, ray_cli
+from edgeus.farm.cluster import DEVICE_SLOT, FarmError, check_reachable, profile_resource, ray_cli
 from edgeus.farm.identity import served_profiles
 from edgeus.util.device_identity import IDENTITY_ENV, describe, detect_identity
 
@@ -31,6 +31,7 @@ def run_agent(address: str, requested: list[str] | None, num_cpus: int | None = 
     if not served:
         raise FarmError(f"{describe(identity)} serves none of the profiles "
                         f"{', '.join(requested) if requested else 'known here'}; see the reasons above")
+    check_reachable(address)
     echo(f"{describe(identity)} joins {address}, serving {', '.join(served)}")
     # The identity travels with the node: every task Ray runs there sees the same one (and a fake one in tests).
     env = {**os.environ, IDENTITY_ENV: json.dumps(identity)}

@@ -42,11 +42,31 @@ def ray_cli() -> str:
     return found
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """One line at once when nothing listens at ``address`` (host:port, or ray://host:port). Ray itself waits
+    a minute or more for an absent head, printing its own warnings, before it gives up. Addresses without a
+    port ("auto", a bare host) are left to Ray."""
+    import socket
+
+    host_port = address.split("://", 1)[-1]
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise FarmError(f"cannot reach the farm's Ray head at {address}: {reason} (is 'ray start --head' running "
+                        "there, and the port open?)") from None
+
+
 def connect(address: str):
     """Join the farm at ``address`` (host:port of the Ray head) as a driver; quiet on the console."""
     ray = import_ray()
     if ray.is_initialized():
         return ray
+    check_reachable(address)
     try:
         ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -10,7 +10,8 @@ Unpaced (no ``fps``): every frame is processed as fast as the pipeline goes (an 
 
 Outputs go to a folder, each file written atomically as its frame completes: masks as ``<frame>.png``,
 class probabilities as one JSON line per frame in ``probabilities.jsonl``, and ``stream.json`` with the
-summary (or, on a failure, the error and the frames already written, which stay).
+summary (or, on a failure, the error and the frames already written, which stay). A run that fails before
+its first frame leaves nothing: the folder it created is removed.
 """
 
 from __future__ import annotations
@@ -95,16 +96,18 @@ def run_cine(bundle, source: FrameSource, out: Path, dataset: str, task: str, *,
              min_fps: float | None = None, workers: int = 3, max_batch: int = 1,
              progress: Callable[[int], None] | None = None) -> StreamSummary:
     """Predict every (paced) frame of ``source`` into ``out``; the summary is written to out/stream.json
-    whatever happens, and returned (an error is re-raised after the summary is written)."""
+    once the run completes or a frame was written, whatever happens next, and returned (an error is re-raised
+    after it is written). A run that fails before its first frame removes the folder if it created it."""
     from PIL import Image
 
-    if fps is not None and not fps > 0:
-        raise EdgeusError(f"--fps must be positive, not {fps:g}")
+    if fps is not None and not 0 < fps < float("inf"):
+        raise EdgeusError(f"--fps must be a positive, finite frame rate, not {fps:g}")
     # live: no more frames in flight than workers (older ones would only wait); offline: a deeper queue
     options = PipelineOptions(workers=workers, depth=workers if fps else 2 * workers, max_batch=1 if fps else max_batch,
                               engine_slots=bundle.streams)
     bundle.task(dataset, task)  # settings and task checked before anything is written or decoded
     summary = StreamSummary(str(source.path), source.kind, dataset, task, paced_fps=fps, min_fps=min_fps)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     pacer = _Pacer(source.frames(), fps, summary)
     records = (Record(frame, dataset, task, key=(n, arrival)) for n, arrival, frame in pacer)
@@ -145,5 +148,8 @@ def run_cine(bundle, source: FrameSource, out: Path, dataset: str, task: str, *,
             # paced: kept up with a frame rate at least the profile's, dropping nothing; unpaced: fast enough
             summary.meets_min_fps = (fps >= min_fps and summary.frames_dropped == 0) if fps \
                 else summary.sustained_fps >= min_fps
-        write_atomic(out / STREAM_JSON, json.dumps(summary.to_dict(), indent=1) + "\n")
+        if summary.complete or summary.written:
+            write_atomic(out / STREAM_JSON, json.dumps(summary.to_dict(), indent=1) + "\n")
+        elif created:  # failed before any frame: leave no folder behind that a rerun would have to --force
+            out.rmdir()
     return summary

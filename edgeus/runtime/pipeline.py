@@ -52,6 +52,9 @@ class Prediction:
         return self.record.key
 
 
+MAX_BATCH = 64
+
+
 @dataclass(frozen=True)
 class PipelineOptions:
     workers: int = 3          # concurrent jobs: one in the engine, the others preparing and finishing
@@ -66,6 +69,9 @@ class PipelineOptions:
     def __post_init__(self) -> None:
         if self.workers < 1 or self.depth < 1 or self.max_batch < 1:
             raise EdgeusError("pipeline workers, depth and max_batch must each be at least 1")
+        if self.max_batch > MAX_BATCH:
+            raise EdgeusError(f"a micro-batch of {self.max_batch} images is beyond the {MAX_BATCH} this runtime takes "
+                              "(a partial batch is padded to it, and past a few images batching gains nothing on a CPU)")
         if self.engine_slots < 0:
             raise EdgeusError("pipeline engine_slots must be 0 (no limit) or more")
         if self.errors not in ("raise", "return"):

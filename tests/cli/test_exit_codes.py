@@ -37,3 +37,10 @@ def test_json_option_is_the_same_everywhere(run_cli, tmp_path):
     assert code == 0 and len(json.loads(out)) >= 6
     code, _, _ = run_cli("profiles", "show", "cpu-x86-scanner", "--json", tmp_path / "p.json")
     assert code == 0 and json.loads((tmp_path / "p.json").read_text())["name"] == "cpu-x86-scanner"
+
+
+def test_running_out_of_memory_is_one_line():
+    from edgeus.errors import user_error
+
+    error = user_error(MemoryError("Unable to allocate 56.1 GiB for an array with shape (100000, 3, 224, 224)"))
+    assert error is not None and str(error).startswith("out of memory: Unable to allocate 56.1 GiB")

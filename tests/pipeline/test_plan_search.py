@@ -93,6 +93,10 @@ def test_when_no_plan_passes_the_build_exits_2_naming_the_closest(searched, data
     (["--target", "cpu-x86-scanner", "--plan", "int9"], "unknown plan 'int9'"),
     (["--target", "cpu-x86-scanner", "--plan", "bf16"], "needs bf16 arithmetic"),
     (["--target", "cpu-arm-handheld", "--plan", "int8-auto"], "unknown plan 'int8-auto' for the onnxruntime"),
+    (["--target", "cpu-x86-scanner", "--plan", ""], "--plan is empty"),  # was read as "not given" and built
+    # one target written as a list is that target (was "unknown profile 'cpu-x86-scanner,'")
+    (["--target", "cpu-x86-scanner,", "--plan", "int9"], "unknown plan 'int9'"),
+    (["--target", "cpu-x86-scanner,cpu-x86-scanner", "--plan", "int9"], "unknown plan 'int9'"),
 ])
 def test_bad_plans_are_one_line_and_write_nothing(args, needle, tmp_path, run_cli):
     out = tmp_path / "out"

@@ -90,3 +90,21 @@ def test_bad_cine_input_is_one_clear_line(frames, x86_bundle, tmp_path, run_cli)
     code, _, err = run_cli("run", x86_bundle, cine, "--dataset", "Breast", "-o", tmp_path / "o4", "--fps", "-5")
     assert_one_line_error(code, err, "--fps must be positive")
     assert not any((tmp_path / name).exists() for name in ("o1", "o2", "o3", "o4"))  # nothing written on refusal
+
+
+def test_oversized_batches_and_cines_are_one_line(frames, x86_bundle, tmp_path, run_cli):
+    cine = write_cine(frames[:2], tmp_path / "c.dcm", "dcm")
+    code, _, err = run_cli("run", x86_bundle, cine, "--dataset", "Breast", "-o", tmp_path / "o1", "--batch", "100000")
+    assert_one_line_error(code, err, "micro-batch of 100000 images is beyond the 64")  # was a 56 GiB allocation
+    code, _, err = run_cli("data", "cine", tmp_path / "long.dcm", "--frames", "100000000")
+    assert_one_line_error(code, err, "1 to 10,000 frames")  # was killed for memory
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "long.dcm").exists()
+
+
+def test_a_run_that_fails_before_its_first_frame_leaves_no_folder(frames, x86_bundle, tmp_path, run_cli):
+    video = write_cine(frames, tmp_path / "c.mkv", "mkv")
+    truncated = tmp_path / "cut.mkv"
+    truncated.write_bytes(video.read_bytes()[:3000])  # the header and no whole frame
+    code, _, err = run_cli("run", x86_bundle, truncated, "--dataset", "Breast", "-o", tmp_path / "out")
+    assert_one_line_error(code, err, "no decodable frame", "no frame was written")
+    assert not (tmp_path / "out").exists()  # a rerun needs no --force
