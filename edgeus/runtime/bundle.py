@@ -90,6 +90,9 @@ class Bundle:
         """``streams``: None runs the engine as built (the profile's latency settings: best per frame); N > 1
         opens it for throughput (N inferences at once: best for ``predict_many`` over a test set);
         "throughput" picks N for the threads (backends/base.throughput_streams)."""
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            # 0 would read as "as built" and a negative fail inside the runtime's own property check
+            raise BundleError(f"threads must be a positive whole number or None (as built), not {threads!r}")
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
         if check_hashes:

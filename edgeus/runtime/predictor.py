@@ -43,6 +43,8 @@ class Prepared:
 def as_pixels(image: str | Path | bytes | np.ndarray, error: type[Exception] = DataError) -> np.ndarray:
     """A path, encoded bytes or an array -> uint8 H x W x 3, or H x W for grayscale (which preprocessing
     reads as the same gray in three channels: identical numbers, a third of the work)."""
+    if not isinstance(image, str | Path | bytes | np.ndarray):
+        raise error(f"expected an image path, encoded bytes or a uint8 array, got {type(image).__name__}")
     pixels = image if isinstance(image, np.ndarray) else read_image(image, keep_gray=True)
     if pixels.dtype != np.uint8:
         raise error(f"expected a uint8 image array, got {pixels.dtype}")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeus.data.uusic25 import read_dataset
-from edgeus.errors import DataError
+from edgeus.errors import DataError, EdgeusError
 from edgeus.runtime import Record, load
 
 
@@ -89,3 +89,17 @@ def test_a_grayscale_file_and_its_rgb_pixels_predict_the_same(arm_bundle, small_
             assert read_image(r.image, keep_gray=True).ndim == 2  # the phantom is 8-bit grayscale
             assert np.array_equal(bundle.predict(r.image, r.dataset, r.task),
                                   bundle.predict(read_image(r.image), r.dataset, r.task))
+
+
+@pytest.mark.parametrize("threads", [0, -1, 2.5, True])
+def test_load_refuses_a_thread_count_that_is_not_a_positive_whole_number(threads, x86_bundle):
+    with pytest.raises(EdgeusError, match="threads must be a positive whole number"):
+        load(x86_bundle, threads=threads)  # 0 ran "as built"; -1 failed inside OpenVINO's property check
+
+
+def test_an_image_of_the_wrong_type_is_a_bundle_error(x86_bundle):
+    with load(x86_bundle) as bundle:
+        with pytest.raises(EdgeusError, match="expected an image path, encoded bytes or a uint8 array, got int"):
+            bundle.predict(42, "Breast")  # was an AttributeError from Pillow
+        wrong = list(bundle.predict_many([Record(42, "Breast")], errors="return"))
+        assert "got int" in wrong[0].error
