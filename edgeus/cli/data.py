@@ -77,7 +77,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
                                          "a video or a multi-frame DICOM file")
     p.add_argument("output", type=Path, help="a folder, FILE.mkv (lossless), FILE.mp4 (H.264) or FILE.dcm")
     p.add_argument("--format", choices=["folder", "mkv", "mp4", "dcm"], help="default: from the output's extension")
-    p.add_argument("--frames", type=int, default=48)
+    p.add_argument("--frames", type=int, default=48, help="1 to 10,000 (the cine is held in memory whole)")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--dataset", default="Breast")
     p.add_argument("--task", default="segmentation", choices=["segmentation", "classification"])

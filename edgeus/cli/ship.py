@@ -291,7 +291,8 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
                                              "pipeline cannot take in time are dropped and counted")
     p.add_argument("--workers", type=int, help="cine: frames in flight (decode, infer, postprocess overlap; default: "
                                                "the engine's streams + 2)")
-    p.add_argument("--batch", type=int, default=1, help="cine, unpaced: micro-batch this many frames per inference")
+    p.add_argument("--batch", type=int, default=1, help="cine, unpaced: micro-batch this many frames per inference "
+                                                            "(1-64)")
     p.add_argument("--threads", type=int)
     p.add_argument("--force", action="store_true")
     p.set_defaults(handler=cmd_run)
