@@ -18,7 +18,8 @@ Per bundle, on the same compiled model and threads:
    (one caller per stream) measured in the same run, the two alternated ``--repeats`` times (median ratio).
 Beside each ratio, its ceiling on this machine: the CPU time (user + system) the pipelined predictor spends per
 image with the engine replaced by replayed outputs, against the engine's core-milliseconds per image: once
-inference fills every core, pre/post can only take time from it.
+inference fills every core, pre/post can only take time from it. And how many cores each run kept busy (CPU
+seconds per second of this process): a pipelined run at the core count leaves nothing idle to win back.
 ``--soak N`` streams N frames through ``bundle.stream`` (RSS every 500 frames, slope per 1,000 frames) and
 checks every output against serial prediction of the same frame.
 
@@ -123,20 +124,26 @@ class _Replay:
         return self.outputs[key]
 
 
-def prepost_cpu_ms(b, stream: list[Record], batch: int) -> float:
-    """CPU time (user + system, this process) per image of the pipelined predictor without inference."""
+def process_cpu_s() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
     import resource
 
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def prepost_cpu_ms(b, stream: list[Record], batch: int) -> float:
+    """CPU time (user + system, this process) per image of the pipelined predictor without inference."""
     real = b.predictor.runner
     b.predictor.runner = _Replay(real)
     try:
         sum(1 for _ in b.predict_many(stream[:50], max_batch=batch))  # the replayed outputs, warm caches
-        before = resource.getrusage(resource.RUSAGE_SELF)
+        before = process_cpu_s()
         done = sum(1 for _ in b.predict_many(stream, max_batch=batch))
-        after = resource.getrusage(resource.RUSAGE_SELF)
+        spent = process_cpu_s() - before
     finally:
         b.predictor.runner = real
-    return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000 / done
+    return spent * 1000 / done
 
 
 def measure(bundle: Path, threads: int, rounds: int, n_images: int, repeats: int = 3) -> dict:
@@ -181,12 +188,15 @@ def measure(bundle: Path, threads: int, rounds: int, n_images: int, repeats: int
             task = b.tasks[0]
             for batch in (1, 4):
                 batch_feeds = b.feeds(np.repeat(feeds["image"], batch, axis=0), task)
-                computes, pipes = [], []
+                computes, pipes, busy_compute, busy_pipe = [], [], [], []
                 for _ in range(repeats):  # alternated: a noisy neighbour hits both figures alike
+                    cpu, t = process_cpu_s(), time.perf_counter()
                     computes.append(concurrent_throughput(lambda f=batch_feeds: b.infer(f), b.streams, 4.0) * batch)
-                    t = time.perf_counter()
+                    busy_compute.append((process_cpu_s() - cpu) / (time.perf_counter() - t))
+                    cpu, t = process_cpu_s(), time.perf_counter()
                     done = sum(1 for _ in b.predict_many(stream, max_batch=batch))
                     pipes.append(done / (time.perf_counter() - t))
+                    busy_pipe.append((process_cpu_s() - cpu) / (time.perf_counter() - t))
                 ratios = [p / c for p, c in zip(pipes, computes, strict=True)]
                 # the ceiling on this machine: once inference fills every core, the pre/post CPU of each image
                 # can only come out of it (bound = inference core-ms / (inference core-ms + pre/post CPU ms))
@@ -195,7 +205,11 @@ def measure(bundle: Path, threads: int, rounds: int, n_images: int, repeats: int
                 result[f"{engine}_batch{batch}"] = {
                     "streams": b.streams, "compute_images_per_s": float(np.median(computes)),
                     "pipelined_images_per_s": float(np.median(pipes)), "pipelined_vs_compute": float(np.median(ratios)),
-                    "ratios": ratios, "prepost_cpu_ms": prepost, "bound": core_ms / (core_ms + prepost)}
+                    "ratios": ratios, "prepost_cpu_ms": prepost, "bound": core_ms / (core_ms + prepost),
+                    # cores kept busy (CPU seconds per second): at the core count, nothing idles that
+                    # better scheduling could still use
+                    "cores_busy_compute": float(np.median(busy_compute)),
+                    "cores_busy_pipelined": float(np.median(busy_pipe))}
     latency_compute = result["latency_batch1"]["compute_images_per_s"]
     for key in ("throughput_batch1", "throughput_batch4"):
         result[key]["pipelined_vs_latency_engine_compute_b1"] = result[key]["pipelined_images_per_s"] / latency_compute
@@ -248,8 +262,9 @@ def markdown(results: dict) -> str:
               f"end (decode, preprocess, infer, postprocess) on the same engine, alternated {results['repeats']} times "
               "(medians; the ratio column lists each repeat's):", "",
               "| bundle | engine | batch | compute img/s | pipelined img/s | pipelined / compute | each repeat | "
-              "pre/post CPU ms per image | bound on this machine | pipelined / latency-engine compute b1 |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "pre/post CPU ms per image | bound on this machine | cores busy: compute, pipelined | "
+              "pipelined / latency-engine compute b1 |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["bundles"]:
         for engine in ("latency", "throughput"):
             for batch in (1, 4):
@@ -258,7 +273,9 @@ def markdown(results: dict) -> str:
                 lines.append(f"| {r['bundle']} | {engine} ({x['streams']} stream{'s' if x['streams'] > 1 else ''}) | "
                              f"{batch} | {x['compute_images_per_s']:.1f} | {x['pipelined_images_per_s']:.1f} | "
                              f"{x['pipelined_vs_compute']:.2f}x | {', '.join(f'{v:.2f}' for v in x.get('ratios', []))} | "
-                             f"{x['prepost_cpu_ms']:.2f} | {x['bound']:.2f}x | {'' if vs is None else f'{vs:.2f}x'} |")
+                             f"{x['prepost_cpu_ms']:.2f} | {x['bound']:.2f}x | "
+                             f"{x.get('cores_busy_compute', float('nan')):.2f}, {x.get('cores_busy_pipelined', float('nan')):.2f} | "
+                             f"{'' if vs is None else f'{vs:.2f}x'} |")
     if results.get("soak"):
         s = results["soak"]
         lines += ["", f"Soak ({head}): {s['frames']} frames streamed through {s['bundle']}: RSS slope "
