@@ -16,6 +16,7 @@ its first frame leaves nothing: the folder it created is removed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import time
@@ -151,5 +152,6 @@ def run_cine(bundle, source: FrameSource, out: Path, dataset: str, task: str, *,
         if summary.complete or summary.written:
             write_atomic(out / STREAM_JSON, json.dumps(summary.to_dict(), indent=1) + "\n")
         elif created:  # failed before any frame: leave no folder behind that a rerun would have to --force
-            out.rmdir()
+            with contextlib.suppress(OSError):  # never let the tidy-up hide the error being raised
+                out.rmdir()
     return summary
