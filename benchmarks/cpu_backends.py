@@ -198,7 +198,9 @@ def time_interleaved(model: str, paths: dict[str, Path], threads: int, batch: in
 def machine() -> dict:
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model_name = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), "")
-    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8") if f" {f} " in flags]
+    present = set(flags.split())  # whole words: a flag may end its line
+    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+           if f in present]
     return {"cpu": model_name or platform.processor(), "cores": os.cpu_count(), "isa": isa,
             "python": platform.python_version()}
 

@@ -136,7 +136,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gemm_ceiling.json").write_text(json.dumps(payload, indent=1) + "\n")
     title = f"GEMM {args.size}x{args.size}x{args.size}, {args.threads} threads, median of {args.rounds} interleaved rounds"
-    lines = [title, "", "| variant | median ms | GOP/s |", "|---|---|---|"]
+    m = payload["machine"]
+    lines = [title, "", f"**Machine**: {m['cpu']}, {m['cores']} cores; ISA {', '.join(m['isa'])}.", "",
+             "| variant | median ms | GOP/s |", "|---|---|---|"]
     lines += [f"| {name} | {r['median_ms']:.2f} | {r['gops']:.0f} |" for name, r in rows.items()]
     lines += ["", *(f"- {name}: {value:.2f}x" for name, value in ratios.items())]
     lines += [f"- OpenVINO ran the {name} graph's GEMM as: {', '.join(layers.values())}"
