@@ -31,6 +31,7 @@ from edgeus.contracts.profiles import Backend, DeviceProfile
 from edgeus.errors import EdgeusError, first_line
 from edgeus.pipeline.cache import StageResult, content_key, run_stage
 from edgeus.pipeline.verdicts import Verdict, accuracy_verdicts, all_passed, blocking
+from edgeus.stages.quantize.recipe import QUANTIZE_RECIPE
 
 if TYPE_CHECKING:
     from edgeus.backends.base import Runner
@@ -286,7 +287,7 @@ def _quantized(ctx: PlanContext, run: PlanRun, search: list, scope_islands: str)
 
 def quantize_key(ctx: PlanContext, profile: DeviceProfile) -> str:
     needs_data = profile.precision.value in ("int8", "mixed")
-    return content_key("quantize", ctx.export_key, profile.backend.value, profile.precision.value,
+    return content_key("quantize", QUANTIZE_RECIPE, ctx.export_key, profile.backend.value, profile.precision.value,
                        profile.quantization.model_dump(), ctx.calibration.fingerprint if needs_data else None,
                        ctx.calibration_sha256 if needs_data else None)
 

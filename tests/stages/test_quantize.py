@@ -195,3 +195,40 @@ def test_model_spec_patterns_may_be_absent_from_a_variant(work, tmp_path):
     result = quantize(root / "model.onnx", load_profile("cpu-x86-scanner"), spec, tmp_path / "q", plan)
     assert (tmp_path / "q" / "model.xml").is_file()
     assert ".*layer_only_in_another_variant.*" in result.ignored_scope["patterns"]
+
+
+_LAYOUT_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Gather", "Convert", "Multiply"}
+
+
+def test_openvino_int8_leaves_attention_products_in_float(work, tmp_path):
+    """Q.K^T and A.V (explicit MatMuls in the masked blocks, ScaledDotProductAttention in the others) get no
+    FakeQuantize on their inputs; the linear layers around them do."""
+    import openvino as ov
+
+    from edgeus.backends.openvino.quantize import activation_matmuls
+
+    root, loaded, plan = work
+    fp32 = ov.convert_model(str(root / "model.onnx"))
+    products = activation_matmuls(fp32)
+    fused = [op for op in fp32.get_ops() if op.get_type_name() == "ScaledDotProductAttention"]
+    assert products and fused  # uniusnet-small has both forms of attention
+    quantize(root / "model.onnx", load_profile("cpu-x86-scanner"), loaded.spec, tmp_path / "q", plan)
+    model = ov.Core().read_model(str(tmp_path / "q/model.xml"))
+
+    def fed_by_fake_quantize(op, depth: int = 4) -> bool:
+        """A FakeQuantize on an input, looking through the layout ops between (a head split, K's transpose)."""
+        for i in range(op.get_input_size()):
+            source = op.input_value(i).get_node()
+            if source.get_type_name() == "FakeQuantize":
+                return True
+            if depth and source.get_type_name() in _LAYOUT_OPS and fed_by_fake_quantize(source, depth - 1):
+                return True
+        return False
+
+    attention = [op for op in model.get_ops() if op.get_friendly_name() in products
+                 or op.get_type_name() == "ScaledDotProductAttention"]
+    linear = [op for op in model.get_ops() if op.get_type_name() == "MatMul" and op.get_friendly_name() not in products]
+    assert len(attention) == len(products) + len(fused)
+    assert not any(fed_by_fake_quantize(op) for op in attention)
+    assert any(fed_by_fake_quantize(op) for op in linear)  # the profile's hint scope keeps many in float
+    assert "attention's activation products in float" in json.loads((tmp_path / "q/quantize.json").read_text())["method"]

@@ -3,6 +3,12 @@
 Transformer-aware settings: ``model_type=TRANSFORMER`` keeps softmax/LayerNorm paths in float and applies
 SmoothQuant to the MatMuls, which Swin attention needs; the MIXED preset quantizes activations
 asymmetrically and weights symmetrically. Bias correction runs (its fast variant by default).
+
+Attention's products of two activations (Q.K^T and A.V, and the ScaledDotProductAttention ops OpenVINO fuses them
+into) stay in float, as the ONNX Runtime quantizer leaves them (``MatMulConstBOnly``). Quantized, their inputs get
+FakeQuantize ops that OpenVINO's CPU plugin cannot fold into the head-splitting Transpose, which then runs on INT8
+data in a reference kernel: on the full uniusnet (int8+bf16, 2 threads) those Transposes took 7 of 57 ms, and
+leaving attention in float made the model 5-7 % faster (benchmarks/README.md, ``ov_node_profile.py``).
 """
 
 from __future__ import annotations
@@ -80,6 +86,17 @@ def check_user_patterns(model, patterns: list[str]) -> None:
             raise QuantizeError(f"ignored pattern {pattern!r} matches no node of the model")
 
 
+ATTENTION_TYPES = ("ScaledDotProductAttention",)
+
+
+def activation_matmuls(model) -> list[str]:
+    """MatMuls neither of whose operands is a constant: attention's Q.K^T and A.V, where the model did not
+    become a fused ScaledDotProductAttention op (a masked, shifted-window block does not)."""
+    return sorted(op.get_friendly_name() for op in model.get_ops()
+                  if op.get_type_name() == "MatMul"
+                  and all(op.input_value(i).get_node().get_type_name() != "Constant" for i in range(2)))
+
+
 def quantize_int8(onnx_path: Path, spec: ModelSpec, out_dir: Path, plan: CalibrationPlan, ignored: dict,
                   options: QuantizeOptions) -> tuple[str, str, list[str]]:
     ov = import_openvino()
@@ -96,8 +113,11 @@ def quantize_int8(onnx_path: Path, spec: ModelSpec, out_dir: Path, plan: Calibra
     # validate=False: the model spec's float layers are written for the model family, and NNCF's own graph may
     # not show one of them in a given variant (the full uniusnet's norm_task_cls LayerNorm); the patterns the
     # user gave are checked above, against the OpenVINO model, with a message naming the pattern
-    scope = nncf.IgnoredScope(names=ov_op_names(model, onnx_path, ignored["names"]), patterns=ignored["patterns"],
-                              types=ignored["types"], validate=False)
+    present_types = {op.get_type_name() for op in model.get_ops()}
+    attention_types = [t for t in ATTENTION_TYPES if t in present_types]
+    scope = nncf.IgnoredScope(names=[*ov_op_names(model, onnx_path, ignored["names"]), *activation_matmuls(model)],
+                              patterns=ignored["patterns"], types=[*ignored["types"], *attention_types],
+                              validate=False)
     try:
         quantized = nncf.quantize(
             model, nncf.Dataset(_PlanIterable(plan, spec)), preset=nncf.QuantizationPreset.MIXED,
@@ -109,4 +129,5 @@ def quantize_int8(onnx_path: Path, spec: ModelSpec, out_dir: Path, plan: Calibra
         raise QuantizeError(f"NNCF rejected the settings: {text}") from None
     ov.save_model(quantized, str(out_dir / "model.xml"), compress_to_fp16=False)
     bias = "fast bias correction" if options.fast_bias_correction else "bias correction"
-    return "model.xml", f"NNCF PTQ INT8 (preset mixed, model_type transformer, SmoothQuant, {bias})", []
+    return "model.xml", (f"NNCF PTQ INT8 (preset mixed, model_type transformer, SmoothQuant, {bias}; "
+                         "attention's activation products in float)"), []
