@@ -31,7 +31,6 @@ OnStage = Callable[[str, "StageResult | None"], None]
 ProgressFor = Callable[[str, int], ContextManager[Callable[[str, int], None]]]
 from edgeus.pipeline.cache import StageResult, clean_partial, content_key, run_stage
 from edgeus.pipeline.verdicts import judge
-from edgeus.stages.quantize.recipe import QUANTIZE_RECIPE
 from edgeus.util.logs import CapturedLogs, capture_library_logs, scrub_paths
 
 DEFAULT_MODEL = "uniusnet-small"
@@ -163,10 +162,11 @@ def _export_stage(inputs: _Inputs) -> tuple[StageResult, str]:
 
 
 def _tensorrt_quantize_key(inputs: _Inputs, profile: DeviceProfile, export_key: str) -> str:
+    from edgeus.pipeline.plans import quantize_stage_key
+
     plan = inputs.calibration
-    return content_key("quantize", QUANTIZE_RECIPE, export_key, profile.backend.value, profile.precision.value,
-                       profile.quantization.model_dump(), plan.fingerprint if plan else None,
-                       inputs.calibration_sha256 if plan else None)
+    return quantize_stage_key(export_key, profile, plan.fingerprint if plan else None,
+                              inputs.calibration_sha256 if plan else None)
 
 
 def prepare(profile: DeviceProfile, options: BuildOptions, progress_for: ProgressFor = None) -> list[StageResult]:

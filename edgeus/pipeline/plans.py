@@ -285,11 +285,17 @@ def _quantized(ctx: PlanContext, run: PlanRun, search: list, scope_islands: str)
     return _reported(ctx, f"{run.plan.name} quantize", lambda: _quantize(ctx, run.profile)[0]), quantize_key(ctx, run.profile)
 
 
+def quantize_stage_key(export_key: str, profile: DeviceProfile, calibration_fingerprint: str | None,
+                       calibration_sha256: str | None) -> str:
+    """The one formula for a quantize stage's cache key (plan search and the deferred TensorRT build alike)."""
+    return content_key("quantize", QUANTIZE_RECIPE, export_key, profile.backend.value, profile.precision.value,
+                       profile.quantization.model_dump(), calibration_fingerprint, calibration_sha256)
+
+
 def quantize_key(ctx: PlanContext, profile: DeviceProfile) -> str:
     needs_data = profile.precision.value in ("int8", "mixed")
-    return content_key("quantize", QUANTIZE_RECIPE, ctx.export_key, profile.backend.value, profile.precision.value,
-                       profile.quantization.model_dump(), ctx.calibration.fingerprint if needs_data else None,
-                       ctx.calibration_sha256 if needs_data else None)
+    return quantize_stage_key(ctx.export_key, profile, ctx.calibration.fingerprint if needs_data else None,
+                              ctx.calibration_sha256 if needs_data else None)
 
 
 def _quantize(ctx: PlanContext, profile: DeviceProfile) -> tuple[StageResult, str]:
