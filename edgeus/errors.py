@@ -87,6 +87,9 @@ def user_error(exc: BaseException) -> EdgeusError | None:
         if exc.filename2:
             where = f"{where} -> {exc.filename2}"
         hint = _OS_HINTS.get(name, exc.strerror or name)
+        if name == "EEXIST" and exc.filename and not exc.filename2 and _is_file(exc.filename):
+            # mkdir of a folder the path needs, where a file stands: --force replaces outputs, never their parents
+            hint = "a file stands where a folder is expected in this path (move or remove that file)"
         return EdgeusError(f"{where}: {hint} ({name})" if where else f"{hint} ({name})")
     pil = sys.modules.get("PIL.Image")
     if pil is not None and isinstance(exc, pil.DecompressionBombError):
@@ -97,3 +100,12 @@ def user_error(exc: BaseException) -> EdgeusError | None:
         kind = "JSON" if exc.__class__.__name__ == "JSONDecodeError" else "TOML"
         return EdgeusError(f"malformed {kind}: {exc}")
     return None
+
+
+def _is_file(path) -> bool:
+    import os
+
+    try:
+        return os.path.exists(path) and not os.path.isdir(path)
+    except (OSError, ValueError):
+        return False

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgeus.evidence.challenge_score import mean_present, seg_cls_scores
-from edgeus.runtime.manifest import read_manifest
+from edgeus.runtime.manifest import BundleError, check_files, read_manifest
 
 
 @dataclass
@@ -42,6 +42,11 @@ class CompareRow:
 
 def row_of(bundle: Path) -> CompareRow:
     m = read_manifest(bundle)
+    problems = check_files(bundle, m)  # the figures compared are only as good as the files they came with
+    if problems:
+        raise BundleError(f"{bundle} does not match its manifest ({'; '.join(problems[:2])}"
+                          f"{f' and {len(problems) - 2} more' if len(problems) > 2 else ''}): compare reads only intact "
+                          "bundles (see 'edgeus verify')")
     split = m["accuracy"]["splits"].get("internal") or next(iter(m["accuracy"]["splits"].values()), {"tasks": {}, "worst": {}})
     tasks = split["tasks"]
 

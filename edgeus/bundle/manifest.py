@@ -33,8 +33,26 @@ def schema_problems(manifest: dict) -> list[str]:
     problems = []
     for error in sorted(validator.iter_errors(manifest), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        problems.append(f"{where}: {error.message[:200]}")
+        problems.append(f"{where}: {_in_words(error)[:200]}")
     return problems
+
+
+# what each of the schema's patterns asks for, in words (jsonschema would print the regular expression)
+_PATTERN_WORDS = {
+    "^[0-9a-f]{64}$": "a sha256 in 64 lower-case hex digits",
+    "^(?![A-Za-z]:)(?!/)(?!.*\\\\)(?!.*(^|/)\\.{1,2}(/|$))(?!.*//)[^\\x00]+$":
+        "a relative path inside the bundle (no leading '/', drive letter, '..' or '.' part, backslash or '//')",
+}
+
+
+def _in_words(error) -> str:
+    """jsonschema's message, with a pattern's regular expression replaced by what it means."""
+    if error.validator != "pattern":
+        return error.message
+    words = _PATTERN_WORDS.get(error.validator_value, "a value of the form the schema allows")
+    if "propertyNames" in error.absolute_schema_path:
+        return f"file name {error.instance!r} is not {words}"
+    return f"{error.instance!r} is not {words}"
 
 
 def file_table(bundle: Path) -> dict[str, dict]:

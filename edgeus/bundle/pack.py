@@ -98,6 +98,13 @@ def unpack(archive: str | Path, dest: str | Path = ".", *, force: bool = False,
                 problem = _member_problem(member)
                 if problem:
                     raise BundleError(f"{archive}: unsafe archive, nothing extracted: {problem}")
+            seen: set[str] = set()
+            for member in members:  # a second member of one name would silently replace the first on extraction
+                name = PurePosixPath(member.name).as_posix().rstrip("/")
+                if name in seen:
+                    raise BundleError(f"{archive}: unsafe archive, nothing extracted: {name!r} is in it twice (a later "
+                                      "copy would replace the one whose hash was checked)")
+                seen.add(name)
             total = sum(m.size for m in members if m.isfile())
             if total > max_bytes:
                 raise BundleError(f"{archive}: unpacks to {total / 2**20:.0f} MiB, above the limit of "

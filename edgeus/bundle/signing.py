@@ -84,8 +84,9 @@ def _load(path: str | Path, private: bool):
     return key
 
 
-def sign_bundle(bundle: str | Path, key_path: str | Path) -> dict:
-    """Sign the bundle's manifest (its files must match it first); writes ``manifest.sig``."""
+def sign_bundle(bundle: str | Path, key_path: str | Path, *, force: bool = False) -> dict:
+    """Sign the bundle's manifest (its files must match it first); writes ``manifest.sig``. A signature made
+    with another key is replaced only with ``force`` (it may be the vendor's own, made after review)."""
     from edgeus.runtime.manifest import check_files
 
     bundle = Path(bundle)
@@ -94,12 +95,27 @@ def sign_bundle(bundle: str | Path, key_path: str | Path) -> dict:
     if problems:
         raise SignatureError(f"{bundle}: refusing to sign a bundle that does not match its manifest: {problems[0]}")
     key = _load(key_path, private=True)
+    existing = _existing_signer(bundle)
+    if existing is not None and existing != fingerprint(key.public_key()) and not force:
+        raise SignatureError(f"{bundle} is already signed by another key (fingerprint {existing[:16]}…); pass --force "
+                             "to replace that signature with this key's")
     data = (bundle / MANIFEST).read_bytes()
     record = {"algorithm": ALGORITHM, "signed_file": MANIFEST, "manifest_sha256": hashlib.sha256(data).hexdigest(),
               "public_key_sha256": fingerprint(key.public_key()),
               "signature": base64.b64encode(key.sign(data)).decode("ascii")}
     write_atomic(bundle / SIGNATURE_FILE, json.dumps(record, indent=1) + "\n")
     return record
+
+
+def _existing_signer(bundle: Path) -> str | None:
+    """The key fingerprint of the bundle's current signature; '?' for an unreadable one, None when unsigned."""
+    path = bundle / SIGNATURE_FILE
+    if not path.exists():
+        return None
+    try:
+        return str(json.loads(path.read_text())["public_key_sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "?"
 
 
 def verify_signature(bundle: str | Path, public_key_path: str | Path) -> dict:

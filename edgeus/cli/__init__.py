@@ -12,11 +12,13 @@ Anything else is a bug and keeps its traceback. Heavy libraries are imported ins
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
 
 from edgeus import __version__
+from edgeus.cli import supervise
 from edgeus.cli.args import add_json_option, check_numbers, emit_json, profile_dirs
 from edgeus.errors import EdgeusError, user_error
 
@@ -151,12 +153,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = args.global_verbose or getattr(args, "verbose", False)
+    outputs = getattr(args, "supervised_outputs", None)
+    if supervise.wanted(argv is not None, outputs):  # runtime commands: Ctrl-C must work even if a native call hangs
+        return supervise.supervise(sys.argv[1:], [Path(getattr(args, name)) for name in outputs
+                                                  if getattr(args, name, None)])
     try:
-        check_numbers(args)
-        return int(args.handler(args) or 0)
-    except KeyboardInterrupt:
-        print("edgeus: interrupted", file=sys.stderr)
-        return 130
+        with supervise.terminate_as_interrupt():
+            check_numbers(args)
+            return int(args.handler(args) or 0)
+    except KeyboardInterrupt as exc:
+        print("edgeus: interrupted", file=sys.stderr, flush=True)
+        code = 143 if isinstance(exc, supervise.Terminated) else 130
+        if supervise.is_child():  # tidied up already; a thread still inside a native call must not abort the exit
+            sys.stdout.flush()
+            os._exit(code)
+        return code
     except Exception as exc:  # noqa: BLE001 -- user errors become one line; anything else is re-raised
         error = user_error(exc)
         if error is None:

@@ -6,6 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
+from edgeus.contracts.limits import MAX_FPS, MAX_THREADS
 from edgeus.errors import EdgeusError
 
 # Numeric options, by their argparse name, wherever a command has them. Checked once before any command runs:
@@ -13,12 +14,15 @@ from edgeus.errors import EdgeusError
 # runtime ("Wrong value -2 for property key INFERENCE_NUM_THREADS") or, for a micro-batch, allocate for it.
 AT_LEAST = {"threads": 1, "workers": 1, "batch": 1, "frames": 1, "shards": 1, "min_iters": 1, "per_task": 1,
             "train_per_task": 1, "max_samples": 1, "num_cpus": 0}
+# ... and at most: the bounds profiles have (contracts/limits.py); a micro-batch's is the runtime's own check
+AT_MOST = {"threads": MAX_THREADS, "workers": (1024, "more frames in flight than any device has cores to run"),
+           "fps": MAX_FPS, "shards": (1024, "more shards than images per task")}
 POSITIVE_FINITE = ("fps", "max_size")
 NON_NEGATIVE_FINITE = ("min_duration",)
 
 
 def check_numbers(args: argparse.Namespace) -> None:
-    """One line for a numeric option out of its range (see AT_LEAST)."""
+    """One line for a numeric option out of its range (see AT_LEAST and AT_MOST)."""
     def flag(name: str) -> str:
         return "--" + name.replace("_", "-")
 
@@ -34,6 +38,10 @@ def check_numbers(args: argparse.Namespace) -> None:
         if not (math.isfinite(value) and low_ok):
             kind = "zero or more" if name in NON_NEGATIVE_FINITE else "positive"
             raise EdgeusError(f"{flag(name)} must be {kind} and finite, not {value:g}")
+    for name, (most, why) in AT_MOST.items():
+        value = getattr(args, name, None)
+        if value is not None and value > most:
+            raise EdgeusError(f"{flag(name)} must be at most {most:g} ({why}), not {value:g}")
 
 
 def profile_dirs(args: argparse.Namespace) -> list[Path]:

@@ -34,8 +34,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from edgeus.cli.console import console, print_coverage, status
     from edgeus.contracts.profiles import Precision, load_profile
     from edgeus.contracts.spec import load_spec
-    from edgeus.errors import OutputExistsError
+    from edgeus.errors import OutputExistsError, QuantizeError
     from edgeus.models import model_spec
+    from edgeus.stages.model_inputs import check_inputs_match
     from edgeus.stages.quantize import QuantizeOptions, quantize
 
     profile = load_profile(args.target, profile_dirs(args))
@@ -43,6 +44,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
+    if Path(args.model).is_file():  # a model that does not take the spec's inputs: before calibration data is read
+        check_inputs_match(Path(args.model), spec, QuantizeError)
     precision = Precision(args.precision) if args.precision else profile.precision
     plan = load_calibration(args, spec, profile) if precision in (Precision.int8, Precision.mixed) else None
     if plan is not None:
@@ -65,11 +68,14 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from edgeus.cli.console import console, status
     from edgeus.contracts.profiles import load_profile
+    from edgeus.contracts.spec import load_spec
+    from edgeus.models import model_spec
     from edgeus.stages.compile import compile_model
 
     profile = load_profile(args.target, profile_dirs(args))
+    spec = load_spec(args.spec) if args.spec else model_spec("uniusnet")
     with status(f"compiling for {profile.name}"):
-        result = compile_model(args.model, profile, args.output, threads=args.threads, force=args.force)
+        result = compile_model(args.model, profile, args.output, threads=args.threads, force=args.force, spec=spec)
     console.print(f"{profile.backend.value} -> {Path(args.output) / result.path}; cold start {json.dumps(result.cold_start_s)}")
     for note in result.notes:
         console.print(f"  note: {note}")
@@ -104,5 +110,6 @@ def add_quantize_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("--target", required=True)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--threads", type=int, help="override the profile's threads")
+    p.add_argument("--spec", help="model spec TOML: the inputs the model must take (default: the uniusnet spec)")
     p.add_argument("--force", action="store_true")
     p.set_defaults(handler=cmd_compile)

@@ -37,9 +37,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
                       "'edgeus finalize' on the device to build and check the engine[/yellow]")
     for name in report.unlisted_files:
         console.print(f"[yellow]note[/yellow]: {name} is not listed in the manifest (not covered by its hashes)")
-    emit_json(args.json, {**report.to_dict(), "signature": signature})
+    manifest = read_manifest(bundle)
+    marked_failed = manifest.get("passed") is False
+    emit_json(args.json, {**report.to_dict(), "signature": signature, "marked_failed": marked_failed})
     if not report.passed:
         raise VerifyFailed(f"{bundle} does not verify: {report.first_problem()}")
+    if marked_failed:  # intact, but not a bundle to deploy: say so, in the exit status too
+        from edgeus.runtime.bundle import failed_gates
+
+        if not args.allow_failed:
+            raise VerifyFailed(f"{bundle}: intact, but marked failed: {failed_gates(manifest)} "
+                               "(pass --allow-failed to accept it)")
+        console.print(f"[yellow]marked failed: {failed_gates(manifest)}[/yellow]", highlight=False)
     console.print(f"[green]{bundle}: schema, {len(json.loads((bundle / 'manifest.json').read_text())['files'])} file "
                   f"hashes and {len(report.vectors)} conformance vectors verified[/green]")
     if signature:
@@ -58,7 +67,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_sign(args: argparse.Namespace) -> int:
     from edgeus.bundle.signing import sign_bundle
 
-    record = sign_bundle(args.bundle, args.key)
+    record = sign_bundle(args.bundle, args.key, force=args.force)
     print(f"signed {args.bundle}/manifest.json (sha256 {record['manifest_sha256'][:16]}…) with key "
           f"{record['public_key_sha256'][:16]}…; verify with: edgeus verify {args.bundle} --pubkey KEY.pub")
     return 0
@@ -81,12 +90,14 @@ def cmd_unpack(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edgeus.runtime.bundle import check_runnable
+    from edgeus.runtime.bundle import check_runnable, refuse_failed
     from edgeus.runtime.manifest import read_manifest
     from edgeus.runtime.sources import open_source
 
     # the bundle first: a bundle that cannot run here is the problem to report, whatever the input
-    check_runnable(Path(args.bundle), read_manifest(args.bundle))
+    manifest = read_manifest(args.bundle)
+    refuse_failed(Path(args.bundle), manifest, args.allow_failed)
+    check_runnable(Path(args.bundle), manifest)
     source = open_source(args.input)
     if source.kind != "image":
         return _run_cine(args, source)
@@ -97,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else None
     if out and out.exists() and not args.force:
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
-    with load(args.bundle, threads=args.threads) as bundle:
+    with load(args.bundle, threads=args.threads, allow_failed=args.allow_failed) as bundle:
         result = bundle.predict(args.input, args.dataset, args.task)
     if args.task == "segmentation":
         if out is None:
@@ -131,7 +142,8 @@ def _run_cine(args: argparse.Namespace, source) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
         raise OutputExistsError(f"{out} exists and is not empty; pass --force to write into it")
     # live (paced): the latency engine as built, one frame at a time per stream; offline: a throughput engine
-    with load(args.bundle, threads=args.threads, streams=None if args.fps else "throughput") as bundle:
+    with load(args.bundle, threads=args.threads, streams=None if args.fps else "throughput",
+              allow_failed=args.allow_failed) as bundle:
         min_fps = bundle.manifest.get("profile", {}).get("budgets", {}).get("min_fps")
         console.print(f"{source.kind} {source.path}: {source.count or '?'} frames"
                       + (f", recorded at {source.fps:g} fps" if source.fps else "")
@@ -201,7 +213,7 @@ def cmd_uusic25_predict(args: argparse.Namespace) -> int:
     total = len(read_records(Path(args.input_json)))
     with progress_bar("predicting", total) as advance:
         counts = predict(args.bundle, args.input_json, args.input_dir, args.output, mask_mapping=args.mask_mapping,
-                         force=args.force, threads=args.threads, progress=advance)
+                         force=args.force, threads=args.threads, progress=advance, allow_failed=args.allow_failed)
     print(f"{counts['segmentation']} masks and {counts['classification']} classifications written to {args.output}")
     resolved = counts["resolved_by_organ"]
     if resolved:
@@ -252,6 +264,8 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int)
     add_json_option(p, "also write the verification report as JSON to FILE ('-': standard output)")
     p.add_argument("--pubkey", help="also check the bundle's Ed25519 signature (manifest.sig) against this public key")
+    p.add_argument("--allow-failed", action="store_true",
+                   help="verify a bundle marked failed (its budget gates blocked) without failing for that")
     p.set_defaults(handler=cmd_verify)
 
     p = sub.add_parser("keygen", help="a new Ed25519 signing key pair (KEY and KEY.pub)")
@@ -262,6 +276,7 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sign", help="sign a bundle's manifest with an Ed25519 key (writes manifest.sig)")
     p.add_argument("bundle")
     p.add_argument("--key", required=True, help="private key (PEM) from 'edgeus keygen'")
+    p.add_argument("--force", action="store_true", help="replace a signature made with another key")
     p.set_defaults(handler=cmd_sign)
 
     p = sub.add_parser("pack", help="a byte-for-byte reproducible .tar.gz of a bundle")
@@ -295,7 +310,9 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
                                                             "(1-64)")
     p.add_argument("--threads", type=int)
     p.add_argument("--force", action="store_true")
-    p.set_defaults(handler=cmd_run)
+    p.add_argument("--allow-failed", action="store_true",
+                   help="run a bundle marked failed (its budget gates blocked at build time)")
+    p.set_defaults(handler=cmd_run, supervised_outputs=("output",))
 
     p = sub.add_parser("compare", help="table and Pareto plot of several bundles")
     p.add_argument("bundles", nargs="+", help="bundle folders")
@@ -316,7 +333,9 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
                    help="override the bundle's mask mapping ('stretch' is the baseline container's)")
     p.add_argument("--threads", type=int)
     p.add_argument("--force", action="store_true")
-    p.set_defaults(handler=cmd_uusic25_predict)
+    p.add_argument("--allow-failed", action="store_true",
+                   help="run a bundle marked failed (its budget gates blocked at build time)")
+    p.set_defaults(handler=cmd_uusic25_predict, supervised_outputs=("output",))
     p = u_sub.add_parser("score", help="official metrics and final-score components of a predict output")
     p.add_argument("--pred", required=True, help="output folder of 'uusic25 predict' (or a real container)")
     p.add_argument("--truth", required=True, help="evaluation folder with ground truth (records.json with labels)")

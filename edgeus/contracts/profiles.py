@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 
+from edgeus.contracts.limits import MAX_FPS, MAX_THREADS
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from edgeus._compat import tomllib
@@ -59,10 +60,10 @@ def _at_most(limit: float, why: str) -> AfterValidator:
 
 # Numbers are strict: "100" (a string) is refused, an int is fine where a float is expected; never inf/NaN.
 Count = Annotated[int, Field(strict=True, gt=0)]
-Threads = Annotated[int, Field(strict=True, gt=0), _at_most(1024, "more threads than any edge device has cores")]
+Threads = Annotated[int, Field(strict=True, gt=0), _at_most(*MAX_THREADS)]
 BatchSize = Annotated[int, Field(strict=True, gt=0), _at_most(4096, "a batch this large never fits an edge device")]
 Milliseconds = Annotated[float, Field(strict=True, gt=0), _at_most(600_000, "ten minutes per image is no budget")]
-Fps = Annotated[float, Field(strict=True, gt=0), _at_most(10_000, "no ultrasound stream is that fast")]
+Fps = Annotated[float, Field(strict=True, gt=0), _at_most(*MAX_FPS)]
 MiB = Annotated[float, Field(strict=True, gt=0), _at_most(1 << 24, "16 TiB is no edge memory or model size")]
 Drop = Annotated[float, Field(strict=True, ge=0), _at_most(1.0, "drops are fractions: 0.02 is two points")]
 Positive = Annotated[float, Field(strict=True, gt=0)]

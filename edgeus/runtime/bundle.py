@@ -45,6 +45,30 @@ def check_runnable(bundle: Path, manifest: dict) -> None:
     require_backend(engine["backend"], bundle)
 
 
+def refuse_failed(bundle: Path, manifest: dict, allow_failed: bool) -> None:
+    """A bundle whose budget gates blocked at build time is not run by accident: the build shipped it only as
+    the closest candidate, marked failed. ``allow_failed`` runs it anyway (to study it)."""
+    if manifest.get("passed") is not False or allow_failed:
+        return
+    raise BundleError(f"{bundle} is marked failed: {failed_gates(manifest)}; it was shipped as the closest candidate, "
+                      "not for use (pass --allow-failed to run it anyway)")
+
+
+def failed_gates(manifest: dict) -> str:
+    """'its gates blocked: A (measured x vs budget y), B ...' from the manifest's verdicts."""
+    failed = [v for v in manifest.get("verdicts", []) if isinstance(v, dict)
+              and (v.get("state") == "fail" or (v.get("state") is None and v.get("passed") is False))]
+    if not failed:
+        return "its budget gates blocked (see report.md)"
+    shown = []
+    for v in failed[:3]:
+        measured, budget = v.get("measured"), v.get("budget")
+        shown.append(f"{v.get('item', '?')}" + (f" ({measured:.4g} vs budget {budget:.4g})"
+                                                 if isinstance(measured, int | float) and isinstance(budget, int | float)
+                                                 else ""))
+    return f"its gates blocked: {', '.join(shown)}" + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+
+
 def open_engine(bundle: Path, manifest: dict, threads: int | None = None, cache_dir: str | Path | None = None,
                 streams: int | None = None):
     """The Runner for the bundle's compiled model, configured as recorded at build time; ``streams`` N > 1
@@ -86,15 +110,17 @@ class Bundle:
     """
 
     def __init__(self, path: str | Path, *, threads: int | None = None, cache_dir: str | Path | None = None,
-                 check_hashes: bool = True, streams: int | str | None = None) -> None:
+                 check_hashes: bool = True, streams: int | str | None = None, allow_failed: bool = False) -> None:
         """``streams``: None runs the engine as built (the profile's latency settings: best per frame); N > 1
         opens it for throughput (N inferences at once: best for ``predict_many`` over a test set);
-        "throughput" picks N for the threads (backends/base.throughput_streams)."""
+        "throughput" picks N for the threads (backends/base.throughput_streams). A bundle marked failed (its
+        gates blocked at build time) is refused unless ``allow_failed``."""
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             # 0 would read as "as built" and a negative fail inside the runtime's own property check
             raise BundleError(f"threads must be a positive whole number or None (as built), not {threads!r}")
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
+        refuse_failed(self.path, self.manifest, allow_failed)
         if check_hashes:
             problems = check_files(self.path, self.manifest)
             if problems:

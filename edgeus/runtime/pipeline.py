@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,45 @@ def _run_job(predictor, batch: list[Record], errors: str, max_batch: int = 1,
 
 
 _END = object()
+STOP_WAIT_S = 0.5  # how long a run that stopped early waits for the jobs still running
+
+
+class _DaemonWorkers:
+    """A fixed pool of daemon threads running submitted calls into Futures.
+
+    Not a ThreadPoolExecutor: its threads are joined when the interpreter exits, so one inference stuck in a
+    native call would keep a Ctrl-C'd process alive. These never hold up an exit; a clean finish still waits
+    for them (``close(wait=True)``), so nothing is left running behind a completed run."""
+
+    def __init__(self, count: int, name: str) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"{name}_{n}", daemon=True) for n in range(count)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():  # cancelled before it started
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 -- delivered to whoever waits on the future
+                future.set_exception(exc)
+
+    def close(self, wait: float | None) -> None:
+        """Let the threads end after their current job; wait for them at most ``wait`` seconds (None: until
+        they have)."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        deadline = None if wait is None else time.monotonic() + wait
+        for thread in self._threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
 def pipelined(predictor, records: Iterable[Record], options: PipelineOptions = PipelineOptions()) -> Iterator[Prediction]:
@@ -143,45 +182,55 @@ def pipelined(predictor, records: Iterable[Record], options: PipelineOptions = P
 
     A feeder thread reads the records and submits jobs, at most ``depth`` ahead of the consumer; the caller's
     thread only waits for the oldest job. Reading and delivering are apart, so a result is handed over as
-    soon as it is ready even while the next record is not (a live source waiting for its next frame)."""
+    soon as it is ready even while the next record is not (a live source waiting for its next frame).
+
+    Stopping never waits on a stuck thread: when the consumer stops early or an exception (Ctrl-C included)
+    ends the run, jobs not started are cancelled and neither the feeder (which may be blocked reading a
+    live source) nor a worker (which may be inside the engine) is waited for; all are daemon threads."""
     in_flight: queue.Queue = queue.Queue(maxsize=options.depth)
     stop = threading.Event()
     engine = threading.Semaphore(options.engine_slots) if options.engine_slots else None
 
-    def feed(pool: ThreadPoolExecutor) -> None:
+    def hand_over(item) -> None:  # blocks while the consumer is behind; gives up once it has gone
+        while not stop.is_set():
+            try:
+                in_flight.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def feed(workers: _DaemonWorkers) -> None:
         try:
             for batch in _batches(records, options.max_batch):
                 if stop.is_set():
                     return
-                future = pool.submit(_run_job, predictor, batch, options.errors, options.max_batch, engine)
-                while not stop.is_set():
-                    try:
-                        in_flight.put(future, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-        except BaseException as exc:  # a record that could not be read: delivered in its place, in order
-            in_flight.put(exc)
+                hand_over(workers.submit(_run_job, predictor, batch, options.errors, options.max_batch, engine))
+        except BaseException as exc:  # noqa: BLE001 -- a record that could not be read: delivered in its place
+            hand_over(exc)
         finally:
-            in_flight.put(_END)
+            hand_over(_END)
 
-    with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="edgeus-predict") as pool:
-        feeder = threading.Thread(target=feed, args=(pool,), name="edgeus-feed", daemon=True)
-        feeder.start()
-        try:
-            while (item := in_flight.get()) is not _END:
-                if isinstance(item, BaseException):
-                    raise item
-                yield from item.result()
-        finally:  # done, failed, or the consumer stopped early: stop reading, drop what has not started
-            stop.set()
-            while True:
-                try:
-                    item = in_flight.get_nowait()
-                except queue.Empty:
-                    if not feeder.is_alive():
-                        break
-                    feeder.join(0.05)
-                    continue
-                if isinstance(item, Future):
-                    item.cancel()
+    workers = _DaemonWorkers(options.workers, "edgeus-predict")
+    feeder = threading.Thread(target=feed, args=(workers,), name="edgeus-feed", daemon=True)
+    feeder.start()
+    finished = False
+    try:
+        while (item := in_flight.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item.result()
+        finished = True
+    finally:  # done, failed, or the consumer stopped early: stop reading, drop what has not started
+        stop.set()
+        while True:
+            try:
+                item = in_flight.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, Future):
+                item.cancel()
+        if finished:  # the feeder handed over _END: it is ending
+            feeder.join()
+        # a run that stopped early gives the jobs inside the engine a moment to come out (a process that exits
+        # while a native call runs can abort in the runtime's destructors); a stuck one is left behind
+        workers.close(wait=None if finished else STOP_WAIT_S)

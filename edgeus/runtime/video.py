@@ -43,6 +43,9 @@ class VideoFrames:
             raise DataError(f"{self.path}: video corrupt after {n} frame(s) ({_reason(exc)})") from None
         if n == 0:
             raise DataError(f"{self.path}: the video holds no decodable frame")
+        if self.count and n < self.count - 1:  # a frame of slack: a duration rounds, a counter does not
+            raise DataError(f"{self.path}: the video ended after {n} of the {self.count} frames its header announces "
+                            "(the file is truncated); the frames before the cut were processed")
 
 
 def open_video(path: str | Path) -> VideoFrames:
@@ -54,12 +57,22 @@ def open_video(path: str | Path) -> VideoFrames:
                 raise DataError(f"{path}: the file holds no video stream")
             stream = container.streams.video[0]
             rate = float(stream.average_rate) if stream.average_rate else None
-            return VideoFrames(path, int(stream.frames) or None, rate, (stream.codec_context.width,
-                               stream.codec_context.height), stream.codec_context.name)
+            return VideoFrames(path, _announced_frames(container, stream, rate), rate,
+                               (stream.codec_context.width, stream.codec_context.height), stream.codec_context.name)
     except DataError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot open the video ({_reason(exc)})") from None
+
+
+def _announced_frames(container, stream, rate: float | None) -> int | None:
+    """The frame count the header announces: the stream's counter (MP4), else duration x rate (Matroska
+    writes a duration, no counter); None when the header says neither."""
+    if stream.frames:
+        return int(stream.frames)
+    if container.duration and rate:
+        return round(container.duration / 1_000_000 * rate)
+    return None
 
 
 def _reason(exc: BaseException) -> str:

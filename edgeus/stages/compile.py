@@ -19,8 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgeus.contracts.profiles import Backend, DeviceProfile
+from edgeus.contracts.spec import ModelSpec
 from edgeus.contracts.stage_records import ModelRecord
 from edgeus.errors import EdgeusError, OutputExistsError, first_line
+from edgeus.stages.model_inputs import check_inputs_match
 from edgeus.util.atomic import atomic_dir
 from edgeus.util.toolchain import toolchain_versions
 
@@ -106,11 +108,15 @@ def _compile_onnxruntime(model: Path, profile: DeviceProfile, out: Path, threads
 
 
 def compile_model(model_path: str | Path, profile: DeviceProfile, out: str | Path, *, threads: int | None = None,
-                  force: bool = False) -> CompileResult:
+                  force: bool = False, spec: ModelSpec | None = None) -> CompileResult:
+    """``spec``: the inputs the bundle will feed; a model that does not take them is refused before any work
+    (the build's own models come from its export of that spec and pass None)."""
     model_path, out = Path(model_path), Path(out)
     model, quantize_record = resolve_model_file(model_path)
     if out.exists() and not force:
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")  # before any work
+    if spec is not None:
+        check_inputs_match(model, spec, CompileError)
     if profile.backend is Backend.tensorrt:
         raise CompileError(
             f"profile {profile.name}: TensorRT engines are built for one GPU and TensorRT version; "

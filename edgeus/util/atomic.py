@@ -19,7 +19,12 @@ from edgeus.errors import OutputExistsError
 
 def temp_prefix(name: str) -> str:
     """The prefix of a temporary sibling: the writer's PID is in it, so clean-ups can tell whose it is."""
-    return f".{name}-{os.getpid()}-"
+    return temp_prefix_of(name, os.getpid())
+
+
+def temp_prefix_of(name: str, pid: int) -> str:
+    """The prefix of the temporary siblings of ``name`` that process ``pid`` writes."""
+    return f".{name}-{pid}-"
 
 
 def owner_pid(temp_name: str) -> int | None:

@@ -44,7 +44,7 @@ def read_records(input_json: Path) -> list[dict]:
 
 def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, output: str | Path, *,
             mask_mapping: str | None = None, force: bool = False, threads: int | None = None, progress=None,
-            max_batch: int = 1) -> dict:
+            max_batch: int = 1, allow_failed: bool = False) -> dict:
     """Run the bundle over the records; returns counts. The output folder appears only when complete."""
     from PIL import Image
 
@@ -57,7 +57,7 @@ def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, o
         raise DataError(f"{input_dir}: input folder not found")
     counts = {"segmentation": 0, "classification": 0, "resolved_by_organ": []}
     # a test set is a throughput job: the engine runs two inferences at once (runtime/bundle.py)
-    with load(bundle, threads=threads, streams="throughput") as model, atomic_dir(output, replace=force) as tmp:
+    with load(bundle, threads=threads, streams="throughput", allow_failed=allow_failed) as model, atomic_dir(output, replace=force) as tmp:
         if mask_mapping:
             model.mask_mapping = mask_mapping
         classification: dict[str, dict] = {}
@@ -102,7 +102,6 @@ class ContractScore:
 
 def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None = None) -> ContractScore:
     """Official metrics of a container output folder against a ground-truth evaluation folder."""
-    from edgeus.contracts.preprocess import read_image
     from edgeus.data.uusic25 import read_dataset
     from edgeus.evidence.evaluate import TaskPredictions
     from edgeus.evidence.scoring import pool_by_scored_task, score_task
@@ -118,6 +117,11 @@ def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None
         cls_pred = json.loads(cls_file.read_text()) if cls_file.is_file() else {}
     except json.JSONDecodeError as exc:
         raise DataError(f"{cls_file}: not valid JSON ({exc.msg})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{cls_file}: cannot be read ({exc.__class__.__name__})") from None
+    if not isinstance(cls_pred, dict):
+        raise DataError(f"{cls_file}: expected a JSON object mapping img_path_relative to its prediction, "
+                        f"got a JSON {type(cls_pred).__name__}")
     result = ContractScore()
     row_scores = {}
     for key, task_samples in dataset_by_task(samples).items():
@@ -130,7 +134,7 @@ def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None
                 path = inside(pred_dir, mask_path_for(s.id), s.id, DataError)
                 if not path.is_file():
                     raise DataError(f"{path}: prediction missing for {s.id}")
-                preds.masks.append(read_image(path)[..., 0])
+                preds.masks.append(_predicted_mask(path, s))
             else:
                 preds.probabilities.append(_probabilities(cls_file, cls_pred, s))
         row_scores[key] = score_task(task_samples, preds)
@@ -169,6 +173,21 @@ def dataset_by_task(samples: list) -> dict[str, list]:
 
 def _classes(dataset, key: str) -> int:
     return next(len(s.task.classes) for s in dataset.samples if s.task.score_key == key)
+
+
+def _predicted_mask(path: Path, sample) -> np.ndarray:
+    """A predicted mask, checked to be at the truth mask's size (the container writes the original size)."""
+    from PIL import Image
+
+    from edgeus.contracts.preprocess import read_image
+
+    mask = read_image(path)[..., 0]
+    with Image.open(sample.mask_path) as truth:
+        width, height = truth.size
+    if mask.shape != (height, width):
+        raise DataError(f"{path}: the predicted mask is {mask.shape[1]}x{mask.shape[0]}, the image {sample.id} is "
+                        f"{width}x{height} (masks are written at the original image size)")
+    return mask
 
 
 def _probabilities(cls_file: Path, cls_pred: dict, sample) -> np.ndarray:

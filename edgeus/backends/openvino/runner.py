@@ -6,7 +6,19 @@ AVX-512-BF16/AMX. The precision that really ran is read back from the compiled m
 
 Thread-safe: an OpenVINO infer request serves one call at a time (a second caller gets "Infer Request is
 busy", or worse, outputs another call overwrites), so each call takes a request from a pool, creating one
-when all are busy, and the outputs are copied out before the request goes back.
+when all are busy, and the outputs are copied out before the request goes back. Inputs are copied into the
+tensors the request owns (``share_inputs=False``).
+
+No deadlock on first use, by construction. OpenVINO's Python binding (seen with 2026.4.1) initialises
+pybind11's numpy API lazily, the first time ``Tensor.data`` of a request's tensor is read, inside a C++
+function-local static; pybind11 releases the GIL inside that initialiser. A second thread reaching the same
+static meanwhile waits on the C++ init guard while holding the GIL, and the first waits for the GIL: both
+stop for good (found with native stacks of hung ``edgeus run`` processes: one thread in
+``gil_safe_call_once_and_store<npy_api>`` waiting for the GIL, one in ``__cxa_guard_acquire``; 11 of 30
+fresh processes with four threads making their first ``infer`` at once hung, 0 of 30 once primed). So the
+binding is primed once per process on the importing thread (``import_openvino``), and every infer request is
+run once on the thread that creates it before any other thread can take it (``_warm``): whatever other lazy
+state the call path has is built before calls can overlap.
 
 Static shapes: a model exported with a dynamic batch runs 20-30 % slower on the CPU plugin than the same
 model reshaped to a fixed batch (measured on the small uniusnet INT8, 2 threads: 13.8 vs 11.0 ms; OpenVINO's
@@ -28,12 +40,30 @@ from edgeus.backends.base import Runner, TensorMeta
 from edgeus.errors import BackendError
 
 
+_primed = threading.Lock()
+_is_primed = False
+
+
 def import_openvino():
     try:
         import openvino
     except ImportError:
         raise BackendError("OpenVINO is not installed: pip install 'edgeus[openvino]'") from None
+    _prime_bindings(openvino)
     return openvino
+
+
+def _prime_bindings(ov) -> None:
+    """Build the binding's lazy numpy state on this one thread, before any thread can race to build it
+    (the deadlock in this module's docstring). Idempotent; a plain lock, taken once per process."""
+    global _is_primed
+    if _is_primed:
+        return
+    with _primed:
+        if not _is_primed:
+            ov.Tensor(np.zeros((1,), dtype=np.float32)).data  # the numpy API, through a tensor's constructor
+            ov.Tensor(ov.Type.f32, ov.Shape([1])).data  # the .data getter of a tensor OpenVINO owns
+            _is_primed = True
 
 
 MAX_STATIC_BATCHES = 4
@@ -117,9 +147,29 @@ class OpenVINORunner(Runner):
                     raise BackendError(f"{self.model_path}: OpenVINO cannot compile the model: "
                                        f"{_check_message(exc)}") from None
                 entry = _Compiled(compiled, queue.SimpleQueue())
-                entry.requests.put(compiled.create_infer_request())
+                for _ in range(max(1, int(self.streams or 1))):  # one request per stream, each run once here
+                    entry.requests.put(self._warm(compiled, batch))
                 self._compiled[batch] = entry
         return entry
+
+    def _warm(self, compiled, batch: int):
+        """A new request of ``compiled``, run once on this thread with zeros of its input shapes: the call
+        path's lazy state (the binding's, the plugin's per-stream graph) is built here, not by two callers at
+        once."""
+        request = compiled.create_infer_request()
+        feeds = {}
+        for port in compiled.inputs:
+            dims = [d.get_length() if d.is_static else 1 for d in port.get_partial_shape()]
+            if dims and batch != DYNAMIC:
+                dims[0] = batch
+            feeds[port.get_any_name()] = np.zeros(dims, dtype=port.get_element_type().to_dtype())
+        try:
+            request.infer(feeds)
+        except RuntimeError as exc:  # a dynamic model whose other dimensions 1 does not fit: its first call builds it
+            if batch != DYNAMIC:
+                raise BackendError(f"{self.model_path}: OpenVINO cannot run the model on zeros of its input shapes: "
+                                   f"{_check_message(exc)}") from None
+        return request
 
     def _entry_for(self, feeds: dict[str, np.ndarray]) -> _Compiled:
         if DYNAMIC in self._compiled and 1 not in self._compiled:  # a model with other dynamic dimensions
@@ -128,6 +178,9 @@ class OpenVINORunner(Runner):
         if batch in self._compiled or len(self._compiled) < MAX_STATIC_BATCHES:
             return self._compiled_for(batch)
         return self._compiled_for(DYNAMIC)
+
+    def _batch_of(self, entry: _Compiled) -> int:
+        return next(batch for batch, e in self._compiled.items() if e is entry)
 
     def _unload(self) -> None:
         self._compiled = {}
@@ -141,12 +194,11 @@ class OpenVINORunner(Runner):
             raise BackendError(f"{self.model_path.name}: OpenVINO rejected the inputs ({_shapes(wanted)}): {exc}") from None
         try:
             request = entry.requests.get_nowait()
-        except queue.Empty:  # every request is busy in another thread: this caller gets its own
-            request = entry.model.create_infer_request()
+        except queue.Empty:  # every request is busy in another thread: this caller gets its own, run once first
+            request = self._warm(entry.model, self._batch_of(entry))
         try:
-            # Inputs are copied into the request (share_inputs=True deadlocked with several threads in OpenVINO
-            # 2026.4's data dispatcher: get_tensor waits while holding the GIL); outputs are copies too
-            # (share_outputs=False), as the request is reused.
+            # inputs are copied into the request's own tensors; outputs are copies too (share_outputs=False), as
+            # the request is reused
             results = request.infer(wanted)
             return {name: results[index] for index, name in self._output_names}
         except RuntimeError as exc:  # OpenVINO's check failures (wrong shape or type) arrive as RuntimeError

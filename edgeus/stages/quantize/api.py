@@ -12,6 +12,7 @@ from edgeus.contracts.profiles import Backend, DeviceProfile, Precision, Quantiz
 from edgeus.contracts.spec import ModelSpec
 from edgeus.data.calibration import CalibrationPlan
 from edgeus.errors import OutputExistsError, QuantizeError
+from edgeus.stages.model_inputs import check_inputs_match
 from edgeus.util.atomic import atomic_dir
 from edgeus.util.hashing import sha256_file
 from edgeus.util.toolchain import toolchain_versions
@@ -42,36 +43,9 @@ def _ignored(profile: DeviceProfile, options: QuantizeOptions, spec: ModelSpec) 
             "types": [*q.ignored_types, *options.ignored_types]}
 
 
-_ONNX_DTYPES = {1: "float32", 10: "float16", 7: "int64", 6: "int32"}
 # Operations that carry INT8 after quantization: QDQ quantizers, QOperator kernels, OpenVINO's FakeQuantize
 _QUANTIZED_ONNX_OPS = {"QuantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger",
                        "ConvInteger"}
-
-
-def check_inputs_match(onnx_path: Path, spec: ModelSpec) -> None:
-    """The spec's inputs (names, ranks, dtypes) against the ONNX graph's, before any calibration runs."""
-    import onnx
-
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    initialisers = {i.name for i in model.graph.initializer}
-    graph = {i.name: i for i in model.graph.input if i.name not in initialisers}
-    problems = []
-    for inp in spec.inputs:
-        found = graph.get(inp.name)
-        if found is None:
-            problems.append(f"input {inp.name!r} missing (the model has {', '.join(graph) or 'none'})")
-            continue
-        tensor = found.type.tensor_type
-        rank, dtype = len(tensor.shape.dim), _ONNX_DTYPES.get(tensor.elem_type, f"elem_type {tensor.elem_type}")
-        if rank != len(inp.shape):
-            problems.append(f"input {inp.name!r} has rank {rank}, the spec says {len(inp.shape)}")
-        if dtype != inp.dtype:
-            problems.append(f"input {inp.name!r} is {dtype}, the spec says {inp.dtype}")
-    extra = sorted(set(graph) - {i.name for i in spec.inputs})
-    if extra:
-        problems.append(f"model input(s) {', '.join(extra)} not in the spec")
-    if problems:
-        raise QuantizeError(f"{onnx_path.name} does not match the model spec {spec.name!r}: {'; '.join(problems)}")
 
 
 def count_quantized(model_file: Path) -> int:
@@ -102,7 +76,7 @@ def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out
             f"profile {profile.name}: precision fp16 is not supported by the ONNX Runtime CPU backend "
             "(no fp16 CPU kernels); use int8 or fp32, or an OpenVINO/TensorRT profile"
         )
-    check_inputs_match(onnx_path, spec)  # a model that does not take the spec's inputs gets no calibration at all
+    check_inputs_match(onnx_path, spec, QuantizeError)  # a model that does not take the spec's inputs gets no calibration at all
     ignored = _ignored(profile, options, spec)
     start = time.perf_counter()
     with atomic_dir(out, replace=force) as tmp:
