@@ -1,7 +1,9 @@
-"""Errors a user can fix.
+"""Errors a user can fix, all of them here, each with its exit code.
 
-Anything raised as an ``EdgeusError`` is printed by the CLI as one line (no traceback) and exits 1;
-every other exception is a bug in edgeus and keeps its traceback.
+Anything raised as an ``EdgeusError`` is printed by the CLI as one line (no traceback) and exits with its
+``exit_code``: 1 (a user error or the environment), 2 for ``BudgetFailed`` (a gate blocked). Every other
+exception is a bug in edgeus and keeps its traceback. The modules that raise them also import them under
+their old homes (``edgeus.runtime.manifest.BundleError``, ...), which callers may keep using.
 """
 
 
@@ -45,6 +47,40 @@ class QuantizeError(EdgeusError):
 
 class OutputExistsError(EdgeusError):
     """The output exists and --force was not given."""
+
+
+class OutputLocked(EdgeusError):
+    """Another edgeus process is writing to this output folder."""
+
+
+class CompileError(EdgeusError):
+    """The model cannot be compiled for this profile."""
+
+
+class BundleError(EdgeusError):
+    """A bundle is missing, malformed, tampered with or cannot run here."""
+
+
+class VerifyFailed(BundleError):
+    """The bundle does not verify (tampered, incomplete or non-conforming on this machine)."""
+
+
+class SignatureError(BundleError):
+    """A signature is missing, malformed, from another key, or does not match the manifest."""
+
+
+class BudgetFailed(EdgeusError):
+    """At least one budget gate failed."""
+
+    exit_code = 2
+
+
+class EngineBuildError(BackendError):
+    """TensorRT could not parse the model or build an engine with these settings."""
+
+
+class FarmError(EdgeusError):
+    """The farm cannot do what was asked (no Ray, no head, no device for a profile)."""
 
 
 def first_line(exc: BaseException, limit: int = 240) -> str:

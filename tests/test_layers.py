@@ -97,6 +97,78 @@ def test_no_two_packages_import_each_other():
     assert cycles == []
 
 
+def module_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """module -> the edgeus modules it imports (``from edgeus.a import b`` counts b when b is a module)."""
+    graph: dict[str, set[str]] = {name: set() for name in sources}
+    for name, source in sources.items():
+        for _, imported in imports_of(source):
+            target = imported
+            while target and target not in sources:  # a name inside a module: the module
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                graph[name].add(target)
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    if f"{node.module}.{alias.name}" in sources and f"{node.module}.{alias.name}" != name:
+                        graph[name].add(f"{node.module}.{alias.name}")
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted: every import circle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return circles
+
+
+def _sources() -> dict[str, str]:
+    sources = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        sources[".".join(rel.parts).removesuffix(".__init__")] = path.read_text()
+    return sources
+
+
+def test_no_import_circles_between_modules_within_or_across_packages():
+    assert import_circles(module_graph(_sources())) == []
+
+
+def test_the_circle_finder_finds_a_circle_inside_a_package():
+    sources = {"edgeus.contracts.a": "from edgeus.contracts.b import x\n",
+               "edgeus.contracts.b": "def f():\n    from edgeus.contracts import c\n",
+               "edgeus.contracts.c": "import edgeus.contracts.a\n", "edgeus.contracts.d": "import edgeus.contracts.a\n"}
+    assert import_circles(module_graph(sources)) == [["edgeus.contracts.a", "edgeus.contracts.b", "edgeus.contracts.c"]]
+
+
 @pytest.mark.parametrize(("package", "source", "expected"), [
     ("evidence", "from edgeus.stages.validate import validate\n", 1),   # a deliberate back-import: caught
     ("runtime", "def f():\n    import edgeus.pipeline.flow\n", 1),   # lazily, inside a function: caught too

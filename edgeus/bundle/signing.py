@@ -15,16 +15,12 @@ import json
 import os
 from pathlib import Path
 
-from edgeus.errors import OutputExistsError
+from edgeus.errors import OutputExistsError, SignatureError
 from edgeus.runtime.manifest import MANIFEST, SIGNATURE, BundleError, read_manifest
 from edgeus.util.atomic import write_atomic
 
 SIGNATURE_FILE = SIGNATURE
 ALGORITHM = "ed25519"
-
-
-class SignatureError(BundleError):
-    """A signature is missing, malformed, from another key, or does not match the manifest."""
 
 
 def _crypto():

@@ -13,11 +13,8 @@ from pathlib import Path
 from edgeus.bundle.conformance import VectorCheck, check_vectors
 from edgeus.bundle.golden import check_golden
 from edgeus.bundle.manifest import schema_problems
+from edgeus.errors import VerifyFailed  # noqa: F401 -- still importable from here, as before
 from edgeus.runtime.manifest import BundleError, check_files, read_manifest, unlisted_files
-
-
-class VerifyFailed(BundleError):
-    """The bundle does not verify (tampered, incomplete or non-conforming on this machine)."""
 
 
 @dataclass

@@ -27,7 +27,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from edgeus.contracts.spec import load_spec
     from edgeus.data.defaults import validation_splits
     from edgeus.models import model_spec
-    from edgeus.pipeline.verdicts import BudgetFailed, accuracy_verdicts, all_passed
+    from edgeus.errors import BudgetFailed
+    from edgeus.pipeline.verdicts import accuracy_verdicts, all_passed
     from edgeus.stages.validate import validate
 
     profile = _strict(load_profile(args.target, profile_dirs(args)), args.strict)
@@ -64,7 +65,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from edgeus.contracts.spec import load_spec
     from edgeus.data.defaults import validation_splits
     from edgeus.models import model_spec
-    from edgeus.pipeline.verdicts import BudgetFailed, all_passed, perf_verdicts
+    from edgeus.errors import BudgetFailed
+    from edgeus.pipeline.verdicts import all_passed, perf_verdicts
     from edgeus.stages.profile import profile_model
 
     profile = load_profile(args.target, profile_dirs(args))
@@ -108,7 +110,7 @@ def _build_many(args: argparse.Namespace, targets: list[str]) -> int:
     from edgeus.cli.console import console, print_farm_outcomes
     from edgeus.contracts.profiles import load_profile
     from edgeus.pipeline.flow import BuildOptions, build
-    from edgeus.pipeline.verdicts import BudgetFailed
+    from edgeus.errors import BudgetFailed
 
     # every name checked before anything runs anywhere; the loaded profiles travel to the farm's devices
     profiles = {name: _strict(load_profile(name, profile_dirs(args)), args.strict) for name in targets}
@@ -154,7 +156,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     from edgeus.contracts.profiles import load_profile
     from edgeus.pipeline.flow import BuildOptions, build
-    from edgeus.pipeline.verdicts import BudgetFailed
+    from edgeus.errors import BudgetFailed
 
     if args.plan is not None and not args.plan.strip():  # "" would read as "not given": the profile's plan
         raise EdgeusError("--plan is empty; give auto or a plan name")

@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 
 from edgeus.cli.args import add_json_option, emit_json
-from edgeus.errors import EdgeusError, OutputExistsError
+from edgeus.errors import EdgeusError, OutputExistsError, VerifyFailed
 from edgeus.util.atomic import write_atomic
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from edgeus.bundle.verify import VerifyFailed, verify
+    from edgeus.bundle.verify import verify
     from edgeus.cli.console import console, print_conformance, progress_bar
     from edgeus.runtime.manifest import read_manifest
 
@@ -245,7 +245,7 @@ def cmd_finalize(args: argparse.Namespace) -> int:
                   f"p50 {perf['p50_ms']:.2f} ms, p95 {perf['p95_ms']:.2f} ms; "
                   + ("all budgets met" if manifest["passed"] else "[red]budget gates failed[/red]"))
     if not manifest["passed"]:
-        from edgeus.pipeline.verdicts import BudgetFailed
+        from edgeus.errors import BudgetFailed
 
         raise BudgetFailed(f"{args.bundle}: budget gates failed on this device (see report.md)")
     return 0

@@ -21,10 +21,13 @@ their speed is only known on the device (``edgeus finalize``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from edgeus.contracts.profiles import Backend, DeviceProfile, Precision
+from edgeus.contracts.kinds import Backend, Precision
 from edgeus.errors import ProfileError
+
+if TYPE_CHECKING:  # profiles import plans (to check a pinned plan); plans only name the profile type
+    from edgeus.contracts.profiles import DeviceProfile
 
 Compute = Literal["fp32", "bf16", "fp16", "int8"]
 Scope = Literal["none", "hint", "auto"]

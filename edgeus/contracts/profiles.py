@@ -10,31 +10,20 @@ from __future__ import annotations
 import difflib
 import os
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from edgeus.contracts.limits import MAX_FPS, MAX_THREADS
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from edgeus._compat import tomllib
+from edgeus.contracts.kinds import Backend, Precision
+from edgeus.contracts.limits import MAX_FPS, MAX_THREADS
+from edgeus.contracts.plans import plan_named
 from edgeus.errors import ProfileError
+
 
 PROFILES_ENV = "EDGEUS_PROFILES_DIR"
 BUILTIN_PROFILES_DIR = Path(__file__).resolve().parents[1] / "builtin_profiles"
-
-
-class Backend(str, Enum):
-    tensorrt = "tensorrt"
-    openvino = "openvino"
-    onnxruntime = "onnxruntime"
-
-
-class Precision(str, Enum):
-    fp32 = "fp32"
-    fp16 = "fp16"
-    int8 = "int8"
-    mixed = "mixed"  # INT8 where it holds accuracy, FP16/FP32 elsewhere
 
 
 # Compute features edgeus reasons about, in /proc/cpuinfo spelling where one exists (ARM: asimd = NEON,
@@ -185,8 +174,6 @@ class DeviceProfile(_Strict):
         if self.backend is not Backend.openvino and self.runtime.openvino is not None:
             raise ProfileError(f"{where}: runtime.openvino is only allowed with backend 'openvino'")
         if self.plan != "auto":
-            from edgeus.contracts.plans import plan_named
-
             try:
                 plan_named(self.backend, self.plan)
             except ProfileError as exc:

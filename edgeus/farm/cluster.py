@@ -12,13 +12,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from edgeus.errors import EdgeusError
+from edgeus.errors import FarmError
 
 DEVICE_SLOT = "edgeus-device"
-
-
-class FarmError(EdgeusError):
-    """The farm cannot do what was asked (no Ray, no head, no device for a profile)."""
 
 
 def profile_resource(profile: str) -> str:

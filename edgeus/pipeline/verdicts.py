@@ -11,16 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from edgeus.contracts.profiles import CpuFeature, DeviceProfile
-from edgeus.errors import EdgeusError
+from edgeus.errors import BudgetFailed  # noqa: F401 -- still importable from here, as before
 from edgeus.evidence.gates import blocks
 from edgeus.stages.profile import PerfReport
 from edgeus.stages.validate import AccuracyReport
-
-
-class BudgetFailed(EdgeusError):
-    """At least one budget gate failed."""
-
-    exit_code = 2
 
 
 @dataclass

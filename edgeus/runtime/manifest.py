@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgeus.errors import EdgeusError
+from edgeus.errors import BundleError
 from edgeus.util.hashing import sha256_file
 from edgeus.util.paths import inside, is_plain_relative
 
@@ -18,10 +18,6 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"  # beside the manifest, over its bytes (edgeus/bundle/signing.py); not in its file list
 SCHEMA_NAME = "edgeus-bundle"
 SCHEMA_VERSIONS = (1,)  # versions this edgeus can read
-
-
-class BundleError(EdgeusError):
-    """A bundle is missing, malformed, tampered with or cannot run here."""
 
 
 def read_manifest(bundle: str | Path) -> dict:

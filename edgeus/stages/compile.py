@@ -21,14 +21,10 @@ from pathlib import Path
 from edgeus.contracts.profiles import Backend, DeviceProfile
 from edgeus.contracts.spec import ModelSpec
 from edgeus.contracts.stage_records import ModelRecord
-from edgeus.errors import EdgeusError, OutputExistsError, first_line
+from edgeus.errors import CompileError, first_line, OutputExistsError
 from edgeus.stages.model_inputs import check_inputs_match
 from edgeus.util.atomic import atomic_dir
 from edgeus.util.toolchain import toolchain_versions
-
-
-class CompileError(EdgeusError):
-    """The model cannot be compiled for this profile."""
 
 
 @dataclass

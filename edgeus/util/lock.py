@@ -17,13 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from edgeus.errors import EdgeusError
+from edgeus.errors import OutputLocked
 
 LOCK_NAME = ".edgeus.lock"
-
-
-class OutputLocked(EdgeusError):
-    """Another edgeus process is writing to this output folder."""
 
 
 def pid_alive(pid: int) -> bool:

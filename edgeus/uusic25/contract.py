@@ -57,7 +57,8 @@ def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, o
         raise DataError(f"{input_dir}: input folder not found")
     counts = {"segmentation": 0, "classification": 0, "resolved_by_organ": []}
     # a test set is a throughput job: the engine runs two inferences at once (runtime/bundle.py)
-    with load(bundle, threads=threads, streams="throughput", allow_failed=allow_failed) as model, atomic_dir(output, replace=force) as tmp:
+    with load(bundle, threads=threads, streams="throughput", allow_failed=allow_failed) as model, \
+            atomic_dir(output, replace=force) as tmp:
         if mask_mapping:
             model.mask_mapping = mask_mapping
         classification: dict[str, dict] = {}

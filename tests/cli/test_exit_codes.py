@@ -7,7 +7,7 @@ from conftest import assert_one_line_error
 
 from edgeus.cli import EXIT_USAGE, main
 from edgeus.errors import EdgeusError
-from edgeus.pipeline.verdicts import BudgetFailed
+from edgeus.errors import BudgetFailed
 
 
 def test_usage_errors_are_not_gate_failures(capsys):

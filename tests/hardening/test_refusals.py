@@ -40,14 +40,16 @@ def test_quantize_an_unreadable_onnx(content, tmp_path, small_phantom, run_cli):
     else:
         good = _onnx_model(tmp_path / "good.onnx", {"image": ["N", 3, 224, 224], "prompt": ["N", 15]}).read_bytes()
         model.write_bytes(good[: len(good) // 2])
-    code, _, err = run_cli("quantize", model, "--target", "cpu-x86-scanner", "--data", small_phantom, "-o", tmp_path / "q")
+    code, _, err = run_cli("quantize", model, "--target", "cpu-x86-scanner", "--data", small_phantom,
+                           "-o", tmp_path / "q")
     assert_one_line_error(code, err, "m.onnx", "not a readable ONNX model")
     assert not (tmp_path / "q").exists() and not list(tmp_path.glob(".q-*"))
 
 
 def test_quantize_an_onnx_whose_image_is_the_wrong_size(tmp_path, small_phantom, run_cli):
     model = _onnx_model(tmp_path / "small.onnx", {"image": ["N", 3, 128, 128], "prompt": ["N", 15]})
-    code, _, err = run_cli("quantize", model, "--target", "cpu-x86-scanner", "--data", small_phantom, "-o", tmp_path / "q")
+    code, _, err = run_cli("quantize", model, "--target", "cpu-x86-scanner", "--data", small_phantom,
+                           "-o", tmp_path / "q")
     assert_one_line_error(code, err, "does not match the model spec", "N x 3 x 128 x 128", "batch x 3 x 224 x 224")
     assert not (tmp_path / "q").exists()
 
@@ -115,7 +117,8 @@ def test_run_and_predict_refuse_a_failed_bundle_unless_allowed(failed_bundle, sm
                            "--output", tmp_path / "pred")
     assert_one_line_error(code, err, "is marked failed")
     assert not (tmp_path / "pred").exists()
-    code, _, err = run_cli("run", failed_bundle, image, "--dataset", "Kidney", "-o", tmp_path / "m.png", "--allow-failed")
+    code, _, err = run_cli("run", failed_bundle, image, "--dataset", "Kidney", "-o", tmp_path / "m.png",
+                           "--allow-failed")
     assert code == 0, err
     assert (tmp_path / "m.png").is_file()
 

@@ -121,7 +121,8 @@ def test_pipelined_cli_runs_never_hang_half_of_them_on_a_full_disk(runs, x86_bun
             lines = done.stderr.strip().splitlines()
             assert done.returncode == 1 and len(lines) == 1 and "no space left" in lines[0], done.stderr[-3000:]
             assert "Traceback" not in done.stderr
-            assert sorted(p.name for p in full_disk.iterdir()) == ["filler"], f"run {n} left {list(full_disk.iterdir())}"
+            left = sorted(p.name for p in full_disk.iterdir())
+            assert left == ["filler"], f"run {n} left {left}"
             outcomes["no space"] += 1
         else:
             assert done.returncode == 0, f"run {n} ({kind}): {done.stderr[-3000:]}"

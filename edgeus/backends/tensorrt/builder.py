@@ -12,11 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeus.backends.tensorrt.settings import SUPPORTED_TENSORRT_MAJOR, BuilderSettings
-from edgeus.errors import BackendError
-
-
-class EngineBuildError(BackendError):
-    """TensorRT could not parse the model or build an engine with these settings."""
+from edgeus.errors import BackendError, EngineBuildError
 
 
 def import_tensorrt():

@@ -76,7 +76,8 @@ def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out
             f"profile {profile.name}: precision fp16 is not supported by the ONNX Runtime CPU backend "
             "(no fp16 CPU kernels); use int8 or fp32, or an OpenVINO/TensorRT profile"
         )
-    check_inputs_match(onnx_path, spec, QuantizeError)  # a model that does not take the spec's inputs gets no calibration at all
+    # a model that does not take the spec's inputs gets no calibration at all
+    check_inputs_match(onnx_path, spec, QuantizeError)
     ignored = _ignored(profile, options, spec)
     start = time.perf_counter()
     with atomic_dir(out, replace=force) as tmp:
