@@ -62,24 +62,33 @@ def test_compile_a_model_that_does_not_take_the_spec_inputs(tmp_path, run_cli):
 
 
 # --- uusic25 score trusts nothing it reads ------------------------------------------------------------------------
-def _prediction_folder(x86_bundle, small_phantom, tmp_path, run_cli) -> Path:
+@pytest.fixture(scope="module")
+def predicted(x86_bundle, small_phantom, tmp_path_factory) -> Path:
+    from edgeus.cli import main
+
     val = small_phantom / "val"
-    pred = tmp_path / "pred"
-    code, _, err = run_cli("uusic25", "predict", x86_bundle, "--input-json", val / RECORDS_FILE, "--input-dir", val,
-                           "--output", pred)
-    assert code == 0, err
+    pred = tmp_path_factory.mktemp("predicted") / "pred"
+    assert main(["uusic25", "predict", str(x86_bundle), "--input-json", str(val / RECORDS_FILE), "--input-dir",
+                 str(val), "--output", str(pred)]) == 0
     return pred
 
 
-def test_score_a_classification_json_that_is_a_list(x86_bundle, small_phantom, tmp_path, run_cli):
-    pred = _prediction_folder(x86_bundle, small_phantom, tmp_path, run_cli)
+def _prediction_folder(predicted: Path, tmp_path: Path) -> Path:
+    """A private copy of a good prediction folder that a test may damage."""
+    import shutil
+
+    return Path(shutil.copytree(predicted, tmp_path / "pred"))
+
+
+def test_score_a_classification_json_that_is_a_list(predicted, small_phantom, tmp_path, run_cli):
+    pred = _prediction_folder(predicted, tmp_path)
     (pred / "classification.json").write_text(json.dumps([{"probability": [0.5, 0.5]}]))
     code, _, err = run_cli("uusic25", "score", "--pred", pred, "--truth", small_phantom / "val")
     assert_one_line_error(code, err, "classification.json", "expected a JSON object", "got a JSON list")
 
 
-def test_score_a_mask_of_the_wrong_size(x86_bundle, small_phantom, tmp_path, run_cli):
-    pred = _prediction_folder(x86_bundle, small_phantom, tmp_path, run_cli)
+def test_score_a_mask_of_the_wrong_size(predicted, small_phantom, tmp_path, run_cli):
+    pred = _prediction_folder(predicted, tmp_path)
     record = next(r for r in json.loads((small_phantom / "val" / RECORDS_FILE).read_text())
                   if r["task"] == "segmentation")
     Image.fromarray(np.zeros((13, 17), np.uint8)).save(pred / mask_path_for(record["img_path_relative"]))
