@@ -88,6 +88,21 @@ def arm_bundle(small_phantom, bundles_root) -> Path:
     return build_bundle("cpu-arm-handheld", small_phantom, bundles_root)
 
 
+def seed_stages(built: Path, out: Path, kinds: tuple[str, ...] | None = None) -> None:
+    """Copy the finished stage folders (of these kinds; all when None) of the session build that made bundle
+    ``built`` into ``out``'s cache. Stage keys are content hashes of the inputs, so a build of the same model,
+    data and options in ``out`` starts where that build got: a test about a later stage (a changed image, a
+    held lock, a resumed run) does not pay for the export and quantization again."""
+    import shutil
+
+    cache = out / ".edgeus-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    for stage in (built.parent / ".edgeus-cache").iterdir():
+        if (stage / "stage.json").is_file() and (kinds is None or stage.name.rsplit("-", 1)[0] in kinds) \
+                and not (cache / stage.name).exists():
+            shutil.copytree(stage, cache / stage.name)
+
+
 def copy_bundle(bundle: Path, dest: Path) -> Path:
     """A private copy a test may damage."""
     import shutil

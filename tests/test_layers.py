@@ -186,3 +186,21 @@ def test_package_docstrings_say_their_job_and_what_they_may_import():
     for init in sorted(PACKAGE.glob("*/__init__.py")):
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
         assert "may import" in doc.lower(), init.parent.name
+
+
+def _parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    a = node.args
+    return len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs) + bool(a.vararg) + bool(a.kwarg)
+
+
+def test_modules_stay_small_and_pipeline_hand_overs_stay_typed():
+    """Rooms one can live in: no module above 400 lines (the build's flow and plan search at most 300); no
+    function in pipeline/ with more than 8 parameters (more is a hand-over that wants a typed object)."""
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}
+    for name in ("flow.py", "plans.py"):
+        assert len((PACKAGE / "pipeline" / name).read_text().splitlines()) <= 300, name
+    wide = [f"{p.name}:{node.name} ({_parameters(node)})" for p in sorted((PACKAGE / "pipeline").rglob("*.py"))
+            for node in ast.walk(ast.parse(p.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _parameters(node) > 8]
+    assert wide == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeus.backends.base import Runner, throughput_streams  # noqa: F401 -- re-exported
+from edgeus.backends.factory import SUFFIX_BACKEND, open_model
 from edgeus.contracts.profiles import DeviceProfile
 from edgeus.contracts.stage_records import ModelRecord
 from edgeus.errors import BackendError
@@ -22,27 +23,17 @@ def open_runner(path: str | Path, profile: DeviceProfile | None = None, threads:
         settings, path = record.settings, record.model
     if not path.exists():
         raise BackendError(f"{path}: model not found")
-    threads = threads or settings.get("threads") or (profile.runtime.threads if profile else None)
-    if path.suffix == ".onnx":
-        from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
-
-        return OnnxRuntimeRunner(path, threads=max(1, threads // streams) if threads and streams else threads)
-    if path.suffix == ".xml":
-        from edgeus.backends.openvino.runner import OpenVINORunner
-
-        ov = profile.runtime.openvino if profile else None
-        cache = path.parent / settings["cache_dir"] if settings.get("cache_dir") else None
-        return OpenVINORunner(
-            path, threads=threads, streams=streams or settings.get("streams") or (ov.num_streams if ov else 1),
-            hint="THROUGHPUT" if streams and streams > 1 else settings.get("hint") or (ov.performance_hint if ov else "LATENCY"),
-            inference_precision=settings.get("inference_precision") or (ov.inference_precision if ov else "f32"),
-            cache_dir=cache,
-        )
-    if path.suffix == ".engine":
-        from edgeus.backends.tensorrt.runner import TensorRTRunner
-
-        return TensorRTRunner(path)
-    raise BackendError(f"{path}: unknown model format {path.suffix!r} (expected .onnx, .xml or .engine)")
+    backend = SUFFIX_BACKEND.get(path.suffix)
+    if backend is None:
+        raise BackendError(f"{path}: unknown model format {path.suffix!r} (expected .onnx, .xml or .engine)")
+    if profile is not None:  # what the compile record does not say, the profile does
+        ov = profile.runtime.openvino
+        defaults = {"threads": profile.runtime.threads}
+        if ov is not None:
+            defaults.update(streams=ov.num_streams, hint=ov.performance_hint, inference_precision=ov.inference_precision)
+        settings = {**defaults, **{k: v for k, v in settings.items() if v}}
+    cache = path.parent / settings["cache_dir"] if settings.get("cache_dir") else None
+    return open_model(path, backend, settings, threads=threads, streams=streams, cache_dir=cache)
 
 
 def open_runnable(model: str, checkpoint: str | None, profile: DeviceProfile | None, threads: int | None):

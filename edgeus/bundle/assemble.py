@@ -24,6 +24,7 @@ from edgeus.bundle.manifest import (
 )
 from edgeus.bundle.sbom import SBOM_FILE, device_sbom
 from edgeus.contracts.preprocess import BUNDLE_MASK_MAPPING
+from edgeus.contracts.reports import AccuracyReport, PerfReport
 from edgeus.util.atomic import atomic_dir
 from edgeus.util.toolchain import toolchain_record
 
@@ -48,8 +49,8 @@ class BundleParts:
     profile: DeviceProfile
     model_dir: Path                   # compiled (or portable) model folder to ship
     engine: dict                      # backend, status, model (relative path), settings, recipe
-    accuracy: dict                    # accuracy.json
-    perf: dict | None                 # perf.json (None: engine pending)
+    accuracy: AccuracyReport          # accuracy.json (with ``plan_evidence`` added)
+    perf: PerfReport | None           # perf.json (None: engine pending)
     verdicts: list[dict]
     passed: bool
     samples: list                     # validation samples (ground truth), for vectors and overlays
@@ -61,6 +62,7 @@ class BundleParts:
     build_log: str | None = None      # library logs of the build, machine paths scrubbed
     extra_files: dict[str, Path] = field(default_factory=dict)  # bundle path -> source file
     extra_texts: dict[str, str] = field(default_factory=dict)   # bundle path -> text content
+    plan_evidence: dict = field(default_factory=dict)  # accuracy.json's plan, images and stage ledger
 
 
 def first_per_task(samples: list, n: int = 1) -> list:
@@ -125,7 +127,9 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
                              "per_task": parts.calibration["coverage"]} if parts.calibration else None),
             "data": parts.data, "conformance": {"vectors": VECTORS, "index": INDEX, "golden": GOLDEN, "golden_index": GOLDEN_INDEX},
         }
-        return write_evidence(tmp, manifest, parts.accuracy, parts.perf, parts.verdicts, parts.passed, overlays)
+        accuracy = {**parts.accuracy.to_dict(), **parts.plan_evidence}
+        perf = parts.perf.to_dict() if parts.perf is not None else None
+        return write_evidence(tmp, manifest, accuracy, perf, parts.verdicts, parts.passed, overlays)
 
 
 def write_evidence(folder: Path, manifest: dict, accuracy: dict, perf: dict | None, verdicts: list[dict],

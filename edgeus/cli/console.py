@@ -158,6 +158,14 @@ def _ci(ci: list) -> str:
     return "—" if not ci or ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+STATE_STYLE = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]",
+               "inconclusive": "[yellow]inconclusive[/yellow]", "pending": "[cyan]pending[/cyan]"}
+
+
+def state_markup(state: str) -> str:
+    return STATE_STYLE.get(state, f"[dim]{state or '—'}[/dim]")
+
+
 def print_accuracy_report(report) -> None:
     for split, sr in report.splits.items():
         table = Table(title=f"Accuracy, {split} split: {report.reference} (ref) vs {report.candidate}", header_style="bold")
@@ -213,146 +221,6 @@ def print_perf_report(perf) -> None:
                   "orders of magnitude, not ranks.")
     for w in perf.warnings:
         console.print(f"[yellow]warning[/yellow]: {w}")
-
-
-STATE_STYLE = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]",
-               "inconclusive": "[yellow]inconclusive[/yellow]", "pending": "[cyan]pending[/cyan]"}
-
-
-def state_markup(state: str) -> str:
-    return STATE_STYLE.get(state, f"[dim]{state or '—'}[/dim]")
-
-
-def print_verdicts(verdicts, title: str = "Budget verdicts", strict: bool = False) -> None:
-    """One row per gate with its state and why; inconclusive gates are explained under the table."""
-    table = Table(title=title, header_style="bold")
-    for col in ("item", "measured [95% CI]", "budget", "verdict", "why"):
-        table.add_column(col)
-    for v in verdicts:
-        measured = "—" if v.measured is None else f"{v.measured:.4g} {v.unit}".strip()
-        if v.ci and v.ci[0] is not None:
-            measured += f" {_ci(v.ci)}"
-        state = state_markup(v.state) + (" [red](blocks: strict)[/red]" if strict and v.state == "inconclusive" else "")
-        why = v.note if v.state != "inconclusive" else "CI spans the budget and 0; see below"
-        table.add_row(v.item, measured, f"{v.budget:g} {v.unit}".strip(), state, why)
-    console.print(table)
-    for v in verdicts:
-        if v.state == "inconclusive":
-            console.print(f"[yellow]inconclusive[/yellow] {v.item}: {v.note}", markup=True, highlight=False)
-
-
-def blocking_summary(verdicts, strict: bool) -> str:
-    """The blocking gates named in one line (for the exit message)."""
-    from edgeus.pipeline.verdicts import blocking
-
-    return "; ".join(f"{v.item} {v.state}" for v in blocking(verdicts, strict)) or "none"
-
-
-@contextlib.contextmanager
-def stage_reporter() -> Iterator:
-    """Per-stage progress lines for a build: start, then done (or reused from the cache) with its time."""
-    import time as _time
-
-    starts: dict[str, float] = {}
-
-    def on_stage(name: str, result) -> None:
-        if result is None:
-            starts[name] = _time.perf_counter()
-            err_console.print(f"[bold]▶ {name}[/bold] …")
-            return
-        took = _time.perf_counter() - starts.get(name, _time.perf_counter())
-        if result.cached:
-            err_console.print(f"  [cyan]{name}: reused cached stage {result.path.name}[/cyan]")
-        else:
-            err_console.print(f"  [green]{name}: done in {took:.1f} s[/green] -> {result.path.name}")
-
-    yield on_stage
-
-
-def print_plans(plans) -> None:
-    """The candidate plans side by side: latency, speed-up over fp32, worst drop, state and why."""
-    if plans is None:
-        return
-    table = Table(title=f"Plans ({plans.timing_note}; gates on {sum(plans.confirm_images.values())} held-out images)",
-                  header_style="bold")
-    for col in ("plan", "median ms", "p95 ms", "vs fp32", "ran as", "worst drop", "state", "why"):
-        table.add_column(col)
-    for run in sorted(plans.runs, key=lambda r: r.timing["median_ms"] if r.timing else float("inf")):
-        row = run.row()
-        state = {"chosen": "[bold green]chosen[/bold green]", "pass": "[green]pass[/green]",
-                 "rejected": "[red]rejected[/red]", "error": "[red]error[/red]"}.get(run.state, run.state)
-        worst = f"{row['worst_drop']:.4f} ({row['worst_drop_where']})" if row["worst_drop"] is not None else "-"
-        table.add_row(run.plan.name, _num(row["median_ms"], 1), _num(row["p95_ms"], 1),
-                      f"{row['speedup_vs_fp32']:.2f}x" if row["speedup_vs_fp32"] else "-",
-                      str(row["actual_precision"] or "-"), worst, state, run.reason)
-    by_reason: dict[str, list[str]] = {}
-    for name, why in plans.excluded.items():
-        by_reason.setdefault(why, []).append(name)
-    for why, names in by_reason.items():
-        table.add_row(", ".join(names), "-", "-", "-", "-", "-", "[dim]not built[/dim]", why)
-    console.print(table)
-    search = next((r.search for r in plans.runs if r.search), None)
-    if search:
-        console.print(f"int8-auto float scope: {len(search['float_blocks'])} of {len(search['blocks'])} blocks in float "
-                      f"({', '.join(search['float_blocks']) or 'none'}), searched on {search['search_images']} images "
-                      f"in {len(search['steps'])} evaluations; {'every task within budget' if search['within'] else 'NOT every task within budget'} "
-                      "on the search part", highlight=False)
-    if plans.ledger:
-        ledger = Table(title="Stage ledger: each task's drop vs torch fp32, stage by stage (held-out images)",
-                       header_style="bold")
-        ledger.add_column("split / task")
-        for stage in plans.ledger:
-            ledger.add_column(stage["stage"])
-        first = plans.ledger[0]["drops"]
-        for split, tasks in first.items():
-            for task, metrics in tasks.items():
-                for metric in metrics:
-                    cells = []
-                    for stage in plans.ledger:
-                        value = stage["drops"].get(split, {}).get(task, {}).get(metric)
-                        cells.append(_num(value, 4))
-                    ledger.add_row(f"{split} {task} {metric.upper()}", *cells)
-        console.print(ledger)
-
-
-def print_build_summary(result, strict: bool = False) -> None:
-    table = Table(title=f"Build summary: {result.run_dir}", header_style="bold")
-    table.add_column("stage")
-    table.add_column("status")
-    table.add_column("folder")
-    for s in result.stages:
-        table.add_row(s.name, "cached" if s.cached else "ran", str(s.path.name))
-    console.print(table)
-    from edgeus.pipeline.verdicts import state_counts
-
-    counts = state_counts(result.verdicts)
-    tally = ", ".join(f"{n} {state}" for state, n in counts.items())
-    if not result.passed:
-        verdict = f"[red]budget gates blocked (exit 2)[/red] ({tally})"
-    elif counts.get("inconclusive"):
-        verdict = f"[yellow]no gate failed; {counts['inconclusive']} inconclusive (warn; --strict blocks)[/yellow] ({tally})"
-    else:
-        verdict = f"[green]all budgets met[/green] ({tally})"
-    print_library_warnings(result)
-    console.print(f"{verdict}; bundle in {result.run_dir}: manifest.json, model/, conformance/, report.md, "
-                  "report.html, build.log (check it with 'edgeus verify')")
-    data = result.data or {}
-    if data.get("synthetic"):
-        console.print("[yellow]evidence is synthetic[/yellow]: calibration and validation ran on phantom images "
-                      f"(seed {data.get('seed')}); run with --data for patient data")
-
-
-def print_library_warnings(result) -> None:
-    """One line on where library logs went, and the distinct warnings they held (the first few)."""
-    logs = getattr(result, "logs", None)
-    if logs is None:
-        return
-    if logs.warnings:
-        console.print(f"{len(logs.warnings)} distinct library warning(s), in full in {logs.path}:", highlight=False)
-        for line in logs.summary():
-            console.print(f"  [yellow]•[/yellow] {line}", markup=True, highlight=False)
-    else:
-        console.print(f"[dim]library logs: {logs.path} (no warnings)[/dim]", highlight=False)
 
 
 def _g(value, digits: int = 4) -> str:

@@ -22,12 +22,13 @@ def _data_root(args: argparse.Namespace) -> Path:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from edgeus.cli.console import blocking_summary, print_accuracy_report, print_verdicts, status
+    from edgeus.cli.build_console import blocking_summary, print_verdicts
+    from edgeus.cli.console import print_accuracy_report, status
     from edgeus.contracts.profiles import load_profile
     from edgeus.contracts.spec import load_spec
     from edgeus.data.defaults import validation_splits
-    from edgeus.models import model_spec
     from edgeus.errors import BudgetFailed
+    from edgeus.models import model_spec
     from edgeus.pipeline.verdicts import accuracy_verdicts, all_passed
     from edgeus.stages.validate import validate
 
@@ -60,12 +61,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_profile(args: argparse.Namespace) -> int:
     from edgeus.backends.registry import open_runner
-    from edgeus.cli.console import print_perf_report, print_verdicts, status
+    from edgeus.cli.build_console import print_verdicts
+    from edgeus.cli.console import print_perf_report, status
     from edgeus.contracts.profiles import load_profile
     from edgeus.contracts.spec import load_spec
     from edgeus.data.defaults import validation_splits
-    from edgeus.models import model_spec
     from edgeus.errors import BudgetFailed
+    from edgeus.models import model_spec
     from edgeus.pipeline.verdicts import all_passed, perf_verdicts
     from edgeus.stages.profile import profile_model
 
@@ -109,8 +111,8 @@ def _build_many(args: argparse.Namespace, targets: list[str]) -> int:
     """Several targets: on the device farm (--farm), else one after another on this machine."""
     from edgeus.cli.console import console, print_farm_outcomes
     from edgeus.contracts.profiles import load_profile
-    from edgeus.pipeline.flow import BuildOptions, build
     from edgeus.errors import BudgetFailed
+    from edgeus.pipeline.flow import BuildOptions, build
 
     # every name checked before anything runs anywhere; the loaded profiles travel to the farm's devices
     profiles = {name: _strict(load_profile(name, profile_dirs(args)), args.strict) for name in targets}
@@ -145,18 +147,18 @@ def _build_many(args: argparse.Namespace, targets: list[str]) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from edgeus.cli.console import (
+    from edgeus.cli.build_console import (
         blocking_summary,
-        console,
-        print_accuracy_report,
         print_build_summary,
         print_library_warnings,
-        print_perf_report,
+        print_plans,
         print_verdicts,
+        stage_reporter,
     )
+    from edgeus.cli.console import console, print_accuracy_report, print_perf_report, progress_bar
     from edgeus.contracts.profiles import load_profile
-    from edgeus.pipeline.flow import BuildOptions, build
     from edgeus.errors import BudgetFailed
+    from edgeus.pipeline.flow import BuildOptions, build
 
     if args.plan is not None and not args.plan.strip():  # "" would read as "not given": the profile's plan
         raise EdgeusError("--plan is empty; give auto or a plan name")
@@ -168,8 +170,6 @@ def cmd_build(args: argparse.Namespace) -> int:
                            data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
                            allow_missing_tasks=args.allow_missing_tasks, seed=args.seed, force=args.force,
                            verbose=args.verbose, plan=args.plan)
-    from edgeus.cli.console import print_plans, progress_bar, stage_reporter
-
     with stage_reporter() as on_stage:
         result = build(profile, options, on_stage=on_stage, progress_for=progress_bar)
     strict = profile.budgets.strict

@@ -236,7 +236,7 @@ def cmd_uusic25_score(args: argparse.Namespace) -> int:
 
 def cmd_finalize(args: argparse.Namespace) -> int:
     from edgeus.cli.console import console, status
-    from edgeus.pipeline.finalize import finalize
+    from edgeus.pipeline.deferred import finalize
 
     with status(f"building the TensorRT engine of {args.bundle} on this device"):
         manifest = finalize(args.bundle, data=args.data, threads=args.threads, rebuild=args.rebuild)

@@ -156,3 +156,21 @@ def candidate_plans(profile: DeviceProfile, requested: str, build_features: list
     if plan.name in excluded:
         raise ProfileError(f"plan {plan.name!r} cannot run for profile {profile.name}: {excluded[plan.name]}")
     return PlanChoice([plan], {}, True)
+
+
+def without_twins(choice: PlanChoice, spec_float_patterns: list[str]) -> PlanChoice:
+    """A model whose spec names no layers to keep in float quantizes under ``int8-hint`` exactly as under
+    ``int8`` (same islands): building and timing it twice costs a quantization and a validation for nothing
+    and lets timing noise pick between two equal models. The hint plan is then excluded, saying why. A plan
+    the user pinned is built as asked."""
+    if choice.pinned or spec_float_patterns:
+        return choice
+    names = {p.name for p in choice.candidates}
+    kept, excluded = [], dict(choice.excluded)
+    for plan in choice.candidates:
+        twin = plan.name.replace("int8-hint", "int8", 1)
+        if plan.scope == "hint" and twin in names:
+            excluded[plan.name] = f"the same model as {twin}: the model's spec names no layers to keep in float"
+        else:
+            kept.append(plan)
+    return PlanChoice(kept, excluded, choice.pinned)

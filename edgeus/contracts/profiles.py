@@ -112,6 +112,10 @@ class Quantization(_Strict):
     # The model spec's float patterns (int8_float_patterns) join the ignored scope: the "hint" scope. Plans
     # without a float scope, and the float-scope search, quantize with this off.
     spec_hints: bool = Field(default=True, strict=True)
+    # The automatic float scope (int8-auto) ranks the model's quantized blocks (quantizers grouped by module
+    # path, at the deepest level giving at most this many); each costs two evaluations on the search half.
+    # Fewer: a faster, coarser search that may return more to float. Not part of the quantization itself.
+    scope_max_blocks: Annotated[Count, _at_most(1024, "more blocks than any model's module paths")] = 32
 
 
 class AccuracyDrops(_Strict):

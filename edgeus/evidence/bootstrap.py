@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-N_BOOT = 1000
+from edgeus.contracts.reports import N_BOOT
 
 
 @dataclass(frozen=True)

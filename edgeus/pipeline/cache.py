@@ -8,13 +8,17 @@ finds every folder and reuses it.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any, Generic, TypeVar
 
+from edgeus.errors import EdgeusError
 from edgeus.util.atomic import atomic_dir, owner_pid
 from edgeus.util.lock import pid_alive
 
@@ -24,26 +28,35 @@ def content_key(*parts: object) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
+Payload = TypeVar("Payload")
+
+
 @dataclass
-class StageResult:
+class StageResult(Generic[Payload]):
+    """A finished stage: its folder (named by its key), whether it came from the cache, its ``stage.json``
+    record, and its typed payload read back from the folder (a model record, an accuracy or perf report)."""
+
     name: str
     path: Path
     key: str
     cached: bool
     record: dict
+    payload: Payload | None = None
 
 
-def run_stage(stages_dir: Path, name: str, key: str, work: Callable[[Path], dict]) -> StageResult:
-    """Run ``work(tmp_dir) -> record`` unless ``stages_dir/name-key`` already holds a finished result."""
+def run_stage(stages_dir: Path, name: str, key: str, work: Callable[[Path], dict],
+              load: Callable[[Path], Any] | None = None) -> StageResult:
+    """Run ``work(tmp_dir) -> record`` unless ``stages_dir/name-key`` already holds a finished result.
+    ``load(folder)`` reads the typed payload from the finished folder, cached or not alike."""
     final = stages_dir / f"{name}-{key}"
     record_file = final / "stage.json"
     if record_file.is_file():
-        return StageResult(name, final, key, True, json.loads(record_file.read_text()))
+        return StageResult(name, final, key, True, json.loads(record_file.read_text()), load(final) if load else None)
     # replace=True: a folder without stage.json is a stage that never finished
     with atomic_dir(final, replace=True) as tmp:
         record = work(tmp)
         (tmp / "stage.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
-    return StageResult(name, final, key, False, record)
+    return StageResult(name, final, key, False, record, load(final) if load else None)
 
 
 def clean_partial(stages_dir: Path) -> list[Path]:
@@ -63,9 +76,6 @@ def pack_stages(stages_dir: Path, kinds: tuple[str, ...]) -> tuple[bytes, list[s
     """The finished stage folders of these kinds (``export``, ``quantize``, ...) as one tar archive in memory:
     how a farm ships the stages it ran once to every device (their names are their content keys, so a device's
     build finds them exactly as if it had run them). Returns the archive and the folder names."""
-    import io
-    import tarfile
-
     names = sorted(p.name for p in stages_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
                    and p.name.rsplit("-", 1)[0] in kinds and (p / "stage.json").is_file())
     buffer = io.BytesIO()
@@ -78,12 +88,6 @@ def pack_stages(stages_dir: Path, kinds: tuple[str, ...]) -> tuple[bytes, list[s
 def unpack_stages(archive: bytes, stages_dir: Path) -> list[str]:
     """Add the stage folders of ``pack_stages`` to ``stages_dir``; one already there is kept (same key, same
     content). Each folder lands whole (atomic rename) or not at all. Returns the folders added."""
-    import io
-    import tarfile
-    from pathlib import PurePosixPath
-
-    from edgeus.errors import EdgeusError
-
     added = []
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
         members = tar.getmembers()

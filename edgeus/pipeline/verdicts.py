@@ -8,13 +8,15 @@ blocks under a strict profile (``budgets.strict``) and warns otherwise. A blocki
 
 from __future__ import annotations
 
+import platform
 from dataclasses import asdict, dataclass, field
 
 from edgeus.contracts.profiles import CpuFeature, DeviceProfile
+from edgeus.contracts.reports import AccuracyReport, PerfReport
 from edgeus.errors import BudgetFailed  # noqa: F401 -- still importable from here, as before
 from edgeus.evidence.gates import blocks
-from edgeus.stages.profile import PerfReport
-from edgeus.stages.validate import AccuracyReport
+from edgeus.util.device_identity import describe
+from edgeus.util.toolchain import cpu_isa
 
 
 @dataclass
@@ -55,8 +57,6 @@ def pending_verdict(item: str, budget: float, unit: str, floor: bool = False) ->
 def perf_verdicts(profile: DeviceProfile, perf: PerfReport, measured_on_target: bool) -> list[Verdict]:
     """``measured_on_target``: the figures come from the profile's device (finalize on it, or a farm device
     that serves the profile); the verdict then names that device's identity when perf.json records one."""
-    from edgeus.util.device_identity import describe
-
     b = profile.budgets
     if measured_on_target:
         where = f"measured on {describe(perf.device)}" if perf.device else ""
@@ -89,10 +89,7 @@ def features_beyond_target(profile: DeviceProfile, build_features: list[str] | N
     """CPU features of this (build) machine that the target's spec sheet does not list: a timing taken here
     may rest on them. Empty when the target publishes none, or runs on another architecture (the verdict
     already says the timing is not the target's)."""
-    import platform
     from typing import get_args
-
-    from edgeus.util.toolchain import cpu_isa
 
     target = profile.hardware.cpu_features
     if target is None or platform.machine().replace("arm64", "aarch64") != profile.hardware.arch:

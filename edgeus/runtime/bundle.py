@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeus.backends.base import throughput_streams
+from edgeus.backends.factory import open_model
 from edgeus.contracts.preprocess import Preprocessing
 from edgeus.runtime.manifest import BundleError, check_files, read_manifest
 from edgeus.runtime.pipeline import PipelineOptions, Prediction, Record, pipelined
@@ -77,24 +78,8 @@ def open_engine(bundle: Path, manifest: dict, threads: int | None = None, cache_
     backend = engine["backend"]
     check_runnable(bundle, manifest)
     model = inside(bundle, engine["model"], "manifest engine.model", BundleError)
-    settings = engine.get("settings", {})
-    threads = threads or settings.get("threads")
-    if backend == "onnxruntime":
-        from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
-
-        per_call = max(1, threads // streams) if threads and streams else threads
-        return OnnxRuntimeRunner(model, threads=per_call, name=f"bundle:{bundle.name}")
-    if backend == "openvino":
-        from edgeus.backends.openvino.runner import OpenVINORunner
-
-        throughput = bool(streams and streams > 1)
-        return OpenVINORunner(model, threads=threads, streams=streams if throughput else settings.get("streams", 1),
-                              hint="THROUGHPUT" if throughput else settings.get("hint", "LATENCY"),
-                              inference_precision=settings.get("inference_precision", "f32"), cache_dir=cache_dir,
-                              name=f"bundle:{bundle.name}")
-    from edgeus.backends.tensorrt.runner import TensorRTRunner
-
-    return TensorRTRunner(model, name=f"bundle:{bundle.name}")
+    return open_model(model, backend, engine.get("settings", {}), threads=threads, streams=streams,
+                      name=f"bundle:{bundle.name}", cache_dir=Path(cache_dir) if cache_dir else None)
 
 
 class Bundle:

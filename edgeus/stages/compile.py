@@ -21,7 +21,7 @@ from pathlib import Path
 from edgeus.contracts.profiles import Backend, DeviceProfile
 from edgeus.contracts.spec import ModelSpec
 from edgeus.contracts.stage_records import ModelRecord
-from edgeus.errors import CompileError, first_line, OutputExistsError
+from edgeus.errors import CompileError, OutputExistsError, first_line
 from edgeus.stages.model_inputs import check_inputs_match
 from edgeus.util.atomic import atomic_dir
 from edgeus.util.toolchain import toolchain_versions

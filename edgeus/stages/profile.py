@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import numpy as np
 from edgeus.backends.base import Runner
 from edgeus.contracts.feeds import spec_inputs
 from edgeus.contracts.preprocess import BUNDLE_MASK_MAPPING
+from edgeus.contracts.reports import LatencyStats, PerfReport
 from edgeus.contracts.spec import ModelSpec
 from edgeus.data.uusic25 import Sample
 from edgeus.util.memory import MemorySampler, rss_mb
@@ -37,56 +37,6 @@ BUILD_SIDE_MODULES = ("torch", "nncf", "onnx", "onnxslim", "sklearn", "scipy", "
 
 def loaded_build_modules() -> list[str]:
     return sorted(m for m in BUILD_SIDE_MODULES if sys.modules.get(m) is not None)
-
-
-@dataclass
-class LatencyStats:
-    n: int
-    min_ms: float
-    mean_ms: float
-    median_ms: float
-    p90_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
-    std_ms: float
-    cov: float
-
-    @classmethod
-    def of(cls, seconds: list[float]) -> LatencyStats:
-        a = np.array(seconds) * 1000
-        mean = float(a.mean())
-        return cls(len(a), float(a.min()), mean, float(np.median(a)), float(np.percentile(a, 90)),
-                   float(np.percentile(a, 95)), float(np.percentile(a, 99)), float(a.max()), float(a.std()),
-                   float(a.std() / mean) if mean else 0.0)
-
-
-@dataclass
-class PerfReport:
-    model: str
-    backend: str
-    machine: dict
-    load_s: float
-    first_inference_ms: float
-    compute: LatencyStats
-    end_to_end: LatencyStats
-    throughput: dict[str, float]            # batch size -> images/s
-    peak_rss_mb: float
-    rss_above_baseline_mb: float
-    peak_gpu_mb: float | None
-    model_size_mb: float
-    projected_uusic25_s: float              # from the pipelined end-to-end throughput
-    memory_timeline: list[tuple[float, float]] = field(default_factory=list)
-    latencies_ms: list[float] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    settings: dict = field(default_factory=dict)
-    pipelined: dict = field(default_factory=dict)  # images/s end to end, pipelined, and vs compute-only
-    process: dict = field(default_factory=dict)    # what the measured process held: pid, build-side modules
-    memory_source: str = "process RSS"
-    device: dict = field(default_factory=dict)     # the measuring device's identity (util/device_identity.py)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _timed_loop(fn: Callable[[], object], min_iters: int, min_duration_s: float, max_iters: int = 100000) -> list[float]:
@@ -240,3 +190,39 @@ def compare_speed(make_baseline: Callable[[], Runner], make_candidate: Callable[
                 times[label].append(time.perf_counter() - t)
     base_ms, cand_ms = (float(np.median(times[k]) * 1000) for k in ("baseline", "candidate"))
     return {"baseline": base.name, "baseline_ms": base_ms, "candidate_ms": cand_ms, "speedup": base_ms / cand_ms}
+
+
+def measure_interleaved(factories: dict[str, Callable[[], Runner]], feeds: dict, rounds: int, min_s: float,
+                        progress_for: Callable) -> dict[str, dict]:
+    """Batch-1 latency of several models side by side: each round runs every model in turn (one settling call,
+    one timed), so drift and noisy neighbours hit all alike; medians and p95 over rounds (at least ``rounds``
+    and ``min_s`` seconds, at most 20x ``rounds``). How the plan search ranks its candidates."""
+    import contextlib
+    import statistics
+
+    times: dict[str, list[float]] = {name: [] for name in factories}
+    with contextlib.ExitStack() as stack:
+        runners = {name: stack.enter_context(factory()) for name, factory in factories.items()}
+        for runner in runners.values():
+            runner.infer(feeds)  # warm-up: first-call allocations and lazy compilation stay out
+        start = time.perf_counter()
+        with progress_for("time plans", rounds) as advance:
+            while len(times[next(iter(times))]) < rounds or time.perf_counter() - start < min_s:
+                for name, runner in runners.items():
+                    # one untimed call first: the previous model's runtime threads (ONNX Runtime's spin
+                    # after each run, OpenVINO's pool) wind down during it instead of during the timed one
+                    runner.infer(feeds)
+                    t0 = time.perf_counter()
+                    runner.infer(feeds)
+                    times[name].append((time.perf_counter() - t0) * 1000)
+                advance("round", 1)
+                if len(times[next(iter(times))]) >= 20 * rounds:
+                    break
+        precisions = {name: getattr(r, "actual_precision", None) for name, r in runners.items()}
+    out = {}
+    for name, values in times.items():
+        ordered = sorted(values)
+        out[name] = {"median_ms": statistics.median(values),
+                     "p95_ms": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+                     "rounds": len(values), "actual_precision": precisions[name]}
+    return out

@@ -19,10 +19,19 @@ the bundle.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from edgeus.evidence.agreement import TaskAgreement, all_within
+from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
+from edgeus.backends.openvino.float_scope import FloatScopeModels
+from edgeus.contracts.profiles import AccuracyDrops
+from edgeus.contracts.spec import ModelSpec
+from edgeus.errors import EdgeusError
+from edgeus.evidence.agreement import TaskAgreement, agreement, all_within
+from edgeus.evidence.evaluate import predict
 
 # evaluate(float blocks, tasks) -> (per-task agreement, milliseconds per image of that evaluation); ``tasks``
 # limits the evaluation to those tasks (None: all): ranking only needs the tasks over their thresholds.
@@ -98,3 +107,31 @@ def search_float_scope(blocks: dict[str, list[str]], evaluate: Evaluate,
     result.float_blocks = chosen
     result.float_operations = sorted({op for name in chosen for op in blocks[name]})
     return result
+
+
+def run_scope_search(models: FloatScopeModels, fp32_onnx: Path, spec: ModelSpec, search: list,
+                     budgets: AccuracyDrops, progress_for: Callable, out: Path) -> dict:
+    """The search of one INT8 model on the ``search`` samples, against ONNX Runtime fp32 of the export:
+    ``out/model.xml`` (the scope found applied), ``quantize.json``, and ``scope.json`` (the whole trace).
+    Returns the stage record."""
+    if not search:
+        raise EdgeusError("the float-scope search needs validation images to search on (none left after the split)")
+    with OnnxRuntimeRunner(fp32_onnx, threads=models.threads, name="onnxruntime-fp32") as fp32:
+        reference = predict(fp32, spec, search, keep_logits=True)
+
+    def evaluate(float_blocks: list[str], tasks: set[str] | None):
+        samples = [s for s in search if tasks is None or s.task.key in tasks]
+        with models.runner(float_blocks) as runner:
+            start = time.perf_counter()
+            predictions = predict(runner, spec, samples, keep_logits=True)
+            ms = (time.perf_counter() - start) * 1000 / len(samples)
+        return agreement({k: v for k, v in reference.items() if k in predictions}, predictions, budgets), ms
+
+    blocks = models.blocks
+    with progress_for("scope search", 1 + 2 * len(blocks)) as advance:
+        found = search_float_scope(blocks, evaluate, advance)
+    found.search_images = len(search)
+    models.save(found.float_blocks, found.float_operations, out)
+    scope = {**found.to_dict(), "islands": models.islands, "search_images": len(search)}
+    (out / "scope.json").write_text(json.dumps(scope, indent=1) + "\n")
+    return {"float_blocks": found.float_blocks, "within": found.within, "evaluations": len(found.steps)}

@@ -16,75 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dataclasses import asdict, dataclass, field
-
 import numpy as np
 
 from edgeus.backends.base import Runner, active
 from edgeus.contracts.profiles import AccuracyDrops
+from edgeus.contracts.reports import AccuracyReport, MetricComparison, SplitReport, TaskComparison
 from edgeus.contracts.spec import ModelSpec
 from edgeus.data.uusic25 import Sample
-from edgeus.evidence.bootstrap import N_BOOT, metric_replicates, percentile_interval, resample_counts
+from edgeus.evidence.bootstrap import metric_replicates, percentile_interval, resample_counts
 from edgeus.evidence.evaluate import TaskPredictions, predict
 from edgeus.evidence.gates import GateOutcome, combine, judge_drop
 from edgeus.evidence.metrics import mask_agreement
 from edgeus.evidence.scoring import TaskScores, pool_by_scored_task, score_task
 
 SEG_METRICS, CLS_METRICS = ("dsc", "nsd"), ("auc", "acc")
-
-
-@dataclass
-class MetricComparison:
-    reference: float | None
-    reference_ci: list
-    candidate: float | None
-    candidate_ci: list
-    drop: float | None
-    drop_ci: list
-    budget: float
-    passed: bool | None  # True: pass, False: fail, None: inconclusive or undefined (see state)
-    state: str = "undefined"  # pass | fail | inconclusive | undefined (edgeus/evidence/gates.py)
-    reason: str = ""
-    images_needed: dict = field(default_factory=dict)
-
-
-@dataclass
-class TaskComparison:
-    task: str
-    kind: str
-    n: int
-    metrics: dict[str, MetricComparison]
-    fidelity: dict
-    passed: bool  # no gate of this task failed (inconclusive ones are in ``state``)
-    state: str = "pass"
-    rows: list[str] = field(default_factory=list)  # catalog rows pooled into this task
-    nsd_clean: dict = field(default_factory=dict)  # reference / candidate mean NSD without the official artefact
-
-
-@dataclass
-class SplitReport:
-    split: str
-    tasks: dict[str, TaskComparison]
-    macro: dict[str, dict]
-    worst: dict[str, dict]
-    passed: bool
-
-
-@dataclass
-class AccuracyReport:
-    reference: str
-    candidate: str
-    splits: dict[str, SplitReport] = field(default_factory=dict)
-    budgets: dict = field(default_factory=dict)
-    n_boot: int = N_BOOT
-    passed: bool = True  # no gate failed
-    inconclusive: list[str] = field(default_factory=list)  # "split: gate" of every inconclusive gate
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def failed_tasks(self) -> dict[str, list[str]]:
-        return {s: [k for k, t in r.tasks.items() if not t.passed] for s, r in self.splits.items()}
 
 
 def _values(scores: TaskScores, metric: str) -> dict:

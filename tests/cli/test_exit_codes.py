@@ -6,8 +6,7 @@ import pytest
 from conftest import assert_one_line_error
 
 from edgeus.cli import EXIT_USAGE, main
-from edgeus.errors import EdgeusError
-from edgeus.errors import BudgetFailed
+from edgeus.errors import BudgetFailed, EdgeusError
 
 
 def test_usage_errors_are_not_gate_failures(capsys):

@@ -50,7 +50,7 @@ def test_models_list_and_preprocessing_without_torch():
 def test_device_side_modules_import_without_torch_or_build_tools():
     """What runs on a Jetson (finalize, the TensorRT runner, verify, reports) must not need torch or NNCF."""
     code = (
-        "import edgeus.pipeline.finalize, edgeus.backends.tensorrt.builder, edgeus.backends.tensorrt.runner, edgeus.bundle.verify\n"
+        "import edgeus.pipeline.deferred, edgeus.backends.tensorrt.builder, edgeus.backends.tensorrt.runner, edgeus.bundle.verify\n"
         "import edgeus.bundle.conformance, edgeus.pipeline.flow, edgeus.stages.validate, edgeus.stages.profile, edgeus.models\n"
         "import edgeus.runtime, edgeus.uusic25.contract, edgeus.bundle.compare\n"
         "from edgeus.models import model_spec\n"

@@ -120,6 +120,7 @@ def test_uniusnet_small_same_outputs_alone_or_batched_in_torch_and_onnx(tmp_path
     assert all(p["ok"] for p in report["parity"])
 
 
+@pytest.mark.slow  # the full-size model (30 s on 2 cores); uniusnet-small's export is checked above in every run
 def test_full_uniusnet_exports_with_parity(tmp_path):
     report = _check_model("uniusnet", tmp_path)
     assert all(p["ok"] for p in report["parity"])

@@ -6,7 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import assert_one_line_error, build_bundle, copy_bundle, run_subprocess, tree_digest
+from conftest import (
+    assert_one_line_error,
+    build_bundle,
+    copy_bundle,
+    run_subprocess,
+    seed_stages,
+    tree_digest,
+)
 
 from edgeus.backends.tensorrt.device import tensorrt_version, this_device
 from edgeus.bundle.verify import verify
@@ -36,7 +43,8 @@ def test_jetson_bundle_is_deferred_and_its_portable_parts_verify(jetson_bundle):
     assert report.passed and report.engine_status == "pending" and len(report.vectors) == 10
 
 
-def test_dgpu_rtx_bundle_is_deferred_here(small_phantom, tmp_path):
+def test_dgpu_rtx_bundle_is_deferred_here(small_phantom, jetson_bundle, tmp_path):
+    seed_stages(jetson_bundle, tmp_path, ("export",))  # the session's export of the same model
     bundle = build_bundle("dgpu-rtx", small_phantom, tmp_path)
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["engine"]["status"] == "pending"

@@ -24,7 +24,7 @@ pytestmark = [
 def test_finalize_builds_checks_and_profiles(jetson_bundle, small_phantom, tmp_path):
     from edgeus.backends.tensorrt.engine_files import recipe_problem
     from edgeus.bundle.verify import verify
-    from edgeus.pipeline.finalize import finalize
+    from edgeus.pipeline.deferred import finalize
 
     bundle = copy_bundle(jetson_bundle, tmp_path)
     manifest = json.loads((bundle / "manifest.json").read_text())

@@ -11,21 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TESTS
+from conftest import TESTS, seed_stages
 
 from edgeus.contracts.profiles import load_profile
-from edgeus.data.phantom import generate_phantom
 from edgeus.errors import OutputExistsError
 from edgeus.pipeline.flow import BuildOptions, build
 
 STAGES = ["export", "quantize", "compile", "validate", "profile"]
-
-
-@pytest.fixture(scope="module")
-def phantom(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("build") / "ph"
-    generate_phantom(root, per_task=2, seed=5)
-    return root
 
 
 def _options(phantom: Path, out: Path, force: bool = False) -> BuildOptions:
@@ -34,7 +26,8 @@ def _options(phantom: Path, out: Path, force: bool = False) -> BuildOptions:
                         plan="int8-hint")
 
 
-def test_build_runs_every_stage_then_reuses_them(phantom, tmp_path):
+def test_build_runs_every_stage_then_reuses_them(small_phantom, tmp_path):
+    phantom = small_phantom
     profile = load_profile("cpu-arm-handheld")
     first = build(profile, _options(phantom, tmp_path))
     assert [s.name for s in first.stages] == STAGES and not any(s.cached for s in first.stages)
@@ -61,9 +54,10 @@ def _cli(args: list[str], **kw) -> subprocess.Popen:
                             text=True, env=env, **kw)
 
 
-def test_killed_build_resumes_from_finished_stages(phantom, tmp_path):
-    args = ["build", "--target", "cpu-x86-scanner", "--data", str(phantom), "-o", str(tmp_path), "--threads", "2",
-            "--plan", "int8-hint"]
+def test_killed_build_resumes_from_finished_stages(small_phantom, x86_bundle, tmp_path):
+    args = ["build", "--target", "cpu-x86-scanner", "--data", str(small_phantom), "-o", str(tmp_path), "--threads",
+            "2", "--plan", "int8-hint"]
+    seed_stages(x86_bundle, tmp_path, ("export",))  # the session's export: this run starts at quantize
     stages = tmp_path / ".edgeus-cache"
     proc = _cli(args)
     deadline = time.time() + 300
@@ -94,16 +88,18 @@ def test_build_bad_input_is_one_line(tmp_path, run_cli):
     assert_one_line_error(code, err, "unknown profile")
 
 
-def test_changed_image_pixels_rerun_validation_and_the_manifest_names_the_source(phantom, tmp_path):
+def test_changed_image_pixels_rerun_validation_and_the_manifest_names_the_source(small_phantom, arm_bundle, tmp_path):
     import shutil
 
     import numpy as np
     from PIL import Image
 
     data = tmp_path / "data"
-    shutil.copytree(phantom, data)
+    shutil.copytree(small_phantom, data)
+    seed_stages(arm_bundle, tmp_path / "out")  # the session's ARM build of the same data and options
     profile = load_profile("cpu-arm-handheld")
     first = build(profile, _options(data, tmp_path / "out"))
+    assert all(s.cached for s in first.stages)
     manifest = json.loads((first.run_dir / "manifest.json").read_text())
     source = manifest["data"]
     assert source["source"] == "phantom" and source["synthetic"] and source["seed"] == 5
@@ -123,13 +119,15 @@ def test_changed_image_pixels_rerun_validation_and_the_manifest_names_the_source
     assert changed != source["content_sha256"]
 
 
-def test_a_second_build_into_the_same_folder_is_refused_and_the_first_finishes(phantom, tmp_path, run_cli):
+def test_a_second_build_into_the_same_folder_is_refused_and_the_first_finishes(small_phantom, arm_bundle, tmp_path,
+                                                                              run_cli):
     from conftest import assert_one_line_error
 
     from edgeus.bundle.verify import verify
 
-    args = ["build", "--target", "cpu-arm-handheld", "--data", str(phantom), "-o", str(tmp_path), "--threads", "2",
-            "--plan", "int8-hint"]
+    args = ["build", "--target", "cpu-arm-handheld", "--data", str(small_phantom), "-o", str(tmp_path), "--threads",
+            "2", "--plan", "int8-hint"]
+    seed_stages(arm_bundle, tmp_path)  # cached stages: the lock is held through the bundle tail all the same
     first = _cli(args)
     deadline = time.time() + 300
     while time.time() < deadline and not (tmp_path / ".edgeus.lock").exists():

@@ -4,6 +4,7 @@ build computes, shipped as an archive of stage folders that another machine's bu
 from __future__ import annotations
 
 import pytest
+from conftest import seed_stages
 
 from edgeus.contracts.profiles import load_profile
 from edgeus.pipeline.cache import pack_stages, unpack_stages
@@ -13,8 +14,9 @@ from edgeus.pipeline.flow import CACHE_DIR, BuildOptions, prepare
 def test_prepared_stages_have_the_keys_a_build_uses_and_travel_whole(small_phantom, x86_bundle, tmp_path):
     """(That a device's build then starts at compile is asserted end to end in tests/farm/test_farm_build.py.)"""
     options = BuildOptions(data=small_phantom, out=tmp_path / "prepared", threads=2, plan="int8-hint")
+    seed_stages(x86_bundle, options.out, ("export",))  # the session's export; the quantization runs here
     stages = prepare(load_profile("cpu-x86-scanner"), options)
-    assert [s.name for s in stages] == ["export", "quantize"]
+    assert [(s.name, s.cached) for s in stages] == [("export", True), ("quantize", False)]
     built_cache = x86_bundle.parent / CACHE_DIR  # the session's builds share one -o folder, hence one cache
     # the build of the same target with the same plan ran these very stages: same folder names (content keys)
     assert all((built_cache / s.path.name / "stage.json").is_file() for s in stages)

@@ -120,3 +120,37 @@ class RevertibleModel:
             operations, quantizers, self.model, self.graph, RestoreMode.ACTIVATIONS_AND_WEIGHTS,
             self._backend.get_op_with_weights_metatypes(), self._backend.is_node_with_weight,
             self._backend.get_weight_tensor_port_ids)
+
+
+class FloatScopeModels:
+    """The OpenVINO side of the float-scope search: the full-INT8 model of ``base_dir``, runners of it with
+    chosen blocks back in float, and the saved result (its quantize.json says which blocks)."""
+
+    def __init__(self, base_dir: Path, fp32_model_path: Path, islands: str, threads: int, max_blocks: int = 32) -> None:
+        self.base_dir, self.islands, self.threads = base_dir, islands, threads
+        self.revertible = RevertibleModel(base_dir / "model.xml", fp32_model_path, max_blocks)
+
+    @property
+    def blocks(self) -> dict[str, list[str]]:
+        """Each block's name -> the operations it returns to float, in graph order."""
+        return {b.name: b.operations for b in self.revertible.blocks}
+
+    def runner(self, float_blocks: list[str]):
+        """An OpenVINO runner of the INT8 model with ``float_blocks`` in float (islands in ``islands``)."""
+        from edgeus.backends.openvino.runner import OpenVINORunner
+
+        return OpenVINORunner(self.base_dir / "model.xml", threads=self.threads, inference_precision=self.islands,
+                              model=self.revertible.with_float(float_blocks), name="int8-search")
+
+    def save(self, float_blocks: list[str], float_operations: list[str], out: Path) -> None:
+        """``out/model.xml`` with these blocks in float, and its quantize.json (the base's, with the scope)."""
+        import json
+
+        out.mkdir(parents=True)
+        ov = import_openvino()
+        ov.save_model(self.revertible.with_float(float_blocks), str(out / "model.xml"), compress_to_fp16=False)
+        record = json.loads((self.base_dir / "quantize.json").read_text())
+        record["method"] += (f" + automatic float scope ({len(float_blocks)} of {len(self.revertible.blocks)} "
+                             "blocks in float)")
+        record["ignored_scope"] = {"names": float_operations, "patterns": [], "types": [], "blocks": float_blocks}
+        (out / "quantize.json").write_text(json.dumps(record, indent=1) + "\n")
