@@ -15,7 +15,8 @@ from edgeus.errors import BackendError
 SUFFIX_BACKEND = {".onnx": "onnxruntime", ".xml": "openvino", ".engine": "tensorrt"}
 
 
-def _open_onnxruntime(model: Path, settings: dict, threads: int | None, streams: int | None, **names) -> Runner:
+def _open_onnxruntime(model: Path, settings: dict, threads: int | None, streams: int | None, *,
+                      cache_dir: Path | None = None, **names) -> Runner:
     from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 
     # a throughput engine: the threads are shared by ``streams`` concurrent callers
@@ -34,7 +35,8 @@ def _open_openvino(model: Path, settings: dict, threads: int | None, streams: in
                           **names)
 
 
-def _open_tensorrt(model: Path, settings: dict, threads: int | None, streams: int | None, **names) -> Runner:
+def _open_tensorrt(model: Path, settings: dict, threads: int | None, streams: int | None, *,
+                   cache_dir: Path | None = None, **names) -> Runner:
     from edgeus.backends.tensorrt.runner import TensorRTRunner
 
     return TensorRTRunner(model, **names)
@@ -51,6 +53,5 @@ def open_model(model: Path, backend: str, settings: dict, *, threads: int | None
     latency one; None or 1 runs it as recorded. ``name``: how reports call it (the runner's default otherwise)."""
     if backend not in OPENERS:
         raise BackendError(f"{model}: unknown backend {backend!r} (expected {', '.join(OPENERS)})")
-    names = {"name": name} if name else {}
-    extra = {"cache_dir": cache_dir} if backend == "openvino" else {}
-    return OPENERS[backend](model, settings, threads or settings.get("threads"), streams, **names, **extra)
+    names = {"name": name} if name else {}  # a compiled-model cache only where the runtime keeps one (OpenVINO)
+    return OPENERS[backend](model, settings, threads or settings.get("threads"), streams, cache_dir=cache_dir, **names)

@@ -103,6 +103,10 @@ def _compile_onnxruntime(model: Path, profile: DeviceProfile, out: Path, threads
     return target.name, settings, [], {"unoptimized": round(cold, 3), "optimized": round(warm, 3)}
 
 
+# One compiler per backend. TensorRT has none here: its engine is built for one GPU and TensorRT version, on it.
+COMPILERS = {Backend.openvino: _compile_openvino, Backend.onnxruntime: _compile_onnxruntime}
+
+
 def compile_model(model_path: str | Path, profile: DeviceProfile, out: str | Path, *, threads: int | None = None,
                   force: bool = False, spec: ModelSpec | None = None) -> CompileResult:
     """``spec``: the inputs the bundle will feed; a model that does not take them is refused before any work
@@ -113,13 +117,13 @@ def compile_model(model_path: str | Path, profile: DeviceProfile, out: str | Pat
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")  # before any work
     if spec is not None:
         check_inputs_match(model, spec, CompileError)
-    if profile.backend is Backend.tensorrt:
+    if profile.backend not in COMPILERS:
         raise CompileError(
             f"profile {profile.name}: TensorRT engines are built for one GPU and TensorRT version; "
             "use 'edgeus build' (deferred engine build) or 'edgeus finalize' on the target"
         )
     with atomic_dir(out, replace=force) as tmp:
-        compiler = _compile_openvino if profile.backend is Backend.openvino else _compile_onnxruntime
+        compiler = COMPILERS[profile.backend]
         name, settings, notes, cold = compiler(model, profile, tmp, threads)
         result = CompileResult(name, profile.backend.value, profile.name, settings, toolchain_versions(),
                                notes, cold, quantize_record)

@@ -100,29 +100,43 @@ def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out
 
 def _run(onnx_path: Path, profile: DeviceProfile, spec: ModelSpec, tmp: Path, plan: CalibrationPlan | None,
          options: QuantizeOptions, precision: Precision, ignored: dict) -> tuple[str, str, list[str]]:
-    int8 = precision in (Precision.int8, Precision.mixed)
-    if int8 and precision is Precision.mixed:
+    if precision is Precision.mixed:  # INT8 with the output heads in float
         from edgeus.stages.quantize.heads import output_head_nodes
 
         ignored = {**ignored, "names": [*ignored["names"], *output_head_nodes(onnx_path, spec)]}
-    if profile.backend is Backend.openvino:
-        from edgeus.backends.openvino import quantize as openvino_nncf
+    return QUANTIZERS[profile.backend](onnx_path, profile, spec, tmp, plan, options, precision, ignored)
 
-        if int8:
-            return openvino_nncf.quantize_int8(onnx_path, spec, tmp, plan, ignored, options)
-        return openvino_nncf.convert(onnx_path, tmp, fp16=precision is Precision.fp16)
-    if profile.backend is Backend.onnxruntime:
-        from edgeus.backends.onnxruntime import quantize as ort_static
 
-        if int8:
-            method = options.ort_calibration_method or profile.quantization.ort_calibration_method
-            return ort_static.quantize_int8(onnx_path, spec, tmp, plan, ignored, method, options.reduce_range)
-        shutil.copyfile(onnx_path, tmp / "model.onnx")
-        return "model.onnx", "fp32 (unchanged ONNX)", []
+# One quantizer per backend, looked up by the profile's backend; each imports its SDK only when it runs.
+def _openvino(onnx_path: Path, profile: DeviceProfile, spec: ModelSpec, tmp: Path, plan: CalibrationPlan | None,
+              options: QuantizeOptions, precision: Precision, ignored: dict) -> tuple[str, str, list[str]]:
+    from edgeus.backends.openvino import quantize as openvino_nncf
+
+    if precision in (Precision.int8, Precision.mixed):
+        return openvino_nncf.quantize_int8(onnx_path, spec, tmp, plan, ignored, options)
+    return openvino_nncf.convert(onnx_path, tmp, fp16=precision is Precision.fp16)
+
+
+def _onnxruntime(onnx_path: Path, profile: DeviceProfile, spec: ModelSpec, tmp: Path, plan: CalibrationPlan | None,
+                 options: QuantizeOptions, precision: Precision, ignored: dict) -> tuple[str, str, list[str]]:
+    from edgeus.backends.onnxruntime import quantize as ort_static
+
+    if precision in (Precision.int8, Precision.mixed):
+        method = options.ort_calibration_method or profile.quantization.ort_calibration_method
+        return ort_static.quantize_int8(onnx_path, spec, tmp, plan, ignored, method, options.reduce_range)
+    shutil.copyfile(onnx_path, tmp / "model.onnx")
+    return "model.onnx", "fp32 (unchanged ONNX)", []
+
+
+def _tensorrt(onnx_path: Path, profile: DeviceProfile, spec: ModelSpec, tmp: Path, plan: CalibrationPlan | None,
+              options: QuantizeOptions, precision: Precision, ignored: dict) -> tuple[str, str, list[str]]:
     from edgeus.backends.tensorrt import qdq as tensorrt_qdq
 
-    if int8:
+    if precision in (Precision.int8, Precision.mixed):
         return tensorrt_qdq.quantize_int8(onnx_path, spec, tmp, plan, ignored)
     shutil.copyfile(onnx_path, tmp / "model.onnx")
     note = "TensorRT builds FP16 kernels from this fp32 ONNX (BuilderFlag.FP16)" if precision is Precision.fp16 else ""
     return "model.onnx", f"{precision.value} (fp32 ONNX for the TensorRT builder)", [note] if note else []
+
+
+QUANTIZERS = {Backend.openvino: _openvino, Backend.onnxruntime: _onnxruntime, Backend.tensorrt: _tensorrt}
