@@ -62,7 +62,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from edgeus.backends.registry import open_runner
     from edgeus.cli.build_console import print_verdicts
-    from edgeus.cli.console import print_perf_report, status
+    from edgeus.cli.console import err_console, print_perf_report, status
     from edgeus.contracts.profiles import load_profile
     from edgeus.contracts.spec import load_spec
     from edgeus.data.defaults import validation_splits
@@ -70,9 +70,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from edgeus.models import model_spec
     from edgeus.pipeline.verdicts import all_passed, perf_verdicts
     from edgeus.stages.profile import profile_model
+    from edgeus.util.toolchain import usable_cores
 
     profile = load_profile(args.target, profile_dirs(args))
-    threads = args.threads or profile.runtime.threads
+    asked = args.threads or profile.runtime.threads
+    threads = min(asked, usable_cores())  # more threads than cores would time the scheduler, not the model
+    if threads < asked:
+        err_console.print(f"timing with {threads} threads, the cores this machine has ({asked} asked)", highlight=False)
     path = Path(args.model)
     if not path.exists():
         raise EdgeusError(f"{path}: model not found (give an .onnx/.xml file or a compile/quantize folder)")

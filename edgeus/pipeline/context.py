@@ -24,6 +24,7 @@ from edgeus.models import LoadedModel, load_model
 from edgeus.pipeline.cache import StageResult, clean_partial, content_key
 from edgeus.pipeline.verdicts import Verdict, blocking
 from edgeus.util.logs import CapturedLogs
+from edgeus.util.toolchain import usable_cores
 
 DEFAULT_MODEL = "uniusnet-small"
 CACHE_DIR = ".edgeus-cache"
@@ -83,6 +84,12 @@ class BuildContext:
     @property
     def seed(self) -> int:
         return self.options.seed
+
+    @property
+    def timing_threads(self) -> int:
+        """The threads every timing here uses: the target's, capped at this machine's cores (the bundle keeps
+        the target's ``threads`` for the device)."""
+        return min(self.threads, usable_cores())
 
     @property
     def spec(self) -> ModelSpec:

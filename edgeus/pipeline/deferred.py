@@ -50,7 +50,7 @@ from edgeus.pipeline.verdicts import Verdict, judge
 from edgeus.runtime.manifest import BundleError, check_files, read_manifest
 from edgeus.util.atomic import atomic_dir
 from edgeus.util.hashing import sha256_file
-from edgeus.util.toolchain import toolchain_versions
+from edgeus.util.toolchain import toolchain_versions, usable_cores
 
 TENSORRT_MAJOR = 10  # the major version the recipe and the builder are written for (backends/tensorrt/)
 
@@ -216,6 +216,7 @@ def device_evidence(folder: Path, manifest: dict, model: Path, data: Path | None
                                    model.name)
         stages.append(validated)
         accuracy = validated.payload.to_dict()  # written with the rest of the evidence by write_evidence
-    profiled = profile_stage(Profiling(stages_dir, spec, samples, threads), model_key, model, profile, None)
+    timing_threads = min(threads, usable_cores())  # no timing uses more threads than the cores present
+    profiled = profile_stage(Profiling(stages_dir, spec, samples, timing_threads), model_key, model, profile, None)
     stages.append(profiled)
     return DeviceEvidence(accuracy, profiled.payload, stages)

@@ -176,7 +176,7 @@ def _timing_feeds(ctx: BuildContext, sample: Sample) -> dict:
 
 def _time_plans(ctx: BuildContext, runs: list[PlanRun], samples: list) -> str:
     """Batch-1 latency of every built plan in one interleaved loop; the speedup over fp32 where it ran."""
-    models = {r.plan.name: (r.compile_key, plan_runner(r, ctx.threads)) for r in runs}
+    models = {r.plan.name: (r.compile_key, plan_runner(r, ctx.timing_threads)) for r in runs}
     timings = timing_stage(ctx, models, _timing_feeds(ctx, samples[0])).payload
     fp32 = timings.get("fp32", {}).get("median_ms")
     for run in runs:
@@ -184,7 +184,7 @@ def _time_plans(ctx: BuildContext, runs: list[PlanRun], samples: list) -> str:
         if fp32:
             run.timing["speedup_vs_fp32"] = fp32 / run.timing["median_ms"]
     rounds = min(t["rounds"] for t in timings.values())
-    note = f"batch 1, {ctx.threads} threads, {rounds} interleaved rounds, on this build machine"
+    note = f"batch 1, {ctx.timing_threads} threads, {rounds} interleaved rounds, on this build machine"
     here = platform.machine().replace("arm64", "aarch64").replace("AMD64", "x86_64")
     if here != ctx.profile.hardware.arch:
         # the ranking of plans by speed is this machine's; an ARM device may rank them differently

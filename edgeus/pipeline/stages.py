@@ -196,8 +196,8 @@ class Profiling:
 
 
 def profiling_of(ctx: BuildContext) -> Profiling:
-    return Profiling(ctx.stages_dir, ctx.spec, ctx.splits["internal"], ctx.threads, ctx.options.profile_min_iters,
-                     ctx.options.profile_min_duration_s)
+    return Profiling(ctx.stages_dir, ctx.spec, ctx.splits["internal"], ctx.timing_threads,
+                     ctx.options.profile_min_iters, ctx.options.profile_min_duration_s)
 
 
 def profile_key(p: Profiling, model_key: str) -> str:
@@ -227,8 +227,8 @@ def timing_stage(ctx: BuildContext, models: dict[str, tuple[str, Callable[[], Ru
                  feeds: dict) -> StageResult[dict]:
     """Batch-1 latency of several compiled models (name -> (compile key, runner factory)) in one interleaved
     loop (stages/profile.measure_interleaved), cached per machine and models."""
-    key = content_key("plan-timing", sorted(k for k, _ in models.values()), machine_description(), ctx.threads,
-                      TIMING_ROUNDS, TIMING_MIN_S, "settled")
+    key = content_key("plan-timing", sorted(k for k, _ in models.values()), machine_description(),
+                      ctx.timing_threads, TIMING_ROUNDS, TIMING_MIN_S, "settled")
 
     def work(tmp: Path) -> dict:
         timings = measure_interleaved({name: factory for name, (_, factory) in models.items()}, feeds,
