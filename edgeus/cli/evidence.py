@@ -62,7 +62,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from edgeus.backends.registry import open_runner
     from edgeus.cli.build_console import print_verdicts
-    from edgeus.cli.console import err_console, print_perf_report, status
+    from edgeus.cli.console import console, print_perf_report, status
     from edgeus.contracts.profiles import load_profile
     from edgeus.contracts.spec import load_spec
     from edgeus.data.defaults import validation_splits
@@ -75,8 +75,6 @@ def cmd_profile(args: argparse.Namespace) -> int:
     profile = load_profile(args.target, profile_dirs(args))
     asked = args.threads or profile.runtime.threads
     threads = min(asked, usable_cores())  # more threads than cores would time the scheduler, not the model
-    if threads < asked:
-        err_console.print(f"timing with {threads} threads, the cores this machine has ({asked} asked)", highlight=False)
     path = Path(args.model)
     if not path.exists():
         raise EdgeusError(f"{path}: model not found (give an .onnx/.xml file or a compile/quantize folder)")
@@ -89,6 +87,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         perf = profile_model(lambda: open_runner(path, profile, threads), spec, samples, model_files=files,
                              batch_sizes=profile.runtime.batch_sizes, threads=threads, min_iters=args.min_iters,
                              min_duration_s=args.min_duration)
+    if threads < asked:  # said with the results: a failure before them stays one line
+        console.print(f"timing with {threads} threads, the cores this machine has ({asked} asked)", highlight=False)
     print_perf_report(perf)
     verdicts = perf_verdicts(profile, perf, measured_on_target=False)
     print_verdicts(verdicts)
@@ -176,6 +176,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                            verbose=args.verbose, plan=args.plan)
     with stage_reporter() as on_stage:
         result = build(profile, options, on_stage=on_stage, progress_for=progress_bar)
+    for note in result.notes:
+        console.print(note, highlight=False)
     strict = profile.budgets.strict
     if result.stopped_after == "engine pending":
         print_accuracy_report(result.accuracy)

@@ -258,3 +258,4 @@ class BuildResult:
     splits: dict = field(default_factory=dict)  # validation samples per split, read once per build
     data: dict | None = None          # where the evidence came from (data/provenance.py)
     plans: PlanSearch | None = None   # every candidate plan, its verdicts and the choice
+    notes: list[str] = field(default_factory=list)  # what the console says after the build (threads capped)

@@ -57,10 +57,10 @@ def build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage = sil
         with output_lock(options.out, notice=lambda message: print(f"edgeus: {message}", file=sys.stderr)), \
                 capture_library_logs(log_dir / "build.log", options.verbose) as logs:
             ctx = build_context(profile, options, choice, on_stage=on_stage, progress_for=progress_for)
-            if ctx.timing_threads < ctx.threads:
-                print(f"edgeus: timing with {ctx.timing_threads} threads, the cores this machine has "
-                      f"({ctx.threads} asked; the bundle keeps {ctx.threads} for the device)", file=sys.stderr)
             result = _build(ctx, choice, logs)
+            if ctx.timing_threads < ctx.threads:
+                result.notes.append(f"timing with {ctx.timing_threads} threads, the cores this machine has "
+                                    f"({ctx.threads} asked; the bundle keeps {ctx.threads} for the device)")
             kept = options.out / CACHE_DIR / "logs" / f"{profile.name}.log"
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(logs.path, kept)

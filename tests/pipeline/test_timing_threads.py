@@ -29,9 +29,9 @@ def test_edgeus_profile_caps_threads_and_says_so(x86_bundle, small_phantom, tmp_
     text = (BUILTIN_PROFILES_DIR / "cpu-x86-scanner.toml").read_text()
     (tmp_path / "roomy.toml").write_text(text.replace('name = "cpu-x86-scanner"', 'name = "roomy"')
                                          .replace("peak_memory_mb = 1024", "peak_memory_mb = 100000"))
-    code, _, err = run_cli("profile", x86_bundle / "model", "--target", "roomy", "--profiles-dir", tmp_path,
+    code, out, err = run_cli("profile", x86_bundle / "model", "--target", "roomy", "--profiles-dir", tmp_path,
                            "--threads", str(cores + 3), "--data", small_phantom, "--min-iters", "3",
                            "--min-duration", "0.1", "--json", tmp_path / "perf.json")
     assert code == 0, err  # the int8 model is ~8x inside the scanner's 100 ms latency budget here
-    assert f"timing with {cores} threads, the cores this machine has ({cores + 3} asked)" in err
+    assert f"timing with {cores} threads, the cores this machine has ({cores + 3} asked)" in out
     assert json.loads((tmp_path / "perf.json").read_text())["settings"]["threads"] == cores
