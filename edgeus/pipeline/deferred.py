@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
@@ -29,7 +30,7 @@ from edgeus.backends.tensorrt.settings import BuilderSettings, builder_settings,
 from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle, write_evidence
 from edgeus.bundle.conformance import check_vectors, record_bundle_outputs
 from edgeus.contracts.profiles import DeviceProfile
-from edgeus.contracts.reports import accuracy_from_dict, perf_from_dict
+from edgeus.contracts.reports import PerfReport, accuracy_from_dict, perf_from_dict
 from edgeus.contracts.stage_records import ModelRecord
 from edgeus.data.defaults import validation_splits
 from edgeus.errors import BackendError
@@ -187,12 +188,14 @@ def _finalize_in(folder: Path, manifest: dict, device, data: Path | None, thread
                           passed, {})
 
 
+@dataclass
 class DeviceEvidence:
     """What ``device_evidence`` measured: accuracy.json's content (re-validated, or the build's) and the
     typed perf report, with the stages that produced them (cached or not)."""
 
-    def __init__(self, accuracy: dict, perf, stages: list[StageResult]) -> None:
-        self.accuracy, self.perf, self.stages = accuracy, perf, stages
+    accuracy: dict
+    perf: PerfReport
+    stages: list[StageResult]
 
 
 def device_evidence(folder: Path, manifest: dict, model: Path, data: Path | None, threads: int,
