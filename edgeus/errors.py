@@ -69,6 +69,10 @@ class SignatureError(BundleError):
     """A signature is missing, malformed, from another key, or does not match the manifest."""
 
 
+class EmulatorUnavailable(EdgeusError):
+    """No emulator (or no userland for it) here: the target ISA cannot be checked on this machine."""
+
+
 class BudgetFailed(EdgeusError):
     """At least one budget gate failed."""
 

@@ -21,7 +21,7 @@ def _open_onnxruntime(model: Path, settings: dict, threads: int | None, streams:
 
     # a throughput engine: the threads are shared by ``streams`` concurrent callers
     per_call = max(1, threads // streams) if threads and streams else threads
-    return OnnxRuntimeRunner(model, threads=per_call, **names)
+    return OnnxRuntimeRunner(model, threads=per_call, session=settings.get("session"), **names)
 
 
 def _open_openvino(model: Path, settings: dict, threads: int | None, streams: int | None, *,

@@ -63,6 +63,10 @@ class BundleParts:
     extra_files: dict[str, Path] = field(default_factory=dict)  # bundle path -> source file
     extra_texts: dict[str, str] = field(default_factory=dict)   # bundle path -> text content
     plan_evidence: dict = field(default_factory=dict)  # accuracy.json's plan, images and stage ledger
+    evidence_isa: dict | None = None  # the ISA and runtime settings the evidence was computed with
+    # Once the folder holds model and vectors: run them on the target's ISA (emulated) -> (record, verdicts,
+    # passed), the verdicts and state the manifest then carries (pipeline/target_evidence.py)
+    target_check: Callable[[Path, dict], tuple[dict, list[dict], bool]] | None = None
 
 
 def first_per_task(samples: list, n: int = 1) -> list:
@@ -100,6 +104,12 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
             firsts = first_per_task(parts.samples)
             index = make_vectors(tmp, loaded.spec, firsts, reference, candidate, profile.precision.value,
                                  portable=portable)
+            verdicts, passed, on_target = parts.verdicts, parts.passed, None
+            if parts.target_check is not None:  # before the golden file: its logits are the vectors' own
+                on_target, verdicts, passed = parts.target_check(tmp, {
+                    "profile": profile.model_dump(mode="json"), "engine": parts.engine,
+                    "target": {"precision": profile.precision.value},
+                    "toolchain": toolchain_record(profile.backend.value)})
             image_input = next(i.name for i in loaded.spec.inputs if i.role == "image")
             make_golden(tmp, loaded.spec.preprocessing_spec(), BUNDLE_MASK_MAPPING, [
                 {"key": row["task"], "kind": sample.task.kind, "image_path": sample.image_path,
@@ -126,10 +136,13 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
             "calibration": ({"fingerprint": parts.calibration["fingerprint"], "samples": parts.calibration["samples"],
                              "per_task": parts.calibration["coverage"]} if parts.calibration else None),
             "data": parts.data, "conformance": {"vectors": VECTORS, "index": INDEX, "golden": GOLDEN, "golden_index": GOLDEN_INDEX},
+            "evidence_isa": parts.evidence_isa,
         }
+        if on_target is not None:
+            manifest["conformance"]["on_target"] = on_target
         accuracy = {**parts.accuracy.to_dict(), **parts.plan_evidence}
         perf = parts.perf.to_dict() if parts.perf is not None else None
-        return write_evidence(tmp, manifest, accuracy, perf, parts.verdicts, parts.passed, overlays)
+        return write_evidence(tmp, manifest, accuracy, perf, verdicts, passed, overlays)
 
 
 def write_evidence(folder: Path, manifest: dict, accuracy: dict, perf: dict | None, verdicts: list[dict],

@@ -135,9 +135,18 @@ def check_vectors(bundle: Path, runner, progress=None) -> list[VectorCheck]:
 def record_bundle_outputs(bundle: Path, runner, precision: str) -> dict:
     """After an on-device engine build: run the vectors and record them as the bundle's own outputs."""
     index, arrays = load_vectors(bundle)
-    for i, row in enumerate(index["tasks"]):
+    outputs = []
+    for row in index["tasks"]:
         feeds = {name: arrays[key] for name, key in row["inputs"].items()}
-        own = runner.infer(feeds)[row["output"]][0]
+        outputs.append(runner.infer(feeds)[row["output"]][0])
+    return replace_bundle_outputs(bundle, outputs, precision)
+
+
+def replace_bundle_outputs(bundle: Path, outputs: list[np.ndarray], precision: str) -> dict:
+    """The vectors' own outputs (one per row, in order) replaced by ``outputs``, computed where the bundle
+    will run (the device, or its core emulated), and their tolerances recomputed from them."""
+    index, arrays = load_vectors(bundle)
+    for row, own in zip(index["tasks"], outputs, strict=True):
         key = row["inputs"][next(iter(row["inputs"]))].split("/")[0] + "/bundle"
         arrays[key] = own
         row.update(_tolerances(arrays[row["reference"]], own, precision), bundle=key)

@@ -121,6 +121,10 @@ def print_build_summary(result, strict: bool = False) -> None:
     else:
         verdict = f"[green]all budgets met[/green] ({tally})"
     print_library_warnings(result)
+    if result.target_conformance is not None:
+        record = result.target_conformance
+        colour = {"pass": "green", "fail": "red"}.get(record.state, "yellow")
+        console.print(f"[{colour}]{record.summary()}[/{colour}]", highlight=False)
     console.print(f"{verdict}; bundle in {result.run_dir}: manifest.json, model/, conformance/, report.md, "
                   "report.html, build.log (check it with 'edgeus verify')")
     data = result.data or {}

@@ -213,7 +213,9 @@ def _strict(profile, strict: bool):
     return profile.model_copy(update={"budgets": profile.budgets.model_copy(update={"strict": True})})
 
 
-STRICT_HELP = ("inconclusive accuracy gates (paired CI spans the budget and 0) block with exit 2, as for a release; "
+STRICT_HELP = ("inconclusive gates block with exit 2, as for a release: accuracy gates whose paired CI spans the "
+               "budget and 0, speed and memory measured off the target (another CPU), conformance not checked on "
+               "the target ISA; "
                "default: the profile's budgets.strict, else they warn")
 
 

@@ -21,8 +21,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     bundle = Path(args.bundle)
     manifest = read_manifest(bundle)  # read once: the counts, the failed mark and the final line use it
-    with progress_bar("conformance vectors", len(manifest.get("tasks", []))) as advance:
-        report = verify(bundle, threads=args.threads, progress=advance)
+    with progress_bar("conformance vectors" + (" (emulated)" if args.emulate else ""),
+                      len(manifest.get("tasks", []))) as advance:
+        report = verify(bundle, threads=args.threads, progress=advance, emulate=args.emulate)
     signature = None
     if args.pubkey:  # checked after the files: a signature over a manifest the files do not match proves little
         from edgeus.bundle.signing import SignatureError, verify_signature
@@ -49,8 +50,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise VerifyFailed(f"{bundle}: intact, but marked failed: {failed_gates(manifest)} "
                                "(pass --allow-failed to accept it)")
         console.print(f"[yellow]marked failed: {failed_gates(manifest)}[/yellow]", highlight=False)
-    console.print(f"[green]{bundle}: schema, {len(manifest['files'])} file "
-                  f"hashes and {len(report.vectors)} conformance vectors verified[/green]")
+    console.print(f"[green]{bundle}: schema, {len(manifest['files'])} file hashes and {len(report.vectors)} "
+                  f"conformance vectors verified" + (f" on {report.ran_on}" if report.emulated else "") + "[/green]")
     if signature:
         console.print(f"[green]signature verified: Ed25519, key {signature['public_key_sha256'][:16]}…[/green]")
     return 0
@@ -266,6 +267,9 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pubkey", help="also check the bundle's Ed25519 signature (manifest.sig) against this public key")
     p.add_argument("--allow-failed", action="store_true",
                    help="verify a bundle marked failed (its budget gates blocked) without failing for that")
+    p.add_argument("--emulate", action="store_true",
+                   help="run the vectors on the profile's CPU core (hardware.cpu_model) under QEMU user-mode: an "
+                        "aarch64 bundle checked on an x86 machine (needs qemu-user and, once, debootstrap as root)")
     p.set_defaults(handler=cmd_verify)
 
     p = sub.add_parser("keygen", help="a new Ed25519 signing key pair (KEY and KEY.pub)")

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from edgeus._compat import tomllib
 from edgeus.contracts.kinds import Backend, Precision
 from edgeus.contracts.limits import MAX_FPS, MAX_THREADS
 from edgeus.contracts.plans import plan_named
 from edgeus.errors import ProfileError
+from edgeus.util.arm_cores import ARM_CORES
 
 
 PROFILES_ENV = "EDGEUS_PROFILES_DIR"
@@ -73,7 +74,20 @@ class Hardware(_Strict):
     # The CPU's compute features from its spec sheet (None: not published). Plans and kernels that need a
     # feature the target lacks must not be chosen for it, and timings taken with one must say so.
     cpu_features: list[CpuFeature] | None = None
+    # The CPU core the device runs on. ARM: a core QEMU emulates (``-cpu``), so conformance can be checked on
+    # its kernels (util/arm_cores.py); x86-64: part of the CPU's name (``i7-1185G7``), which recognises the
+    # target when the build runs on it. None: no emulation, and no machine is taken for the target.
+    cpu_model: str | None = None
     source: str
+
+    @field_validator("cpu_model")
+    @classmethod
+    def _known_core(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("arch") == "aarch64" and value not in ARM_CORES:
+            raise ValueError(f"unknown ARM core {value!r}; known: {', '.join(ARM_CORES)}")
+        if value is not None and not value.strip():
+            raise ValueError("empty: name the CPU (or leave the key out)")
+        return value
 
 
 class TensorRTSettings(_Strict):

@@ -80,6 +80,7 @@ class BuildContext:
     progress_for: ProgressFor = no_progress
     export: StageResult | None = None
     reference: Runner | None = None
+    evidence_isa: dict = field(default_factory=dict)  # where the evidence is computed (pipeline/target_evidence.py)
 
     @property
     def seed(self) -> int:
@@ -259,3 +260,4 @@ class BuildResult:
     data: dict | None = None          # where the evidence came from (data/provenance.py)
     plans: PlanSearch | None = None   # every candidate plan, its verdicts and the choice
     notes: list[str] = field(default_factory=list)  # what the console says after the build (threads capped)
+    target_conformance: object | None = None  # bundle/emulated.EmulatedConformance of a cross-architecture target

@@ -36,7 +36,8 @@ from edgeus.pipeline.deferred import deferred_build
 from edgeus.pipeline.plans import plan_profile, quantize_plans, search_plans
 from edgeus.pipeline.stages import export_stage, profile_stage, profiling_of, quantize_stage
 from edgeus.pipeline.tail import ship_bundle
-from edgeus.pipeline.verdicts import Verdict, judge
+from edgeus.pipeline.target_evidence import evidence_isa
+from edgeus.pipeline.verdicts import Verdict, is_target_machine, judge
 from edgeus.util.lock import output_lock
 from edgeus.util.logs import CapturedLogs, capture_library_logs
 from edgeus.util.toolchain import cpu_isa
@@ -56,7 +57,9 @@ def build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage = sil
         # one writer per -o folder (a second build refuses); stale locks of killed builds are taken over
         with output_lock(options.out, notice=lambda message: print(f"edgeus: {message}", file=sys.stderr)), \
                 capture_library_logs(log_dir / "build.log", options.verbose) as logs:
+            where = evidence_isa(profile)  # before any kernel runs: OpenVINO's ISA cap is read once per process
             ctx = build_context(profile, options, choice, on_stage=on_stage, progress_for=progress_for)
+            ctx.evidence_isa = where
             result = _build(ctx, choice, logs)
             if ctx.timing_threads < ctx.threads:
                 result.notes.append(f"timing with {ctx.timing_threads} threads, the cores this machine has "
@@ -76,6 +79,7 @@ def prepare(profile: DeviceProfile, options: BuildOptions, progress_for: Progres
     each device compiles, validates and profiles (farm/build.py). The stages and their keys are the ones
     ``build`` runs, so a build finds them cached."""
     choice = candidate_plans(profile, options.plan or profile.plan, cpu_isa())
+    evidence_isa(profile)  # the same kernels as the build that will find these stages cached
     ctx = build_context(profile, options, choice, bundle=False, progress_for=progress_for or no_progress)
     ctx.export = export_stage(ctx)
     if build_backend(profile).engine_on_device:
@@ -115,7 +119,7 @@ def _build(ctx: BuildContext, choice: PlanChoice, logs: CapturedLogs) -> BuildRe
     # 6. verdicts and the bundle
     result.accuracy, result.perf = shipped.accuracy, profiled.payload
     result.verdicts, result.passed = judge(profile, result.perf, result.accuracy,
-                                           measured_on_target=ctx.options.on_device)
+                                           measured_on_target=ctx.options.on_device or is_target_machine(profile))
     if result.plans.chosen is None:  # the closest plan ships, marked failed, so the user can see why
         result.verdicts.insert(0, Verdict("plan search", None, 0, "", False,
                                           f"no plan passes every gate; closest: {shipped.plan.name} ({shipped.reason})"))

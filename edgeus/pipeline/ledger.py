@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from edgeus.backends.base import Runner
 from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
+from edgeus.backends.onnxruntime.target import target_session
 from edgeus.contracts.reports import AccuracyReport
 from edgeus.contracts.stage_records import ModelRecord
 from edgeus.data.uusic25 import Sample
@@ -19,9 +20,10 @@ from edgeus.pipeline.stages import validate_stage, validation_of
 
 
 def stage_ledger(ctx: BuildContext, run: PlanRun, splits: dict[str, list[Sample]]) -> list[dict]:
+    session = target_session(run.profile.hardware.arch)  # the target's graph rewrites, not this machine's
     stages: list[tuple[str, str, Callable[[], Runner]]] = [
-        ("ONNX fp32 (onnxruntime)", content_key("ledger-onnx", ctx.export_key),
-         lambda: OnnxRuntimeRunner(ctx.fp32_onnx, threads=ctx.threads, name="onnxruntime-fp32"))]
+        ("ONNX fp32 (onnxruntime)", content_key("ledger-onnx", ctx.export_key, *([session] if session else [])),
+         lambda: OnnxRuntimeRunner(ctx.fp32_onnx, threads=ctx.threads, name="onnxruntime-fp32", session=session))]
     plan, backend = run.plan, build_backend(run.profile)
     if plan.compute == "int8" and plan.float_compute != "f32" and backend.islands_precision_knob:
         model = ModelRecord.read(run.model_dir).model

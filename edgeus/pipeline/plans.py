@@ -33,6 +33,7 @@ from edgeus.pipeline.backend_entity import build_backend
 from edgeus.pipeline.cache import StageResult
 from edgeus.pipeline.context import BuildContext, PlanRun, PlanSearch, PlanState, fmt
 from edgeus.pipeline.ledger import stage_ledger
+from edgeus.pipeline.projection import project
 from edgeus.pipeline.stages import (
     compile_stage,
     quantize_key,
@@ -42,7 +43,14 @@ from edgeus.pipeline.stages import (
     validate_stage,
     validation_of,
 )
-from edgeus.pipeline.verdicts import Verdict, accuracy_verdicts, all_passed, blocking
+from edgeus.pipeline.verdicts import (
+    Verdict,
+    accuracy_verdicts,
+    all_passed,
+    blocking,
+    is_target_machine,
+    off_target,
+)
 
 
 def split_search_confirm(samples: list[Sample], seed: int) -> tuple[list[Sample], list[Sample]]:
@@ -84,7 +92,9 @@ def search_plans(ctx: BuildContext, choice: PlanChoice) -> PlanSearch:
     built = [r for r in result.runs if r.state is PlanState.built]
     if built:
         result.timing_note = _time_plans(ctx, built, confirm or search)
-    judge_plans(result, ctx.profile.budgets)
+    on_target = ctx.options.on_device or is_target_machine(ctx.profile)
+    judge_plans(result, ctx.profile.budgets,
+                None if on_target else lambda v: off_target(v, project(ctx.profile, ctx.timing_threads), ctx.profile))
     if result.shipped is not None:
         result.ledger = stage_ledger(ctx, result.shipped, confirm_splits)
     return result
@@ -192,16 +202,18 @@ def _time_plans(ctx: BuildContext, runs: list[PlanRun], samples: list) -> str:
     return note
 
 
-def judge_plans(result: PlanSearch, budgets: Budgets) -> None:
+def judge_plans(result: PlanSearch, budgets: Budgets, off_target_as: Callable[[Verdict], Verdict] | None = None) -> None:
     """Every built plan's verdicts (accuracy gates, latency p95 of the interleaved loop, size, the INT8
     speedup where the backend gates it), its state, and the choice: the fastest that passes, else the
-    closest (fewest blocking verdicts, then the smallest overrun, then the fastest)."""
+    closest (fewest blocking verdicts, then the smallest overrun, then the fastest). ``off_target_as``: this
+    machine is not the target, so the latency verdict becomes that (inconclusive, projected: verdicts.off_target)."""
     for run in result.runs:
         if run.state is PlanState.error:
             continue
+        latency = Verdict("latency p95 (compute, batch 1, interleaved)", run.timing["p95_ms"], budgets.latency_p95_ms,
+                          "ms", run.timing["p95_ms"] <= budgets.latency_p95_ms, "on this build machine")
         run.verdicts = accuracy_verdicts(run.accuracy) + [
-            Verdict("latency p95 (compute, batch 1, interleaved)", run.timing["p95_ms"], budgets.latency_p95_ms, "ms",
-                    run.timing["p95_ms"] <= budgets.latency_p95_ms, "on this build machine"),
+            off_target_as(latency) if off_target_as else latency,
             Verdict("model size", run.size_mb, budgets.model_size_mb, "MiB", run.size_mb <= budgets.model_size_mb),
         ] + _speedup_verdicts(run, budgets)
         ok = all_passed(run.verdicts, budgets.strict)

@@ -25,9 +25,10 @@ from pathlib import Path
 from edgeus import __version__
 from edgeus.backends.base import Runner
 from edgeus.backends.memo import MemoRunner
+from edgeus.backends.onnxruntime.target import target_session
 from edgeus.backends.openvino.float_scope import FloatScopeModels
 from edgeus.backends.torch import TorchRunner  # torch: loaded only when a validation runs
-from edgeus.contracts.profiles import AccuracyDrops, DeviceProfile
+from edgeus.contracts.profiles import AccuracyDrops, Backend, DeviceProfile
 from edgeus.contracts.reports import AccuracyReport, PerfReport, accuracy_from_dict, perf_from_dict
 from edgeus.contracts.spec import ModelSpec
 from edgeus.contracts.stage_records import ModelRecord
@@ -98,7 +99,9 @@ def quantize_stage(ctx: BuildContext, profile: DeviceProfile) -> StageResult[Mod
 
 
 def compile_key(model_key: str, profile: DeviceProfile, threads: int) -> str:
-    return content_key("compile", model_key, profile.runtime.model_dump(), threads)
+    # ONNX Runtime saves the graph with the target's session (no x86-only rewrites for ARM): part of the key
+    session = target_session(profile.hardware.arch) if profile.backend == Backend.onnxruntime else {}
+    return content_key("compile", model_key, profile.runtime.model_dump(), threads, *([session] if session else []))
 
 
 def compile_stage(ctx: BuildContext, model: StageResult, model_key: str, profile: DeviceProfile) -> StageResult[ModelRecord]:

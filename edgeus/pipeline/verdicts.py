@@ -1,6 +1,8 @@
 """Budget verdicts: measured vs budget per item, each in one state.
 
-States: ``pass``, ``fail``, ``inconclusive`` (an accuracy gate whose paired CI cannot decide, edgeus/evidence/gates.py),
+States: ``pass``, ``fail``, ``inconclusive`` (an accuracy gate whose paired CI cannot decide, edgeus/evidence/gates.py;
+or a speed or memory figure measured on a machine that is not the target: "off-target", shown with a
+projection to the target, pipeline/projection.py),
 ``undefined`` (no value, e.g. AUC with one class), ``pending`` (measured on the device by ``edgeus finalize``)
 and ``n/a`` (nothing to measure here, e.g. GPU memory without a GPU). A ``fail`` blocks; ``inconclusive``
 blocks under a strict profile (``budgets.strict``) and warns otherwise. A blocking verdict makes the CLI exit 2.
@@ -15,6 +17,7 @@ from edgeus.contracts.profiles import CpuFeature, DeviceProfile
 from edgeus.contracts.reports import AccuracyReport, PerfReport
 from edgeus.errors import BudgetFailed  # noqa: F401 -- still importable from here, as before
 from edgeus.evidence.gates import blocks
+from edgeus.pipeline.projection import Projection, project
 from edgeus.util.device_identity import describe
 from edgeus.util.toolchain import cpu_isa
 
@@ -31,6 +34,8 @@ class Verdict:
     ci: list | None = None  # the measured value's paired 95 % interval, for accuracy drops
     images_needed: dict = field(default_factory=dict)
     floor: bool = False  # the budget is a minimum (a frame rate, a speedup): below it fails, above it passes
+    projected: float | None = None  # off-target: the value projected to the target (pipeline/projection.py)
+    off_target: bool = False  # measured on another machine than the target: never a fail, inconclusive
 
     def overrun(self) -> float:
         """How far the measured value is beyond its budget, as a factor (1 = at it, larger = worse; inf when
@@ -55,8 +60,58 @@ def pending_verdict(item: str, budget: float, unit: str, floor: bool = False) ->
 
 
 def perf_verdicts(profile: DeviceProfile, perf: PerfReport, measured_on_target: bool) -> list[Verdict]:
-    """``measured_on_target``: the figures come from the profile's device (finalize on it, or a farm device
-    that serves the profile); the verdict then names that device's identity when perf.json records one."""
+    """``measured_on_target``: the figures come from the profile's device (finalize on it, a farm device
+    that serves the profile, or this machine when it is the target: ``is_target_machine``); the verdict then
+    names that device's identity when perf.json records one. Otherwise the speed and memory verdicts are
+    inconclusive (off-target), with the projection to the target; a strict build blocks on them."""
+    verdicts = _measured_verdicts(profile, perf, measured_on_target)
+    if measured_on_target:
+        return verdicts
+    threads = perf.settings.get("threads") or profile.runtime.threads
+    return [off_target(v, project(profile, threads), profile) if v.item != "model size" else v for v in verdicts]
+
+
+def off_target(v: Verdict, projection: Projection | None, profile: DeviceProfile) -> Verdict:
+    """A speed or memory verdict measured here, not on the target: inconclusive, never a fail, with the value
+    projected to the target (memory as measured: the same buffers) and whether that projection meets the budget."""
+    if v.measured is None or v.state == "n/a":
+        return v
+    memory = v.unit == "MiB"
+    if memory:
+        projected, how = v.measured, "memory projects as measured (same model, same runtime buffers)"
+    elif projection is None:
+        projected, how = None, "no projection: the profile publishes no peak figures"
+    else:
+        projected = v.measured / projection.ratio if v.floor else v.measured * projection.ratio
+        how = projection.basis
+    meets = None if projected is None else (projected >= v.budget if v.floor else projected <= v.budget)
+    said = "" if projected is None else (f"; projected {projected:.4g} {v.unit} on the target "
+                                         f"({'within' if meets else 'beyond'} budget {v.budget:g}: {how})")
+    note = f"inconclusive (off-target): measured {v.measured:.4g} {v.unit} on the host, not on {profile.hardware.device}"
+    return Verdict(v.item, v.measured, v.budget, v.unit, None, note + said + (f"; {v.note}" if v.note else ""),
+                   "inconclusive", floor=v.floor, projected=projected, off_target=True)
+
+
+def is_target_machine(profile: DeviceProfile) -> bool:
+    """Whether this machine is the profile's device: the same architecture and the CPU the profile names
+    (``hardware.cpu_model``: part of an x86 CPU's name, or an ARM core's part number). A profile naming no
+    CPU is never taken for this machine: its budgets gate only on the device (a farm, or finalize)."""
+    from edgeus.util.arm_cores import ARM_CORES
+
+    hw = profile.hardware
+    if hw.cpu_model is None or platform.machine().replace("arm64", "aarch64") != hw.arch:
+        return False
+    try:
+        text = open("/proc/cpuinfo").read().lower()
+    except OSError:
+        return False
+    if hw.arch == "aarch64":
+        return f"cpu part\t: 0x{ARM_CORES[hw.cpu_model].part:03x}" in text
+    names = [line.split(":", 1)[1] for line in text.splitlines() if line.startswith("model name")]
+    return any(hw.cpu_model.lower() in name for name in names)
+
+
+def _measured_verdicts(profile: DeviceProfile, perf: PerfReport, measured_on_target: bool) -> list[Verdict]:
     b = profile.budgets
     if measured_on_target:
         where = f"measured on {describe(perf.device)}" if perf.device else ""

@@ -50,7 +50,10 @@ def drop_chart(split: dict, title: str) -> bytes:
                 continue
             colour = STATE_COLOUR.get(c.get("state") or ("pass" if c["passed"] else "fail"), UNDEFINED_COLOUR)
             lo, hi = (c["drop_ci"] or [c["drop"], c["drop"]])[:2]
-            ax.errorbar([c["drop"]], [yi], xerr=[[c["drop"] - lo], [hi - c["drop"]]], fmt="o", color=colour, capsize=3)
+            # a percentile interval need not contain the point estimate (few images, a skewed resampling): the
+            # bar then starts at the point, never with a negative length (matplotlib refuses those)
+            ax.errorbar([c["drop"]], [yi], xerr=[[max(0.0, c["drop"] - lo)], [max(0.0, hi - c["drop"])]], fmt="o",
+                        color=colour, capsize=3)
         budget = rows[0][1]["budget"]
         ax.axvline(budget, color=FAIL_COLOUR, linestyle="--", linewidth=1, label=f"budget {budget:g}")
         ax.axvline(0, color="black", linewidth=0.6)

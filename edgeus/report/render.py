@@ -30,6 +30,10 @@ def _n(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _sig(value) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
 def _ci(ci) -> str:
     return "" if not ci or ci[0] is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
 
@@ -121,6 +125,38 @@ def plan_blocks(plans: dict, accuracy: dict) -> list[Block]:
     return blocks
 
 
+def evidence_blocks(manifest: dict) -> list[Block]:
+    """Where the evidence was computed (ISA, runtime settings) and the conformance on the target's core."""
+    isa, on_target = manifest.get("evidence_isa"), manifest.get("conformance", {}).get("on_target")
+    if not isa and not on_target:
+        return []
+    blocks = [Block("h2", text="Where the evidence was computed")]
+    if isa:
+        blocks.append(Block("text", text=(
+            f"Validation, stage ledger and conformance vectors: {isa.get('runtime', '?')} on {isa.get('machine')}, "
+            f"computed with {isa.get('computed_with')}; target {isa.get('target_arch')}"
+            + (f" ({isa['target_cpu']})" if isa.get("target_cpu") else "") + f". {isa.get('note', '')}")))
+    if on_target:
+        state = on_target["state"]
+        if state == "not checked":
+            blocks.append(Block("text", text=f"**Conformance on {on_target.get('cpu_model') or 'the target ISA'}: not "
+                                             f"checked on the target ISA** ({on_target.get('reason')})."))
+        else:
+            blocks.append(Block("text", text=(
+                f"**Conformance on {on_target['where']}: {state}** — {on_target['emulator']}, {on_target['threads']} "
+                f"threads; {on_target['userland']}."
+                + (" The vectors hold the emulated core's own outputs; this build machine's differed from them by "
+                   "up to " + _sig(max(r["build_machine_vs_core"] for r in on_target["recorded_on_core"]))
+                   + " (the accuracy above was computed with this machine's kernels)."
+                   if on_target.get("recorded_on_core") else ""))))
+            blocks.append(Block("table", rows=[["task", "output", "max abs diff vs bundle", "tol", "vs fp32", "tol",
+                                                "argmax agreement", "verdict"]] + [
+                [v["task"], v["output"], _sig(v["max_abs_diff"]), _sig(v["bundle_atol"]),
+                 _sig(v["reference_deviation"]), _sig(v["reference_atol"]), _n(v["agreement"]),
+                 "pass" if v["passed"] else "**FAIL**"] for v in on_target["vectors"]]))
+    return blocks
+
+
 def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: dict[str, bytes],
                  plans: dict | None = None) -> list[Block]:
     target = manifest["target"]
@@ -146,6 +182,7 @@ def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: di
         + ("block this build (strict profile)." if manifest["profile"].get("budgets", {}).get("strict") else
            "warn; a strict profile (`budgets.strict`, or `--strict`) blocks on them."))))
 
+    blocks += evidence_blocks(manifest)
     if plans:
         blocks += plan_blocks(plans, accuracy)
 

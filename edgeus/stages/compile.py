@@ -3,7 +3,8 @@
 * OpenVINO: the IR plus a compiled-model cache (CACHE_DIR), so a device's first load skips compilation;
   cold-start time is measured with and without the cache.
 * ONNX Runtime: the graph optimised at the portable (extended) level and saved, so the device skips the
-  optimisation passes; the `all` level would bake x86 layouts into a model meant for ARM.
+  optimisation passes; the `all` level would bake x86 layouts into a model meant for ARM. Saved, and run
+  later, with the target's session (backends/onnxruntime/target.py): for ARM, no x86-only rewrites.
 * TensorRT: engines are GPU-specific; see the TensorRT backend (engine build on the target).
 
 The output folder holds the model, ``compile.json`` (settings, toolchain versions, what really ran) and the
@@ -81,6 +82,7 @@ def _compile_openvino(model: Path, profile: DeviceProfile, out: Path, threads: i
 
 def _compile_onnxruntime(model: Path, profile: DeviceProfile, out: Path, threads: int | None) -> tuple[str, dict, list, dict]:
     from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner, import_onnxruntime
+    from edgeus.backends.onnxruntime.target import target_session
 
     if model.suffix != ".onnx":
         raise CompileError(f"{model}: ONNX Runtime profiles take an .onnx model")
@@ -90,16 +92,20 @@ def _compile_onnxruntime(model: Path, profile: DeviceProfile, out: Path, threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = str(target)
     options.log_severity_level = 3
+    session = target_session(profile.hardware.arch)
+    for key, value in session.get("config", {}).items():
+        options.add_session_config_entry(key, value)
     start = time.perf_counter()
     try:
-        ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"],
+                             disabled_optimizers=session.get("disabled_optimizers", []))
     except Exception as exc:
         raise CompileError(f"{model}: ONNX Runtime cannot load the model: {first_line(exc, 300)}") from None
     cold = time.perf_counter() - start
-    with OnnxRuntimeRunner(target, threads=threads or profile.runtime.threads) as runner:
+    with OnnxRuntimeRunner(target, threads=threads or profile.runtime.threads, session=session) as runner:
         warm = runner.load_time_s
     settings = {"threads": threads or profile.runtime.threads, "graph_optimization": "extended (saved)",
-                "execution_provider": "CPUExecutionProvider"}
+                "execution_provider": "CPUExecutionProvider", **({"session": session} if session else {})}
     return target.name, settings, [], {"unoptimized": round(cold, 3), "optimized": round(warm, 3)}
 
 

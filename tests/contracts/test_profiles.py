@@ -167,3 +167,11 @@ def test_performance_verdicts_name_features_the_target_lacks():
             "avx512_bf16", "amx_int8"]  # a Sapphire Rapids host timing a Tiger Lake scanner
         assert features_beyond_target(x86, ["avx2", "avx512_vnni"]) == []
     assert features_beyond_target(load_profile("uusic25-server"), ["amx_bf16"]) == []  # target publishes none
+
+
+def test_an_arm_cpu_model_must_be_a_core_edgeus_can_emulate(tmp_path, run_cli):
+    assert load_profile("cpu-arm-handheld").hardware.cpu_model == "cortex-a76"
+    text = (BUILTIN_PROFILES_DIR / "cpu-arm-handheld.toml").read_text().replace('"cortex-a76"', '"cortex-a99"')
+    (tmp_path / "cpu-arm-handheld.toml").write_text(text)
+    code, _, err = run_cli("profiles", "show", str(tmp_path / "cpu-arm-handheld.toml"))
+    assert_one_line_error(code, err, "hardware.cpu_model", "cortex-a99", "cortex-a76")

@@ -91,6 +91,11 @@ def test_when_no_plan_passes_the_build_exits_2_naming_the_closest(searched, data
                                                                                  "latency_p95_ms = 0.01")
     # the fixture's scope search, so its stages are found in the cache: this test is about the verdict
     text = text.replace("calibration_max_samples = 300", f"calibration_max_samples = 300\nscope_max_blocks = {SCOPE_BLOCKS}")
+    # this machine is the profile's device (its CPU named): speed gates measured here gate (off-target they
+    # would be inconclusive projections: tests/pipeline/test_off_target.py)
+    from edgeus.util.toolchain import machine_description
+
+    text = text.replace('cpu_model = "i7-1185G7"', f"cpu_model = {json.dumps(machine_description()['cpu'])}")
     (tmp_path / "too-fast.toml").write_text(text)
     code, stdout, err = run_cli("build", "--target", "too-fast", "--profiles-dir", tmp_path, "--model", MODEL,
                                 "--spec", SPEC, "--data", data, "-o", out, "--threads", "2")

@@ -25,11 +25,14 @@ class OnnxRuntimeRunner(Runner):
     backend = "onnxruntime"
 
     def __init__(self, model_path: str | Path, threads: int | None = None,
-                 graph_optimization: str = "all", name: str | None = None) -> None:
+                 graph_optimization: str = "all", name: str | None = None, session: dict | None = None) -> None:
+        """``session``: the target's session settings (backends/onnxruntime/target.py): ``disabled_optimizers``
+        and ``config`` entries; None or {} runs this machine's defaults."""
         super().__init__(name or f"onnxruntime:{Path(model_path).name}")
         self.model_path = Path(model_path)
         self.threads = threads
         self.graph_optimization = graph_optimization
+        self.session = session or {}
         self._session = None
 
     def _load(self) -> None:
@@ -47,8 +50,11 @@ class OnnxRuntimeRunner(Runner):
             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
         }[self.graph_optimization]
         options.log_severity_level = 3  # errors only; ORT's warnings about unused initialisers are noise
+        for key, value in self.session.get("config", {}).items():
+            options.add_session_config_entry(key, str(value))
         try:
-            self._session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"],
+                                                 disabled_optimizers=list(self.session.get("disabled_optimizers", [])))
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types for corrupt models
             first = first_line(exc, 300)
             raise BackendError(f"{self.model_path}: ONNX Runtime cannot load the model: {first}") from None
@@ -73,9 +79,6 @@ class OnnxRuntimeRunner(Runner):
 
     def _meta(self, items) -> list[TensorMeta]:
         return [TensorMeta(i.name, tuple(i.shape), _ORT_TYPES.get(i.type, i.type)) for i in items]
-
-
-
 
 
 def _shapes(feeds: dict[str, np.ndarray]) -> str:

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeus.backends.openvino.isa_cap import note_first_load
 from edgeus.backends.openvino.runner import import_openvino
 from edgeus.errors import QuantizeError
 
@@ -66,6 +67,7 @@ class RevertibleModel:
         except ImportError as exc:
             raise QuantizeError(f"the float-scope search needs NNCF's accuracy control ({exc}); "
                                 "pip install 'edgeus[quantize]'") from None
+        note_first_load()
         core = ov.Core()
         self.model = core.read_model(str(quantized_xml))
         initial = core.read_model(str(fp32_model_path)) if fp32_model_path.suffix == ".xml" \

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeus.backends.base import Runner, TensorMeta
+from edgeus.backends.openvino.isa_cap import note_first_load
 from edgeus.errors import BackendError
 
 
@@ -109,6 +110,7 @@ class OpenVINORunner(Runner):
 
     def _load(self) -> None:
         ov = import_openvino()
+        note_first_load()
         if self._model is None and not self.model_path.is_file():
             raise BackendError(f"{self.model_path}: OpenVINO model not found")
         self._core = ov.Core()
