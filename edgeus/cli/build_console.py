@@ -20,7 +20,12 @@ def print_verdicts(verdicts, title: str = "Budget verdicts", strict: bool = Fals
         if v.ci and v.ci[0] is not None:
             measured += f" {_ci(v.ci)}"
         state = state_markup(v.state) + (" [red](blocks: strict)[/red]" if strict and v.state == "inconclusive" else "")
-        why = v.note if v.state != "inconclusive" else "CI spans the budget and 0; see below"
+        why = (v.note if v.state != "inconclusive" else
+               f"off-target: projected {v.projected:.4g} {v.unit} on the device; see below"
+               if getattr(v, "off_target", False) and v.projected is not None else
+               "off-target, no projection; see below" if getattr(v, "off_target", False) else
+               "not checked on the target ISA; see below" if v.item.startswith("conformance on") else
+               "CI spans the budget and 0; see below")
         table.add_row(v.item, measured, f"{v.budget:g} {v.unit}".strip(), state, why)
     console.print(table)
     for v in verdicts:

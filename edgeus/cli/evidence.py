@@ -61,18 +61,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_profile(args: argparse.Namespace) -> int:
     from edgeus.backends.registry import open_runner
-    from edgeus.cli.build_console import print_verdicts
+    from edgeus.cli.build_console import blocking_summary, print_verdicts
     from edgeus.cli.console import console, print_perf_report, status
     from edgeus.contracts.profiles import load_profile
     from edgeus.contracts.spec import load_spec
     from edgeus.data.defaults import validation_splits
     from edgeus.errors import BudgetFailed
     from edgeus.models import model_spec
-    from edgeus.pipeline.verdicts import all_passed, perf_verdicts
+    from edgeus.pipeline.verdicts import all_passed, is_target_machine, perf_verdicts
     from edgeus.stages.profile import profile_model
     from edgeus.util.toolchain import usable_cores
 
-    profile = load_profile(args.target, profile_dirs(args))
+    profile = _strict(load_profile(args.target, profile_dirs(args)), args.strict)
     asked = args.threads or profile.runtime.threads
     threads = min(asked, usable_cores())  # more threads than cores would time the scheduler, not the model
     path = Path(args.model)
@@ -90,12 +90,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if threads < asked:  # said with the results: a failure before them stays one line
         console.print(f"timing with {threads} threads, the cores this machine has ({asked} asked)", highlight=False)
     print_perf_report(perf)
-    verdicts = perf_verdicts(profile, perf, measured_on_target=False)
-    print_verdicts(verdicts)
+    # speed and memory gate only on the profile's device; elsewhere they are projections (inconclusive)
+    verdicts = perf_verdicts(profile, perf, measured_on_target=is_target_machine(profile))
+    print_verdicts(verdicts, strict=profile.budgets.strict)
     emit_json(args.json, perf.to_dict())
-    if not all_passed(verdicts):
-        raise BudgetFailed(f"performance budget failed for {profile.name}: "
-                           + ", ".join(v.item for v in verdicts if v.passed is False))
+    if not all_passed(verdicts, profile.budgets.strict):
+        raise BudgetFailed(f"performance budget blocked for {profile.name}: "
+                           + blocking_summary(verdicts, profile.budgets.strict))
     return 0
 
 
@@ -244,6 +245,7 @@ def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("model", help="model file (.onnx/.xml) or compile/quantize folder")
     p.add_argument("--min-iters", type=int, default=30)
     p.add_argument("--min-duration", type=float, default=3.0, help="seconds of timed compute iterations at least")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
     p.set_defaults(handler=cmd_profile)
 
     p = sub.add_parser("build", parents=[profile_opts], help="export -> quantize -> compile -> validate -> profile")

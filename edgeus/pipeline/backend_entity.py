@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edgeus.backends.base import Runner
 from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
+from edgeus.backends.onnxruntime.target import target_session
 from edgeus.backends.openvino.runner import OpenVINORunner
 from edgeus.contracts.kinds import Backend
 from edgeus.contracts.plans import Plan
@@ -29,8 +30,9 @@ class BuildBackend(ABC):
         return runtime
 
     @abstractmethod
-    def fp32_baseline(self, fp32_onnx: Path, threads: int) -> Runner:
-        """The same export in fp32 on this backend: what a plan must be faster than."""
+    def fp32_baseline(self, fp32_onnx: Path, threads: int, arch: str = "x86_64") -> Runner:
+        """The same export in fp32 on this backend, as the target (``arch``) runs it: what a plan must be
+        faster than."""
 
     def float_islands_in_f32(self, model: Path, threads: int) -> Runner:
         """The INT8 model with its float islands computed in f32 (a stage of the ledger), where
@@ -47,7 +49,7 @@ class OpenVINOBuild(BuildBackend):
         ov = runtime.openvino or OpenVINOSettings()
         return runtime.model_copy(update={"openvino": ov.model_copy(update={"inference_precision": plan.float_compute})})
 
-    def fp32_baseline(self, fp32_onnx: Path, threads: int) -> Runner:
+    def fp32_baseline(self, fp32_onnx: Path, threads: int, arch: str = "x86_64") -> Runner:
         return OpenVINORunner(fp32_onnx, threads=threads, inference_precision="f32", name="openvino-fp32")
 
     def float_islands_in_f32(self, model: Path, threads: int) -> Runner:
@@ -60,17 +62,18 @@ class OnnxRuntimeBuild(BuildBackend):
     # accuracy for a gain the target may not see (contracts/profiles.Budgets.ort_int8_min_speedup)
     int8_speedup_gate = True
 
-    def fp32_baseline(self, fp32_onnx: Path, threads: int) -> Runner:
-        return OnnxRuntimeRunner(fp32_onnx, threads=threads, name="onnxruntime-fp32")
+    def fp32_baseline(self, fp32_onnx: Path, threads: int, arch: str = "x86_64") -> Runner:
+        # an ARM device has no NCHWc layout: neither has its fp32 baseline (backends/onnxruntime/target.py)
+        return OnnxRuntimeRunner(fp32_onnx, threads=threads, name="onnxruntime-fp32", session=target_session(arch))
 
 
 class TensorRTBuild(BuildBackend):
     backend = Backend.tensorrt
     engine_on_device = True
 
-    def fp32_baseline(self, fp32_onnx: Path, threads: int) -> Runner:
+    def fp32_baseline(self, fp32_onnx: Path, threads: int, arch: str = "x86_64") -> Runner:
         # the portable fp32 model under ONNX Runtime: the engine itself is built on the device
-        return OnnxRuntimeBuild().fp32_baseline(fp32_onnx, threads)
+        return OnnxRuntimeBuild().fp32_baseline(fp32_onnx, threads, arch)
 
 
 ENTITIES: dict[Backend, BuildBackend] = {e.backend: e for e in (OpenVINOBuild(), OnnxRuntimeBuild(), TensorRTBuild())}

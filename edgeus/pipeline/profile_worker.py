@@ -32,7 +32,7 @@ def profile_compiled(model_path: str, profile_json: str, spec, samples: list, ba
     if profile.plan != "fp32" and baseline_onnx is not None:
         # A plan that is slower than its fp32 original must not ship silently.
         backend = build_backend(profile)
-        speed = compare_speed(lambda: backend.fp32_baseline(Path(baseline_onnx), threads),
+        speed = compare_speed(lambda: backend.fp32_baseline(Path(baseline_onnx), threads, profile.hardware.arch),
                               lambda: open_runner(model, profile, threads), spec)
         perf.settings["speed_vs_fp32"] = speed
         if speed["speedup"] < 1.0:

@@ -125,7 +125,8 @@ def scope_stage(ctx: BuildContext, base: StageResult, base_key: str, search: lis
     def work(tmp: Path) -> dict:
         if not search:
             raise EdgeusError("the float-scope search needs validation images to search on (none left after the split)")
-        models = FloatScopeModels(base.path / "out", ctx.fp32_onnx, islands, ctx.threads,
+        # the trace's per-image ms is a timing: at most one thread per core (BuildContext.timing_threads)
+        models = FloatScopeModels(base.path / "out", ctx.fp32_onnx, islands, ctx.timing_threads,
                                   ctx.profile.quantization.scope_max_blocks)
         record = run_scope_search(models, ctx.fp32_onnx, ctx.spec, search, ctx.profile.budgets.accuracy_drop,
                                   ctx.progress_for, tmp / "out")

@@ -35,10 +35,10 @@ class OnnxRuntimeRunner(Runner):
         self.session = session or {}
         self._session = None
 
-    def _load(self) -> None:
+    def session_arguments(self):
+        """(SessionOptions, keyword arguments) this runner opens its InferenceSession with: threads, the
+        optimisation level and the target's session (config entries, disabled optimizers)."""
         ort = import_onnxruntime()
-        if not self.model_path.is_file():
-            raise BackendError(f"{self.model_path}: ONNX model not found")
         options = ort.SessionOptions()
         if self.threads:
             options.intra_op_num_threads = self.threads
@@ -52,9 +52,16 @@ class OnnxRuntimeRunner(Runner):
         options.log_severity_level = 3  # errors only; ORT's warnings about unused initialisers are noise
         for key, value in self.session.get("config", {}).items():
             options.add_session_config_entry(key, str(value))
+        return options, {"providers": ["CPUExecutionProvider"],
+                         "disabled_optimizers": list(self.session.get("disabled_optimizers", []))}
+
+    def _load(self) -> None:
+        ort = import_onnxruntime()
+        if not self.model_path.is_file():
+            raise BackendError(f"{self.model_path}: ONNX model not found")
+        options, kwargs = self.session_arguments()
         try:
-            self._session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"],
-                                                 disabled_optimizers=list(self.session.get("disabled_optimizers", [])))
+            self._session = ort.InferenceSession(str(self.model_path), options, **kwargs)
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types for corrupt models
             first = first_line(exc, 300)
             raise BackendError(f"{self.model_path}: ONNX Runtime cannot load the model: {first}") from None
