@@ -169,6 +169,9 @@ def emulated_conformance(folder: Path, manifest: dict, progress=None) -> Emulate
     the reason (the vectors then keep this machine's numbers, and say so)."""
     hardware = manifest["profile"]["hardware"]
     cpu_model = hardware.get("cpu_model")
+    if hardware.get("arch") != "aarch64" or manifest["engine"]["backend"] not in WHEELS_FOR:
+        return EmulatedConformance("not checked", cpu_model, f"no emulation for {hardware.get('arch')} "
+                                   f"{manifest['engine']['backend']} targets (aarch64 ONNX Runtime only)")
     if not cpu_model:
         return EmulatedConformance("not checked", None, "the profile names no CPU core (hardware.cpu_model)")
     try:

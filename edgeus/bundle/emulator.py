@@ -27,9 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeus.data.defaults import cache_dir
 from edgeus.errors import EmulatorUnavailable
 from edgeus.util.arm_cores import cpuinfo_text
+from edgeus.util.cache import cache_dir
 
 SUITE = "bookworm"                     # Debian 12: Python 3.11, what the wheels below are chosen for
 GUEST_PYTHON = ("3.11", "cp")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from edgeus.data.phantom import generate_phantom
+from edgeus.util.cache import cache_dir  # noqa: F401 -- re-exported (its callers import it from here)
 
 DEFAULT_SEED, DEFAULT_PER_TASK = 0, 24
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("EDGEUS_CACHE", Path.home() / ".cache" / "edgeus"))
 
 
 def default_phantom(per_task: int = DEFAULT_PER_TASK, seed: int = DEFAULT_SEED, progress=None) -> Path:

@@ -76,7 +76,7 @@ def test_a_build_without_the_emulator_says_not_checked_never_pass(tmp_path, monk
     from edgeus.pipeline.target_evidence import conformance_verdict
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    record = emulated_conformance(tmp_path, {"profile": {"hardware": {"cpu_model": "cortex-a76"}},
+    record = emulated_conformance(tmp_path, {"profile": {"hardware": {"arch": "aarch64", "cpu_model": "cortex-a76"}},
                                              "engine": {"backend": "onnxruntime"}})
     assert record.state == "not checked" and "qemu-aarch64" in record.reason
     assert "not checked on the target ISA" in record.summary()
