@@ -93,9 +93,14 @@ def prepare(manifest: dict, cpu_model: str, progress=None) -> tuple:
 
 
 def _installed(name: str) -> str:
+    """The version installed here, for a bundle that does not name one."""
     from importlib import metadata
 
-    return metadata.version(name)
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        raise EmulatorUnavailable(f"the bundle names no {name} version and none is installed here: "
+                                  f"pip install {name}") from None
 
 
 def _guest(mode: str, folder: Path, engine: dict, cpu_model: str, emulator, land: Userland, threads: int,

@@ -139,11 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     from edgeus.cli.evidence import add_evidence_commands
     from edgeus.cli.farm import add_farm_commands
     from edgeus.cli.quantize import add_quantize_commands
+    from edgeus.cli.robustness import add_robustness_command
     from edgeus.cli.ship import add_ship_commands
 
     add_data_commands(sub)
     add_quantize_commands(sub, profile_opts)
     add_evidence_commands(sub, profile_opts)
+    add_robustness_command(sub, profile_opts)
     add_ship_commands(sub)
     add_farm_commands(sub, profile_opts)
     return parser

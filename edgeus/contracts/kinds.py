@@ -5,6 +5,10 @@ importing profiles, and profiles can check a pinned plan without an import circl
 from __future__ import annotations
 
 from enum import Enum
+from typing import Literal
+
+# Ultrasound shift families (data/shifts.py defines each; profiles' [budgets.robustness] names them)
+ShiftFamily = Literal["gain", "gain_up", "contrast", "tgc", "speckle", "sector", "resolution", "jpeg", "motion_blur"]
 
 
 class Backend(str, Enum):

@@ -11,12 +11,12 @@ import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from edgeus._compat import tomllib
-from edgeus.contracts.kinds import Backend, Precision
+from edgeus.contracts.kinds import Backend, Precision, ShiftFamily
 from edgeus.contracts.limits import MAX_FPS, MAX_THREADS
 from edgeus.contracts.plans import plan_named
 from edgeus.errors import ProfileError
@@ -145,6 +145,19 @@ class AccuracyDrops(_Strict):
     acc_worst: Drop
 
 
+class RobustnessBudget(_Strict):
+    """Largest extra drop a plan may show under an ultrasound shift beyond what fp32 loses on the same images
+    (a difference in differences with a paired CI, evidence/robustness.py), at severities 1..``max_severity``
+    of each family (data/shifts.py)."""
+
+    families: list[ShiftFamily] = Field(default_factory=lambda: list(get_args(ShiftFamily)), min_length=1)
+    max_severity: int = Field(default=3, strict=True, ge=1, le=5)
+    dsc: Drop = 0.03
+    nsd: Drop = 0.05
+    auc: Drop = 0.05
+    acc: Drop = 0.08
+
+
 class TestSetBudget(_Strict):
     """An end-to-end budget over a whole test set, as the challenge measured it."""
 
@@ -160,6 +173,7 @@ class Budgets(_Strict):
     model_size_mb: MiB
     accuracy_drop: AccuracyDrops
     test_set: TestSetBudget | None = None
+    robustness: RobustnessBudget | None = None  # None: robustness is measured on request, not gated
     # An accuracy gate whose paired CI spans its budget and 0 is inconclusive. Strict (release) profiles block
     # on it; by default it warns, and the verdict says how many images would decide it.
     strict: bool = Field(default=False, strict=True)

@@ -40,7 +40,10 @@ def _feeds(spec: ModelSpec, images: list[np.ndarray], prompt: np.ndarray) -> dic
 
 def predict(runner: Runner, spec: ModelSpec, samples: list[Sample], batch_size: int = 8,
             mask_mapping: str = "uncrop", keep_logits: bool = False,
-            progress: Callable[[str, int], None] | None = None) -> dict[str, TaskPredictions]:
+            progress: Callable[[str, int], None] | None = None,
+            transform: Callable[[np.ndarray, Sample], np.ndarray] | None = None) -> dict[str, TaskPredictions]:
+    """``transform(image, sample)``: applied to each decoded uint8 image before preprocessing (a shift,
+    data/shifts.py); the mask goes back to the image's size as usual."""
     catalog = spec.task_catalog()
     pre = spec.preprocessing_spec()
     by_task: dict[str, list[Sample]] = {}
@@ -54,6 +57,8 @@ def predict(runner: Runner, spec: ModelSpec, samples: list[Sample], batch_size: 
         for start in range(0, len(task_samples), batch_size):
             chunk = task_samples[start:start + batch_size]
             raw = [read_image(s.image_path, s.id) for s in chunk]
+            if transform is not None:
+                raw = [transform(r, s) for r, s in zip(raw, chunk, strict=True)]
             outputs = runner.infer(_feeds(spec, [preprocess(r, pre) for r in raw], prompt))
             values = outputs[task.output]
             if not keep_logits and not np.all(np.isfinite(values)):

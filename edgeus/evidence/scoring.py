@@ -44,6 +44,16 @@ class TaskScores:
         return {m: self.value(m) for m in metrics}
 
 
+def metric_values(scores: TaskScores, metric: str) -> dict:
+    """What the bootstrap resamples for ``metric``: per-image values (dsc, nsd, correct) or labels and
+    probabilities (AUC is not a mean over images)."""
+    if metric in ("dsc", "nsd"):
+        return {"per_sample": scores.per_sample[metric]}
+    if metric == "acc":
+        return {"per_sample": (scores.probabilities.argmax(1) == scores.labels).astype(float)}
+    return {"labels": scores.labels, "probabilities": scores.probabilities}
+
+
 def score_task(samples: list[Sample], predictions: TaskPredictions) -> TaskScores:
     """Score one task row's predictions (one split at a time: sample ids are unique only within a split)."""
     index = {s.id: s for s in samples}

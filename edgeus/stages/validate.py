@@ -27,25 +27,17 @@ from edgeus.evidence.bootstrap import metric_replicates, percentile_interval, re
 from edgeus.evidence.evaluate import TaskPredictions, predict
 from edgeus.evidence.gates import GateOutcome, combine, judge_drop
 from edgeus.evidence.metrics import mask_agreement
-from edgeus.evidence.scoring import TaskScores, pool_by_scored_task, score_task
+from edgeus.evidence.scoring import TaskScores, metric_values, pool_by_scored_task, score_task
 
 SEG_METRICS, CLS_METRICS = ("dsc", "nsd"), ("auc", "acc")
-
-
-def _values(scores: TaskScores, metric: str) -> dict:
-    if metric in ("dsc", "nsd"):
-        return {"per_sample": scores.per_sample[metric]}
-    if metric == "acc":
-        return {"per_sample": (scores.probabilities.argmax(1) == scores.labels).astype(float)}
-    return {"labels": scores.labels, "probabilities": scores.probabilities}
 
 
 def compare_metric(metric: str, ref: TaskScores, cand: TaskScores, budget: float,
                    seed: int) -> tuple[MetricComparison, np.ndarray]:
     """The comparison of one metric with its gate, and the bootstrap replicates of its drop (for the macro)."""
     counts = resample_counts(ref.n, seed=seed)
-    r_rep = metric_replicates(metric, _values(ref, metric), counts)
-    c_rep = metric_replicates(metric, _values(cand, metric), counts)
+    r_rep = metric_replicates(metric, metric_values(ref, metric), counts)
+    c_rep = metric_replicates(metric, metric_values(cand, metric), counts)
     r, c = ref.value(metric), cand.value(metric)
     drop = None if r is None or c is None else r - c
     drop_ci = percentile_interval(r_rep - c_rep).to_list()
