@@ -126,6 +126,10 @@ def print_build_summary(result, strict: bool = False) -> None:
     else:
         verdict = f"[green]all budgets met[/green] ({tally})"
     print_library_warnings(result)
+    if getattr(result, "robustness", None):
+        from edgeus.pipeline.robustness import summary
+
+        console.print(summary(result.robustness), highlight=False, markup=False)
     if result.target_conformance is not None:
         record = result.target_conformance
         colour = {"pass": "green", "fail": "red"}.get(record.state, "yellow")

@@ -44,7 +44,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         raise BudgetFailed(f"fragile under shift: {d.family} severity {d.severity}, {d.task} {d.metric.upper()} extra "
                            f"drop {d.extra_drop:.4f} > budget {d.budget:g}" + (f" (and {len(failed) - 1} more)"
                                                                               if len(failed) > 1 else ""))
-    console.print(summary_line(report), highlight=False)
+    console.print(summary_line(report), highlight=False, markup=False)
     return 0
 
 

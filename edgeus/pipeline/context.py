@@ -224,6 +224,7 @@ class PlanSearch:
     confirm_images: dict = field(default_factory=dict)
     timing_note: str = ""
     ledger: list[dict] = field(default_factory=list)
+    confirm: dict = field(default_factory=dict)  # split -> the samples that confirmed the plans (not serialised)
 
     @property
     def shipped(self) -> PlanRun | None:
@@ -261,3 +262,4 @@ class BuildResult:
     plans: PlanSearch | None = None   # every candidate plan, its verdicts and the choice
     notes: list[str] = field(default_factory=list)  # what the console says after the build (threads capped)
     target_conformance: object | None = None  # bundle/emulated.EmulatedConformance of a cross-architecture target
+    robustness: dict | None = None    # robustness.json: the shipped plan under ultrasound shifts (pipeline/robustness.py)

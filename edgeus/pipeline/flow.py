@@ -33,11 +33,12 @@ from edgeus.pipeline.context import (  # noqa: F401 -- re-exported
     silent,
 )
 from edgeus.pipeline.deferred import deferred_build
-from edgeus.pipeline.plans import plan_profile, quantize_plans, search_plans
-from edgeus.pipeline.stages import export_stage, profile_stage, profiling_of, quantize_stage
+from edgeus.pipeline.plans import plan_profile, plan_runner, quantize_plans, search_plans
+from edgeus.pipeline.robustness import robustness_stage, robustness_verdicts
+from edgeus.pipeline.stages import export_stage, profile_stage, profiling_of, quantize_stage, validation_of
 from edgeus.pipeline.tail import ship_bundle
 from edgeus.pipeline.target_evidence import evidence_isa
-from edgeus.pipeline.verdicts import Verdict, is_target_machine, judge
+from edgeus.pipeline.verdicts import Verdict, all_passed, is_target_machine, judge
 from edgeus.util.lock import output_lock
 from edgeus.util.logs import CapturedLogs, capture_library_logs
 from edgeus.util.toolchain import cpu_isa
@@ -116,10 +117,19 @@ def _build(ctx: BuildContext, choice: PlanChoice, logs: CapturedLogs) -> BuildRe
     result.stages.append(profiled)
     ctx.on_stage("profile", profiled)
 
-    # 6. verdicts and the bundle
-    result.accuracy, result.perf = shipped.accuracy, profiled.payload
+    # 6. robustness under shift, on the internal images that confirmed the plan (severity 0: the validation)
+    ctx.on_stage("robustness", None)
+    robust = robustness_stage(validation_of(ctx), shipped.compile_key, plan_runner(shipped, ctx.threads),
+                              result.plans.confirm.get("internal", []), profile.budgets.robustness)
+    result.stages.append(robust)
+    ctx.on_stage("robustness", robust)
+
+    # 7. verdicts and the bundle
+    result.accuracy, result.perf, result.robustness = shipped.accuracy, profiled.payload, robust.payload
     result.verdicts, result.passed = judge(profile, result.perf, result.accuracy,
                                            measured_on_target=ctx.options.on_device or is_target_machine(profile))
+    result.verdicts += robustness_verdicts(result.robustness, profile.budgets.robustness)
+    result.passed = all_passed(result.verdicts, profile.budgets.strict)
     if result.plans.chosen is None:  # the closest plan ships, marked failed, so the user can see why
         result.verdicts.insert(0, Verdict("plan search", None, 0, "", False,
                                           f"no plan passes every gate; closest: {shipped.plan.name} ({shipped.reason})"))

@@ -79,7 +79,7 @@ def search_plans(ctx: BuildContext, choice: PlanChoice) -> PlanSearch:
     search, confirm = _search_and_confirm(ctx, choice)
     confirm_splits = {"internal": confirm, **{k: v for k, v in ctx.splits.items() if k != "internal"}}
     result = PlanSearch([], dict(choice.excluded), choice.pinned, search_images=len(search),
-                        confirm_images={k: len(v) for k, v in confirm_splits.items()})
+                        confirm_images={k: len(v) for k, v in confirm_splits.items()}, confirm=confirm_splits)
     scope_islands = _search_islands(choice.candidates)
     for plan in choice.candidates:
         run = PlanRun(plan, plan_profile(ctx.profile, plan))

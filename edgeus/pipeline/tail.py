@@ -15,6 +15,7 @@ from edgeus.contracts.profiles import DeviceProfile
 from edgeus.contracts.reports import PerfReport
 from edgeus.contracts.stage_records import ModelRecord
 from edgeus.pipeline.context import BuildContext, BuildResult
+from edgeus.pipeline.robustness import ROBUSTNESS_FILE
 from edgeus.pipeline.target_evidence import conformance_check
 from edgeus.util.logs import scrub_paths
 
@@ -36,7 +37,8 @@ def ship_bundle(ctx: BuildContext, result: BuildResult, profile: DeviceProfile, 
         calibration=ctx.calibration.record() if ctx.calibration else None, data=result.data,
         build_log=shippable_log(ctx, result),
         candidate_factory=lambda: open_runner(compiled_dir, profile, ctx.threads),
-        extra_texts={"plans.json": json.dumps(plans.to_dict(), indent=1, default=str) + "\n"} if plans else {},
+        extra_texts={**({"plans.json": json.dumps(plans.to_dict(), indent=1, default=str) + "\n"} if plans else {}),
+                     **({ROBUSTNESS_FILE: json.dumps(result.robustness, indent=1) + "\n"} if result.robustness else {})},
         evidence_isa=ctx.evidence_isa or None,
         target_check=conformance_check(profile, result, lambda label: ctx.on_stage(label, None)),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from edgeus.contracts.profiles import CpuFeature, DeviceProfile
 from edgeus.contracts.reports import AccuracyReport, PerfReport
@@ -102,7 +103,7 @@ def is_target_machine(profile: DeviceProfile) -> bool:
     if hw.cpu_model is None or platform.machine().replace("arm64", "aarch64") != hw.arch:
         return False
     try:
-        text = open("/proc/cpuinfo").read().lower()
+        text = Path("/proc/cpuinfo").read_text().lower()
     except OSError:
         return False
     if hw.arch == "aarch64":

@@ -192,3 +192,34 @@ def plans_chart(plans: list[dict], budget: float | None = None) -> bytes:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     return _png(fig)
+
+
+def robustness_chart(report: dict, family: str) -> bytes:
+    """One shift family: per task, the fp32 model's and the plan's metric against severity (0 = clean), the
+    first metric of each task (DSC / AUC); shaded: the plan's extra drop's 95 % CI around its curve."""
+    plt = _pyplot()
+    drops = [d for d in report["drops"] if d["family"] == family and d["metric"] in ("dsc", "auc")]
+    tasks = list(dict.fromkeys(d["task"] for d in drops))
+    fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(2.4 * max(1, len(tasks)), 2.6), squeeze=False, sharey=True)
+    for ax, task in zip(axes[0], tasks, strict=False):
+        rows = sorted((d for d in drops if d["task"] == task and d["severity"] > 0), key=lambda d: d["severity"])
+        if not rows or rows[0]["reference_clean"] is None:
+            ax.set_title(task.split("/")[0], fontsize=8)
+            continue
+        x = [0] + [d["severity"] for d in rows]
+        ref = [rows[0]["reference_clean"]] + [d["reference_shifted"] for d in rows]
+        cand = [rows[0]["candidate_clean"]] + [d["candidate_shifted"] for d in rows]
+        ax.plot(x, ref, "o-", color="#455a64", label="fp32", markersize=3)
+        ax.plot(x, cand, "o-", color=INCONCLUSIVE_COLOUR, label="plan", markersize=3)
+        # the plan's value is fp32's minus the clean drop minus the extra drop: its CI band follows the extra drop
+        low = [cand[0]] + [c - ((d["ci"][1] or 0) - (d["extra_drop"] or 0)) if d["ci"] and d["ci"][1] is not None
+                           else c for c, d in zip(cand[1:], rows, strict=True)]
+        high = [cand[0]] + [c + ((d["extra_drop"] or 0) - (d["ci"][0] or 0)) if d["ci"] and d["ci"][0] is not None
+                            else c for c, d in zip(cand[1:], rows, strict=True)]
+        ax.fill_between(x, low, high, color=INCONCLUSIVE_COLOUR, alpha=0.2, linewidth=0)
+        ax.set_title(f"{task.split('/')[0]} {rows[0]['metric'].upper()}", fontsize=8)
+        ax.set_xlabel("severity", fontsize=7)
+        ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{family}: metric vs severity (plan's 95 % band from the paired extra-drop CI)", fontsize=9, y=1.06)
+    return _png(fig)

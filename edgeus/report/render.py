@@ -157,6 +157,37 @@ def evidence_blocks(manifest: dict) -> list[Block]:
     return blocks
 
 
+def robustness_blocks(report: dict) -> list[Block]:
+    """The plan under ultrasound shifts: per family and severity the worst task's extra drop beyond fp32, then
+    one figure per family (data/shifts.py defines each)."""
+    blocks = [Block("h2", text="Robustness under ultrasound shift"), Block("text", text=(
+        f"Reference `{report['reference']}` vs plan `{report['candidate']}` on {report['images']} images, clean and "
+        "shifted alike; the **extra drop** is how much more the plan loses under the shift than fp32 loses (a "
+        "difference in differences, paired 95 % bootstrap CI). "
+        + ("Gated by the profile's `[budgets.robustness]`." if report.get("budget") else
+           "Measured, not gated (the profile sets no `[budgets.robustness]`).")))]
+    rows = [["family", "severity", "parameter", "worst task / metric", "fp32 clean -> shifted", "plan clean -> shifted",
+             "extra drop [95 % CI]", "state"]]
+    for family, severity in report["shifts"]:
+        drops = [d for d in report["drops"] if d["family"] == family and d["severity"] == severity
+                 and d["extra_drop"] is not None]
+        if not drops:
+            continue
+        w = max(drops, key=lambda d: d["extra_drop"])
+        states = {d["state"] for d in drops}
+        state = next((s for s in ("fail", "inconclusive", "pass", "measured") if s in states), "undefined")
+        value = report["families"][family]["values"][severity]
+        rows.append([family, str(severity), str(value), f"{w['task']} {w['metric'].upper()}",
+                     f"{_n(w['reference_clean'])} -> {_n(w['reference_shifted'])}",
+                     f"{_n(w['candidate_clean'])} -> {_n(w['candidate_shifted'])}",
+                     f"{w['extra_drop']:.4f}" + _ci(w["ci"]), "**FAIL**" if state == "fail" else state])
+    blocks.append(Block("table", rows=rows))
+    for family in dict.fromkeys(f for f, _ in report["shifts"]):
+        blocks.append(Block("image", image=plots.robustness_chart(report, family), name=f"robustness-{family}.png",
+                            text=f"{family}: {report['families'][family]['formula']}"))
+    return blocks
+
+
 def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: dict[str, bytes],
                  plans: dict | None = None) -> list[Block]:
     target = manifest["target"]
@@ -302,7 +333,10 @@ def write_reports(folder: Path, manifest: dict, accuracy: dict, perf: dict | Non
 
     plans_file = folder / "plans.json"  # written by a build that searched plans
     plans = json.loads(plans_file.read_text()) if plans_file.is_file() else None
+    robust_file = folder / "robustness.json"  # the shipped plan under ultrasound shifts
     blocks = build_blocks(manifest, accuracy, perf, overlays, plans)
+    if robust_file.is_file():
+        blocks += robustness_blocks(json.loads(robust_file.read_text()))
     figures = folder / FIGURES_DIR
     figures.mkdir(exist_ok=True)
     for b in blocks:
