@@ -68,7 +68,7 @@ def build_bundle(target: str, data: Path, out: Path) -> Path:
     # one plan, the spec's hint scope (what these bundles are for: shipping, verifying, running them);
     # the plan search has its own tests (tests/pipeline/test_plan_search.py)
     options = BuildOptions(data=data, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2,
-                           plan="int8-hint")
+                           plan="int8-hint", robustness=target == "cpu-x86-scanner")  # the x86 bundle shows it
     return build(load_profile(target), options).run_dir
 
 

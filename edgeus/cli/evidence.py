@@ -124,7 +124,7 @@ def _build_many(args: argparse.Namespace, targets: list[str]) -> int:
     options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
                            data=Path(args.data).absolute() if args.data else None, out=Path(args.output).absolute(),
                            threads=args.threads, allow_missing_tasks=args.allow_missing_tasks, seed=args.seed,
-                           force=args.force, verbose=False, plan=args.plan)
+                           force=args.force, verbose=False, plan=args.plan, robustness=not args.no_robustness)
     if args.farm:
         from edgeus.farm.build import farm_build
 
@@ -174,7 +174,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = BuildOptions(model=args.model, checkpoint=args.checkpoint, spec_file=args.spec,
                            data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
                            allow_missing_tasks=args.allow_missing_tasks, seed=args.seed, force=args.force,
-                           verbose=args.verbose, plan=args.plan)
+                           verbose=args.verbose, plan=args.plan, robustness=not args.no_robustness)
     with stage_reporter() as on_stage:
         result = build(profile, options, on_stage=on_stage, progress_for=progress_bar)
     for note in result.notes:
@@ -265,6 +265,8 @@ def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="replace an existing bundle (cached stages are reused)")
     p.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    p.add_argument("--no-robustness", action="store_true",
+                   help="skip the robustness-under-shift stage (quicker iterations; refused where the profile gates it)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show library logs (NNCF, OpenVINO, ONNX Runtime) on the console too; they are always in build.log")
     p.set_defaults(handler=cmd_build)

@@ -57,6 +57,7 @@ class BuildOptions:
     verbose: bool = False  # library logs on the console too (they always go to the bundle's build.log)
     plan: str | None = None  # "auto" or a plan name (contracts/plans.py); None: the profile's (default auto)
     on_device: bool = False  # this machine is the profile's device (a farm agent that serves it: farm/)
+    robustness: bool = True  # the robustness-under-shift stage (pipeline/robustness.py); refused off when gated
 
 
 @dataclass

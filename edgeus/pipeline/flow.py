@@ -53,6 +53,8 @@ def build(profile: DeviceProfile, options: BuildOptions, on_stage: OnStage = sil
     shows them on stderr."""
     # an unknown plan, or one the target cannot run, is refused before anything is written
     choice = candidate_plans(profile, options.plan or profile.plan, cpu_isa())
+    if not options.robustness and profile.budgets.robustness is not None:
+        raise EdgeusError(f"{profile.name} gates robustness under shift ([budgets.robustness]): it cannot be skipped")
     log_dir = Path(tempfile.mkdtemp(prefix="edgeus-log-"))
     try:
         # one writer per -o folder (a second build refuses); stale locks of killed builds are taken over
@@ -118,17 +120,19 @@ def _build(ctx: BuildContext, choice: PlanChoice, logs: CapturedLogs) -> BuildRe
     ctx.on_stage("profile", profiled)
 
     # 6. robustness under shift, on the internal images that confirmed the plan (severity 0: the validation)
-    ctx.on_stage("robustness", None)
-    robust = robustness_stage(validation_of(ctx), shipped.compile_key, plan_runner(shipped, ctx.threads),
-                              result.plans.confirm.get("internal", []), profile.budgets.robustness)
-    result.stages.append(robust)
-    ctx.on_stage("robustness", robust)
+    if ctx.options.robustness:
+        ctx.on_stage("robustness", None)
+        robust = robustness_stage(validation_of(ctx), shipped.compile_key, plan_runner(shipped, ctx.threads),
+                                  result.plans.confirm.get("internal", []), profile.budgets.robustness)
+        result.stages.append(robust)
+        ctx.on_stage("robustness", robust)
+        result.robustness = robust.payload
 
     # 7. verdicts and the bundle
-    result.accuracy, result.perf, result.robustness = shipped.accuracy, profiled.payload, robust.payload
+    result.accuracy, result.perf = shipped.accuracy, profiled.payload
     result.verdicts, result.passed = judge(profile, result.perf, result.accuracy,
                                            measured_on_target=ctx.options.on_device or is_target_machine(profile))
-    result.verdicts += robustness_verdicts(result.robustness, profile.budgets.robustness)
+    result.verdicts += robustness_verdicts(result.robustness, profile.budgets.robustness) if result.robustness else []
     result.passed = all_passed(result.verdicts, profile.budgets.strict)
     if result.plans.chosen is None:  # the closest plan ships, marked failed, so the user can see why
         result.verdicts.insert(0, Verdict("plan search", None, 0, "", False,

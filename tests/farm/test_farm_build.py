@@ -29,7 +29,8 @@ def farm(tmp_path):
 
 def _build(farm: Farm, data: Path, out: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edgeus", "build", "--target", TARGETS, "--farm", farm.address,
-                           "--data", str(data), "-o", str(out), "--threads", "2", "--plan", "int8-hint"],
+                           "--data", str(data), "-o", str(out), "--threads", "2", "--plan", "int8-hint",
+                           "--no-robustness"],  # robustness is a stage like any other: tests/pipeline covers it
                           capture_output=True, text=True, env=_env(), timeout=1200)
 
 
@@ -94,8 +95,8 @@ def test_two_targets_are_built_each_on_its_own_device(farm, small_phantom, x86_b
 def test_a_device_lost_mid_build_fails_only_its_target(farm, small_phantom, tmp_path):
     out = tmp_path / "out"
     build = subprocess.Popen([sys.executable, "-m", "edgeus", "build", "--target", TARGETS, "--farm", farm.address,
-                              "--data", str(small_phantom), "-o", str(out), "--threads", "2", "--plan", "int8-hint"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+                              "--data", str(small_phantom), "-o", str(out), "--threads", "2", "--plan", "int8-hint",
+                              "--no-robustness"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     time.sleep(20)  # both builds are under way (a build takes well over a minute here)
     farm.kill("b")
     stdout, stderr = build.communicate(timeout=1200)
@@ -116,7 +117,7 @@ def test_a_device_lost_mid_build_is_replaced_by_another_of_its_profile(tmp_path,
         out = tmp_path / "out"
         build = subprocess.Popen([sys.executable, "-m", "edgeus", "build", "--target", "cpu-x86-scanner", "--farm",
                                   farm.address, "--data", str(small_phantom), "-o", str(out), "--threads", "2",
-                                  "--plan", "int8-hint"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  "--plan", "int8-hint", "--no-robustness"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env=_env())
         time.sleep(15)  # under way on scanner-a1
         farm.start_agent("a2", {**SCANNER, "name": "scanner-a2"}, "cpu-x86-scanner")

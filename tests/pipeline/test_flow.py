@@ -17,19 +17,20 @@ from edgeus.contracts.profiles import load_profile
 from edgeus.errors import OutputExistsError
 from edgeus.pipeline.flow import BuildOptions, build
 
-STAGES = ["export", "quantize", "compile", "validate", "profile"]
+STAGES = ["export", "quantize", "compile", "validate", "profile", "robustness"]
 
 
-def _options(phantom: Path, out: Path, force: bool = False) -> BuildOptions:
-    # one plan (the spec's hint scope): these tests are about the flow; tests/pipeline/test_plan_search.py searches
+def _options(phantom: Path, out: Path, force: bool = False, robustness: bool = False) -> BuildOptions:
+    # one plan (the spec's hint scope): these tests are about the flow; tests/pipeline/test_plan_search.py searches.
+    # Robustness only where a test follows every stage (tests/pipeline/test_robustness_build.py has the rest)
     return BuildOptions(data=phantom, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2, force=force,
-                        plan="int8-hint")
+                        plan="int8-hint", robustness=robustness)
 
 
 def test_build_runs_every_stage_then_reuses_them(small_phantom, tmp_path):
     phantom = small_phantom
     profile = load_profile("cpu-arm-handheld")
-    first = build(profile, _options(phantom, tmp_path))
+    first = build(profile, _options(phantom, tmp_path, robustness=True))
     assert [s.name for s in first.stages] == STAGES and not any(s.cached for s in first.stages)
     run = first.run_dir
     assert run.name == "uniusnet-small-cpu-arm-handheld-int8-hint"
@@ -42,8 +43,8 @@ def test_build_runs_every_stage_then_reuses_them(small_phantom, tmp_path):
     verdicts = json.loads((run / "verdicts.json").read_text())
     assert verdicts["passed"] == first.passed
     with pytest.raises(OutputExistsError, match="--force"):
-        build(profile, _options(phantom, tmp_path))  # a bundle is never replaced silently
-    again = build(profile, _options(phantom, tmp_path, force=True))
+        build(profile, _options(phantom, tmp_path, robustness=True))  # a bundle is never replaced silently
+    again = build(profile, _options(phantom, tmp_path, force=True, robustness=True))
     assert all(s.cached for s in again.stages)
     assert [s.key for s in again.stages] == [s.key for s in first.stages]
 
@@ -56,7 +57,7 @@ def _cli(args: list[str], **kw) -> subprocess.Popen:
 
 def test_killed_build_resumes_from_finished_stages(small_phantom, x86_bundle, tmp_path):
     args = ["build", "--target", "cpu-x86-scanner", "--data", str(small_phantom), "-o", str(tmp_path), "--threads",
-            "2", "--plan", "int8-hint"]
+            "2", "--plan", "int8-hint", "--no-robustness"]
     seed_stages(x86_bundle, tmp_path, ("export",))  # the session's export: this run starts at quantize
     stages = tmp_path / ".edgeus-cache"
     proc = _cli(args)
@@ -126,7 +127,7 @@ def test_a_second_build_into_the_same_folder_is_refused_and_the_first_finishes(s
     from edgeus.bundle.verify import verify
 
     args = ["build", "--target", "cpu-arm-handheld", "--data", str(small_phantom), "-o", str(tmp_path), "--threads",
-            "2", "--plan", "int8-hint"]
+            "2", "--plan", "int8-hint", "--no-robustness"]
     seed_stages(arm_bundle, tmp_path)  # cached stages: the lock is held through the bundle tail all the same
     first = _cli(args)
     deadline = time.time() + 300

@@ -36,3 +36,17 @@ def test_a_gated_family_becomes_a_verdict():
     assert [v.item for v in verdicts] == ["robustness: gain (severity <= 3), extra drop beyond fp32"]
     assert verdicts[0].state == "fail" and "Kidney/segmentation DSC at severity 3" in verdicts[0].note
     assert robustness_verdicts({"drops": [drop]}, None) == []
+
+
+def test_robustness_cannot_be_skipped_where_the_profile_gates_it(tmp_path, run_cli):
+    from conftest import assert_one_line_error
+
+    from edgeus.contracts.profiles import BUILTIN_PROFILES_DIR
+
+    text = (BUILTIN_PROFILES_DIR / "cpu-x86-scanner.toml").read_text()
+    text = text.replace("[budgets.accuracy_drop]", "[budgets.robustness]\nfamilies = [\"gain\"]\n\n[budgets.accuracy_drop]")
+    (tmp_path / "cpu-x86-scanner.toml").write_text(text)
+    code, _, err = run_cli("build", "--target", tmp_path / "cpu-x86-scanner.toml", "--no-robustness",
+                           "-o", tmp_path / "out")
+    assert_one_line_error(code, err, "gates robustness under shift", "cannot be skipped")
+    assert not (tmp_path / "out").exists()
