@@ -41,6 +41,22 @@ def run_subprocess(*args: str, env: dict | None = None, cwd: Path | None = None)
                           env=full_env, cwd=cwd, timeout=600)
 
 
+class WrappedRunner:
+    """Mixin for test runners that wrap another (``self.inner``): loading, unloading and metadata delegate."""
+
+    def _load(self):
+        self.inner.activate()
+
+    def _unload(self):
+        self.inner.deactivate()
+
+    def input_metadata(self):
+        return self.inner.input_metadata()
+
+    def output_metadata(self):
+        return self.inner.output_metadata()
+
+
 def assert_one_line_error(code: int, err: str, *needles: str) -> None:
     assert code != 0
     lines = [line for line in err.strip().splitlines() if not line.startswith("... ")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import WrappedRunner
 
 from edgeus.backends.base import Runner
 from edgeus.backends.torch import TorchRunner
@@ -17,7 +18,7 @@ from edgeus.stages.robustness import robustness, shift_grid
 from edgeus.stages.validate import validate
 
 
-class DarkFragileRunner(Runner):
+class DarkFragileRunner(WrappedRunner, Runner):
     """The reference, except that images darker than ``threshold`` (mean of the normalised input) get their
     outputs scrambled: clean images pass, a gain shift breaks it."""
 
@@ -26,18 +27,6 @@ class DarkFragileRunner(Runner):
     def __init__(self, inner: Runner, threshold: float) -> None:
         super().__init__("fragile")
         self.inner, self.threshold = inner, threshold
-
-    def _load(self):
-        self.inner.activate()
-
-    def _unload(self):
-        self.inner.deactivate()
-
-    def input_metadata(self):
-        return self.inner.input_metadata()
-
-    def output_metadata(self):
-        return self.inner.output_metadata()
 
     def _infer(self, feeds):
         out = {k: v.copy() for k, v in self.inner.infer(feeds).items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import WrappedRunner
 
 from edgeus.backends.base import Runner
 from edgeus.backends.torch import TorchRunner
@@ -14,7 +15,7 @@ from edgeus.models import create_model, model_spec
 from edgeus.stages.validate import validate
 
 
-class ScrambledRunner(Runner):
+class ScrambledRunner(WrappedRunner, Runner):
     """Wraps a runner and scrambles one task's output (shifts the mask far off / swaps class scores)."""
 
     backend = "test-damaged"
@@ -23,18 +24,6 @@ class ScrambledRunner(Runner):
         super().__init__(f"damaged:{inner.name}")
         self.inner, self.prompt, self.output, self.nan, self.only_first = inner, prompt, output, nan, only_first
         self.damaged = 0
-
-    def _load(self):
-        self.inner.activate()
-
-    def _unload(self):
-        self.inner.deactivate()
-
-    def input_metadata(self):
-        return self.inner.input_metadata()
-
-    def output_metadata(self):
-        return self.inner.output_metadata()
 
     def _infer(self, feeds):
         out = dict(self.inner.infer(feeds))
