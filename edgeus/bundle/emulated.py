@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 from edgeus.bundle.conformance import VectorCheck
 from edgeus.bundle.emulator import Userland, find_emulator, guest_cpu, userland
 from edgeus.errors import BundleError, EmulatorUnavailable
-from edgeus.util.toolchain import usable_cores
+from edgeus.util.toolchain import host_arch, usable_cores
 
 GUEST_TIMEOUT_S = 3600  # an INT8 model of a few GFLOPs runs ~20-50x slower under TCG than natively
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the edgeus package the guest imports (pure Python)
@@ -63,7 +62,7 @@ class EmulatedConformance:
 
 
 def needs_emulation(arch: str) -> bool:
-    return platform.machine().replace("arm64", "aarch64") != arch
+    return host_arch() != arch
 
 
 def check_emulation_target(manifest: dict, bundle: Path) -> tuple[str, str]:

@@ -18,7 +18,6 @@ otherwise all of it confirms. The external split, where there is one, only confi
 from __future__ import annotations
 
 import hashlib
-import platform
 from collections.abc import Callable
 
 from edgeus.backends.base import Runner
@@ -51,6 +50,7 @@ from edgeus.pipeline.verdicts import (
     is_target_machine,
     off_target,
 )
+from edgeus.util.toolchain import host_arch
 
 
 def split_search_confirm(samples: list[Sample], seed: int) -> tuple[list[Sample], list[Sample]]:
@@ -195,7 +195,7 @@ def _time_plans(ctx: BuildContext, runs: list[PlanRun], samples: list) -> str:
             run.timing["speedup_vs_fp32"] = fp32 / run.timing["median_ms"]
     rounds = min(t["rounds"] for t in timings.values())
     note = f"batch 1, {ctx.timing_threads} threads, {rounds} interleaved rounds, on this build machine"
-    here = platform.machine().replace("arm64", "aarch64").replace("AMD64", "x86_64")
+    here = host_arch()
     if here != ctx.profile.hardware.arch:
         # the ranking of plans by speed is this machine's; an ARM device may rank them differently
         note += f" ({here}, timing an {ctx.profile.hardware.arch} target: the ranking may differ on the device)"

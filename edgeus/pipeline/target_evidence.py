@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,11 +17,11 @@ from edgeus.bundle.emulated import EmulatedConformance, emulated_conformance, ne
 from edgeus.contracts.profiles import Backend, DeviceProfile
 from edgeus.pipeline.context import BuildResult
 from edgeus.pipeline.verdicts import Verdict, all_passed
-from edgeus.util.toolchain import cpu_isa
+from edgeus.util.toolchain import cpu_isa, host_arch
 
 
 def evidence_isa(profile: DeviceProfile) -> dict:
-    here = platform.machine().replace("arm64", "aarch64")
+    here = host_arch()
     record = {"machine": here, "host_features": cpu_isa(), "target_arch": profile.hardware.arch,
               "target_features": profile.hardware.cpu_features, "target_cpu": profile.hardware.cpu_model}
     if profile.backend == Backend.openvino:

@@ -10,7 +10,6 @@ blocks under a strict profile (``budgets.strict``) and warns otherwise. A blocki
 
 from __future__ import annotations
 
-import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from edgeus.errors import BudgetFailed  # noqa: F401 -- still importable from he
 from edgeus.evidence.gates import blocks
 from edgeus.pipeline.projection import Projection, project
 from edgeus.util.device_identity import describe
-from edgeus.util.toolchain import cpu_isa
+from edgeus.util.toolchain import cpu_isa, host_arch
 
 
 @dataclass
@@ -100,7 +99,7 @@ def is_target_machine(profile: DeviceProfile) -> bool:
     from edgeus.util.arm_cores import ARM_CORES
 
     hw = profile.hardware
-    if hw.cpu_model is None or platform.machine().replace("arm64", "aarch64") != hw.arch:
+    if hw.cpu_model is None or host_arch() != hw.arch:
         return False
     try:
         text = Path("/proc/cpuinfo").read_text().lower()
@@ -148,7 +147,7 @@ def features_beyond_target(profile: DeviceProfile, build_features: list[str] | N
     from typing import get_args
 
     target = profile.hardware.cpu_features
-    if target is None or platform.machine().replace("arm64", "aarch64") != profile.hardware.arch:
+    if target is None or host_arch() != profile.hardware.arch:
         return []
     relevant = set(get_args(CpuFeature))
     here = build_features if build_features is not None else cpu_isa()

@@ -129,6 +129,13 @@ def machine_description() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(), "system": platform.system()}
 
 
+def host_arch() -> str:
+    """This machine's architecture in profile spelling (``x86_64``, ``aarch64``): macOS says arm64, Windows AMD64."""
+    import platform
+
+    return platform.machine().replace("arm64", "aarch64").replace("AMD64", "x86_64")
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity, e.g. a container's cpuset), at least 1: no timing
     uses more threads than this, since two threads on one core time the scheduler, not the model."""
