@@ -59,6 +59,14 @@ def ort_profile_of(profile):
                                       "runtime": runtime})
 
 
+def model_inputs(model: str, work: Path, per_task: int) -> tuple[Path | None, Path]:
+    """The model's weights (a seeded checkpoint where it has none embedded) and the phantom data, made once."""
+    data = work / f"phantom-n{per_task}"
+    if not (data / "phantom.json").is_file():
+        edgeus.generate_phantom(data, per_task=per_task, seed=0)
+    return fixed_weights(model, work), data
+
+
 def run_builds(model: str, weights: Path | None, targets: list[str], work: Path, threads: int, data: Path,
                with_ort: bool) -> list[dict]:
     builds = []
@@ -218,10 +226,7 @@ def main() -> None:
                "threads": args.threads, "targets": args.targets.split(","), "models": {}}
     for model in args.models.split(","):
         print(f"{model}:", flush=True)
-        weights = fixed_weights(model, work)
-        data = work / f"phantom-n{args.per_task}"
-        if not (data / "phantom.json").is_file():
-            edgeus.generate_phantom(data, per_task=args.per_task, seed=0)
+        weights, data = model_inputs(model, work, args.per_task)
         builds = run_builds(model, weights, args.targets.split(","), work / model, args.threads, data,
                             model in args.ort_models.split(","))
         timing = time_everything(model, weights, builds, args.threads, args.rounds)

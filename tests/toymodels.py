@@ -126,3 +126,45 @@ class FragileLuminalNet(nn.Module):
 
 def fragile_luminal_net() -> FragileLuminalNet:
     return FragileLuminalNet().eval()
+
+
+class GainFragileNet(nn.Module):
+    """Gain-invariant in fp32, fragile in INT8 once calibrated on bright images. Every class logit is a depth
+    contrast, ``w`` x (mean of the image's top half - mean of its bottom half): a darker image scales all of a
+    task's logits alike, so fp32's ranking (AUC) holds under any gain. Liver's logits pass through a 3x3
+    convolution (the identity on them) beside a channel ``k`` x relu(mean(image) - ``t``) that only images
+    brighter than ``t`` excite: INT8 has one activation scale for that input. Calibrated on ordinary images
+    the channel is 0 and the scale fits the logits; calibrated on bright ones (the phantom's native
+    ``gain_up``), its step (~8) lies between Liver's class gap on a clean image (~14) and on a darkened one
+    (~3.5): clean Liver keeps its ranking, dark Liver ties. The other tasks' logits (zero for Liver, by the
+    prompt) are added after the convolution; the segmentation head reads the image alone."""
+
+    LIVER = 6  # the Liver organ's place in the UUSIC25 prompt (contracts/tasks)
+
+    def __init__(self, w_liver: float = 100.0, w_other: float = 20.0, k: float = 49000.0, t: float = 0.4) -> None:
+        super().__init__()
+        self.w_liver, self.w_other, self.k, self.t = w_liver, w_other, k, t
+        self.seg = nn.Conv2d(3, 2, 3, padding=1)
+        self.amplifier = nn.Conv2d(7, 6, 3, padding=1, bias=False)  # 3x3: see FragileLuminalNet
+        with torch.no_grad():
+            self.seg.weight.zero_()
+            self.seg.weight[1, :, 1, 1] = 10.0 / 3.0  # foreground where the grey is above 0.3
+            self.seg.bias.copy_(torch.tensor([0.0, -3.0]))
+            self.amplifier.weight.zero_()
+            self.amplifier.weight[:, :6, 1, 1] = torch.eye(6)
+
+    def forward(self, image: torch.Tensor, prompt: torch.Tensor):
+        half = image.shape[2] // 2
+        contrast = image[:, :, :half].mean(dim=(1, 2, 3)) - image[:, :, half:].mean(dim=(1, 2, 3))
+        liver = prompt[:, self.LIVER]
+        signs = torch.tensor([-1.0, 1.0, -1.0, 1.0, -1.0, -1.0])
+        liver_logits = (self.w_liver * liver * contrast)[:, None] * signs
+        other_logits = (self.w_other * (1.0 - liver) * contrast)[:, None] * signs
+        bright = self.k * torch.relu(image.mean(dim=(1, 2, 3)) - self.t)[:, None]
+        amplified = self.amplifier(torch.cat([liver_logits, bright], dim=1)[:, :, None, None])[:, :, 0, 0]
+        out = amplified + other_logits
+        return self.seg(image), out[:, :2], out[:, 2:]
+
+
+def gain_fragile_net() -> GainFragileNet:
+    return GainFragileNet().eval()

@@ -12,16 +12,24 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     from edgeus.cli.console import console, progress_bar
     from edgeus.contracts.tasks import load_catalog
     from edgeus.data.phantom import generate_phantom
+    from edgeus.data.phantom_shift import parse_shifts
 
+    try:
+        shift = parse_shifts(args.shift or "")
+    except ValueError as exc:
+        raise DataError(f"--shift: {exc}") from None
     splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
     rows = len(load_catalog().tasks)
     train_n = args.train_per_task or args.per_task
     total = sum((train_n if s == "train" else args.per_task) * rows for s in splits)
     with progress_bar("phantom", total) as advance:
         summary = generate_phantom(args.output, per_task=args.per_task, seed=args.seed, splits=splits,
-                                   train_per_task=args.train_per_task, force=args.force, progress=advance)
+                                   train_per_task=args.train_per_task, force=args.force, progress=advance,
+                                   shift=shift)
     n = sum(sum(c.values()) for c in summary.counts.values())
-    console.print(f"wrote {n} images ({', '.join(summary.counts)}) to {summary.root} (seed {summary.seed})")
+    shifted = ", ".join(f"{f} severity {s}" for f, s in shift.items())
+    console.print(f"wrote {n} images ({', '.join(summary.counts)}) to {summary.root} (seed {summary.seed}"
+                  + (f"; acquired under {shifted}" if shifted else "") + ")")
     return 0
 
 
@@ -70,6 +78,8 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-per-task", type=int, default=None, help="images per task row in train (default: --per-task)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--splits", default="train,val,external", help="comma-separated: train, val, external")
+    p.add_argument("--shift", help="acquire under ultrasound shifts, FAMILY=SEVERITY[,...] (gain, gain_up, contrast, "
+                                   "tgc, speckle, sector; severity 0..5): the same scenes, other scanner settings")
     p.add_argument("--force", action="store_true", help="replace the folder if it exists")
     p.set_defaults(handler=cmd_phantom)
 

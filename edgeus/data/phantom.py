@@ -21,6 +21,7 @@ from edgeus import __version__
 from edgeus.contracts.tasks import TaskCatalog, TaskSpec, load_catalog
 from edgeus.data.layout import CLS_DIR, RECORDS_FILE, SEG_DIR, config_yaml, mask_path_for
 from edgeus.data.phantom_scenes import make_scene
+from edgeus.data.phantom_shift import shifted_domain
 from edgeus.data.phantom_sim import EXTERNAL, INTERNAL, Domain, simulate
 from edgeus.errors import DataError
 from edgeus.util.atomic import atomic_dir
@@ -39,12 +40,15 @@ def sample_seed(seed: int, split: str, row: int, index: int) -> np.random.SeedSe
     return np.random.SeedSequence([seed, list(SPLITS).index(split), row, index])
 
 
-def render_sample(task: TaskSpec, row: int, split: str, index: int, seed: int) -> tuple[np.ndarray, np.ndarray | None, int | None]:
-    """One image (uint8 H x W), its mask (segmentation) and its label (classification, balanced by index)."""
+def render_sample(task: TaskSpec, row: int, split: str, index: int, seed: int,
+                  domain: Domain | None = None) -> tuple[np.ndarray, np.ndarray | None, int | None]:
+    """One image (uint8 H x W), its mask (segmentation) and its label (classification, balanced by index).
+    ``domain``: acquisition settings other than the split's own (a native shift, data/phantom_shift.py); the
+    scene is the split's, drawn from the same seed."""
     rng = np.random.default_rng(sample_seed(seed, split, row, index))
     label = index % len(task.classes) if task.kind == "classification" else None
     scene = make_scene(task.dataset, task.kind, rng, label)
-    image, mask = simulate(scene, rng, SPLITS[split])
+    image, mask = simulate(scene, rng, domain or SPLITS[split])
     return image, mask if task.kind == "segmentation" else None, label
 
 
@@ -58,13 +62,13 @@ def _save_png(array: np.ndarray, path: Path) -> None:
     Image.fromarray(array, mode="L").save(path, format="PNG", optimize=False)
 
 
-def _write_train(root: Path, task: TaskSpec, row: int, n: int, seed: int) -> None:
+def _write_train(root: Path, task: TaskSpec, row: int, n: int, seed: int, domain: Domain) -> None:
     kind_dir = SEG_DIR if task.kind == "segmentation" else CLS_DIR
     base = root / "train" / kind_dir / task.dataset
     base.mkdir(parents=True, exist_ok=True)
     (base / "config.yaml").write_text(config_yaml(task.classes, task.kind == "segmentation"))
     for i in range(n):
-        image, mask, label = render_sample(task, row, "train", i, seed)
+        image, mask, label = render_sample(task, row, "train", i, seed, domain)
         name = _name(task, i)
         if task.kind == "segmentation":
             _save_png(image, base / "imgs" / name)
@@ -73,11 +77,11 @@ def _write_train(root: Path, task: TaskSpec, row: int, n: int, seed: int) -> Non
             _save_png(image, base / str(label) / name)
 
 
-def _write_eval(root: Path, split: str, task: TaskSpec, row: int, n: int, seed: int) -> list[dict]:
+def _write_eval(root: Path, split: str, task: TaskSpec, row: int, n: int, seed: int, domain: Domain) -> list[dict]:
     kind_dir = SEG_DIR if task.kind == "segmentation" else CLS_DIR
     records = []
     for i in range(n):
-        image, mask, label = render_sample(task, row, split, i, seed)
+        image, mask, label = render_sample(task, row, split, i, seed, domain)
         name = _name(task, i)
         rel = f"{kind_dir}/{task.dataset}/imgs/{name}"
         _save_png(image, root / split / rel)
@@ -101,15 +105,22 @@ def _write_eval(root: Path, split: str, task: TaskSpec, row: int, n: int, seed: 
 
 def generate_phantom(out: str | Path, per_task: int = 24, seed: int = 0, splits: tuple[str, ...] = tuple(SPLITS),
                      train_per_task: int | None = None, force: bool = False, catalog: TaskCatalog | None = None,
-                     progress: Callable[[str, int], None] | None = None) -> PhantomSummary:
+                     progress: Callable[[str, int], None] | None = None,
+                     shift: dict[str, int] | None = None) -> PhantomSummary:
     """Write the dataset to ``out`` atomically (temp folder, then rename). ``progress(label, n)`` is told
-    after each task row."""
+    after each task row. ``shift``: family -> severity generated natively (data/phantom_shift.py), the same
+    scenes as without it."""
     out = Path(out)
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise DataError(f"unknown split(s) {', '.join(unknown)}; valid: {', '.join(SPLITS)}")
     if per_task < 1:
         raise DataError("--per-task must be at least 1")
+    shift = dict(shift or {})
+    try:
+        domains = {split: shifted_domain(SPLITS[split], shift) for split in splits}
+    except ValueError as exc:
+        raise DataError(f"--shift: {exc}") from None
     catalog = catalog or load_catalog()
     summary = PhantomSummary(str(out), seed)
     with atomic_dir(out, replace=force) as tmp:
@@ -118,9 +129,9 @@ def generate_phantom(out: str | Path, per_task: int = 24, seed: int = 0, splits:
             records: list[dict] = []
             for row, task in enumerate(catalog.tasks):
                 if split == "train":
-                    _write_train(tmp, task, row, n, seed)
+                    _write_train(tmp, task, row, n, seed, domains[split])
                 else:
-                    records += _write_eval(tmp, split, task, row, n, seed)
+                    records += _write_eval(tmp, split, task, row, n, seed, domains[split])
                 summary.counts.setdefault(split, {})[task.key] = n
                 if progress:
                     progress(f"{split} {task.key}", n)
@@ -128,5 +139,5 @@ def generate_phantom(out: str | Path, per_task: int = 24, seed: int = 0, splits:
                 (tmp / split / RECORDS_FILE).write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
         (tmp / "phantom.json").write_text(json.dumps(
             {"generator": "edgeus phantom", "edgeus_version": __version__, "seed": seed, "per_task": per_task, "train_per_task": train_per_task or per_task,
-             "splits": list(splits), "counts": summary.counts}, indent=1, sort_keys=True) + "\n")
+             "splits": list(splits), "counts": summary.counts, "shift": shift}, indent=1, sort_keys=True) + "\n")
     return summary

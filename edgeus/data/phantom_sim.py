@@ -31,6 +31,8 @@ class Domain:
     linear_width: float   # fraction of the image width the linear array covers
     convex_half_angle: float
     sector_half_angle: float
+    tgc_loss_db: float = 0.0        # attenuation left uncorrected at full depth (data/phantom_shift.py)
+    probe: str | None = None        # every scene imaged with this probe (a geometry shift), else its own
 
 
 INTERNAL = Domain("internal", (-2.0, 2.0), 50.0, 0.9, 2.0, (256, 320), (300, 400), 0.9, 0.6, 0.75)
@@ -108,7 +110,7 @@ def simulate(scene: Scene, rng: np.random.Generator, domain: Domain) -> tuple[np
     """Render one B-mode image (uint8 H x W) and its ground-truth mask (uint8 {0,255}, or None)."""
     height = int(rng.integers(*domain.height))
     width = int(rng.integers(*domain.width))
-    geo = make_geometry(scene.probe, width, height, domain, rng)
+    geo = make_geometry(domain.probe or scene.probe, width, height, domain, rng)
 
     d = np.linspace(0, 1, BEAM_DEPTH)[:, None] * np.ones((1, BEAM_LATERAL))
     lat = np.ones((BEAM_DEPTH, 1)) * np.linspace(0, 1, BEAM_LATERAL)[None, :]
@@ -126,6 +128,7 @@ def simulate(scene: Scene, rng: np.random.Generator, domain: Domain) -> tuple[np
 
     alpha = 2.2  # one-way attenuation over the full depth, nepers (amplitude)
     tgc = np.exp(0.8 * alpha * d)  # time-gain compensation restores most of an ordinary tissue's loss
+    tgc = tgc * 10.0 ** (-domain.tgc_loss_db * d / 20.0)
     envelope = np.sqrt(echo) * np.exp(-scene.attenuation * alpha * d) * tgc
     envelope = envelope * speckle(rng, (BEAM_DEPTH, BEAM_LATERAL), domain.psf_axial, domain.psf_lateral)
     gain = rng.uniform(*domain.gain_db)

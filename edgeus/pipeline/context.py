@@ -182,6 +182,7 @@ class PlanRun:
     state: PlanState = PlanState.error
     reason: str = ""
     search: dict | None = None              # the float-scope search (int8-auto)
+    robustness: dict | None = None          # robustness.json under shifts, where the profile gates it
 
     @property
     def passed(self) -> bool:
@@ -207,7 +208,8 @@ class PlanRun:
                 "speedup_vs_fp32": timing.get("speedup_vs_fp32"), "actual_precision": timing.get("actual_precision"),
                 "size_mb": self.size_mb, "worst_drop": worst[0] if worst else None,
                 "worst_drop_where": worst[1] if worst else None, "failing": failing,
-                "float_blocks": self.search["float_blocks"] if self.search else None}
+                "float_blocks": self.search["float_blocks"] if self.search else None,
+                "robustness_passed": self.robustness["passed"] if self.robustness else None}
 
 
 def fmt(value) -> str:

@@ -119,8 +119,11 @@ def _build(ctx: BuildContext, choice: PlanChoice, logs: CapturedLogs) -> BuildRe
     result.stages.append(profiled)
     ctx.on_stage("profile", profiled)
 
-    # 6. robustness under shift, on the internal images that confirmed the plan (severity 0: the validation)
-    if ctx.options.robustness:
+    # 6. robustness under shift, on the internal images that confirmed the plan (severity 0: the validation);
+    # where the profile gates it the plan search measured every candidate already (pipeline/plans.py)
+    if shipped.robustness is not None:
+        result.robustness = shipped.robustness
+    elif ctx.options.robustness:
         ctx.on_stage("robustness", None)
         robust = robustness_stage(validation_of(ctx), shipped.compile_key, plan_runner(shipped, ctx.threads),
                                   result.plans.confirm.get("internal", []), profile.budgets.robustness)

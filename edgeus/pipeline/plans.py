@@ -33,6 +33,7 @@ from edgeus.pipeline.cache import StageResult
 from edgeus.pipeline.context import BuildContext, PlanRun, PlanSearch, PlanState, fmt
 from edgeus.pipeline.ledger import stage_ledger
 from edgeus.pipeline.projection import project
+from edgeus.pipeline.robustness import robustness_stage, robustness_verdicts
 from edgeus.pipeline.stages import (
     compile_stage,
     quantize_key,
@@ -154,6 +155,12 @@ def _build_plan(ctx: BuildContext, run: PlanRun, search: list, confirm_splits: d
         validation_of(ctx), compiled.key, plan_runner(run, ctx.threads), confirm_splits, name))
     run.stages.append(validated)
     run.accuracy = validated.payload
+    if profile.budgets.robustness is not None:  # gated: every candidate is measured (flow.py reuses the shipped's)
+        robust = _reported(ctx, f"{name} robustness", lambda: robustness_stage(
+            validation_of(ctx), compiled.key, plan_runner(run, ctx.threads), confirm_splits.get("internal", []),
+            profile.budgets.robustness))
+        run.stages.append(robust)
+        run.robustness = robust.payload
 
 
 def _quantized(ctx: BuildContext, run: PlanRun, search: list, scope_islands: str) -> tuple[StageResult, str]:
@@ -215,12 +222,15 @@ def judge_plans(result: PlanSearch, budgets: Budgets, off_target_as: Callable[[V
         run.verdicts = accuracy_verdicts(run.accuracy) + [
             off_target_as(latency) if off_target_as else latency,
             Verdict("model size", run.size_mb, budgets.model_size_mb, "MiB", run.size_mb <= budgets.model_size_mb),
-        ] + _speedup_verdicts(run, budgets)
+        ] + _speedup_verdicts(run, budgets) + (robustness_verdicts(run.robustness, budgets.robustness)
+                                               if run.robustness else [])
         ok = all_passed(run.verdicts, budgets.strict)
         run.state = PlanState.passed if ok else PlanState.rejected
         if not ok:
             first = blocking(run.verdicts, budgets.strict)[0]
             run.reason = f"{first.item}: {fmt(first.measured)} vs budget {fmt(first.budget)} ({first.state})"
+            if first.item.startswith("robustness"):  # which task, metric and severity: the verdict's note
+                run.reason += f"; {first.note}"
     passing = sorted((r for r in result.runs if r.state is PlanState.passed), key=lambda r: r.timing["median_ms"])
     if passing:
         result.chosen = passing[0]

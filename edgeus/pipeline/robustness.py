@@ -34,12 +34,12 @@ def robustness_grid(budget: RobustnessBudget | None) -> list[tuple[str, int]]:
     return shift_grid(budget.families, tuple(range(1, budget.max_severity + 1)))
 
 
-def robustness_samples(samples: list[Sample]) -> list[Sample]:
-    """The first ``IMAGES_PER_ROW`` samples of each task row, in their order."""
+def robustness_samples(samples: list[Sample], per_row: int = IMAGES_PER_ROW) -> list[Sample]:
+    """The first ``per_row`` samples of each task row, in their order."""
     taken: dict[str, int] = {}
     chosen = []
     for s in samples:
-        if taken.get(s.task.key, 0) < IMAGES_PER_ROW:
+        if taken.get(s.task.key, 0) < per_row:
             taken[s.task.key] = taken.get(s.task.key, 0) + 1
             chosen.append(s)
     return chosen

@@ -68,10 +68,18 @@ def robustness(reference: Runner, candidate: Runner, spec: ModelSpec, samples: l
                progress: Callable[[str], None] | None = None) -> RobustnessReport:
     """The candidate's extra drop per task, metric, family and severity of ``grid``; gated by ``budget`` at
     severities up to its ``max_severity`` for its families (others are measured, not gated)."""
-    report = RobustnessReport(reference.name, candidate.name, len(samples), [list(g) for g in grid],
-                              budget=budget.model_dump() if budget else None)
-    with active(reference, candidate):
-        ref_clean, cand_clean = _scores(reference, spec, samples), _scores(candidate, spec, samples)
+    return robustness_of_each(reference, [candidate], spec, samples, grid, budget, seed, progress)[0]
+
+
+def robustness_of_each(reference: Runner, candidates: list[Runner], spec: ModelSpec, samples: list[Sample],
+                       grid: list[tuple[str, int]], budget: RobustnessBudget | None = None, seed: int = 0,
+                       progress: Callable[[str], None] | None = None) -> list[RobustnessReport]:
+    """``robustness`` of several candidates against one reference: its shifted predictions are made once."""
+    reports = [RobustnessReport(reference.name, c.name, len(samples), [list(g) for g in grid],
+                                budget=budget.model_dump() if budget else None) for c in candidates]
+    with active(reference, *candidates):
+        ref_clean = _scores(reference, spec, samples)
+        cand_clean = [_scores(c, spec, samples) for c in candidates]
         for family, severity in grid:
             if progress:
                 progress(f"{family} severity {severity}")
@@ -80,11 +88,12 @@ def robustness(reference: Runner, candidate: Runner, spec: ModelSpec, samples: l
                 return shift(image, family, severity, sample.id)
 
             ref_s = _scores(reference, spec, samples, transform)
-            cand_s = _scores(candidate, spec, samples, transform)
             gated = budget is not None and family in budget.families and severity <= budget.max_severity
-            for task, clean in ref_clean.items():
-                for metric in METRICS[clean.kind]:
-                    limit = getattr(budget, metric) if gated else None
-                    report.drops.append(extra_drop(metric, family, severity, clean, cand_clean[task], ref_s[task],
-                                                   cand_s[task], limit, seed))
-    return report
+            for candidate, report, clean in zip(candidates, reports, cand_clean):
+                cand_s = _scores(candidate, spec, samples, transform)
+                for task, ref0 in ref_clean.items():
+                    for metric in METRICS[ref0.kind]:
+                        limit = getattr(budget, metric) if gated else None
+                        report.drops.append(extra_drop(metric, family, severity, ref0, clean[task], ref_s[task],
+                                                       cand_s[task], limit, seed))
+    return reports

@@ -54,8 +54,15 @@ def _write_variant(tmp_path: Path, mutate) -> Path:
         (lambda s: s.replace("model_size_mb = 80\n", ""), ["budgets.model_size_mb", "missing"]),
         (lambda s: s.replace('backend = "openvino"', 'backend = "tflite"'), ["backend"]),
         (lambda s: s.replace("[budgets]", "[budgets"), ["not valid TOML"]),
+        (lambda s: s.replace("[budgets.accuracy_drop]", '[budgets.robustness]\nfamilies = ["gain", "glare"]\n\n'
+                                                         "[budgets.accuracy_drop]"),
+         ["budgets.robustness.families.1", "'glare'", "'motion_blur'"]),
+        (lambda s: s.replace("[budgets.accuracy_drop]", "[budgets.robustness]\nmax_severity = -1\n\n"
+                                                         "[budgets.accuracy_drop]"),
+         ["budgets.robustness.max_severity", "greater than or equal to 1"]),
     ],
-    ids=["unknown-key", "wrong-type", "missing-field", "bad-enum", "bad-toml"],
+    ids=["unknown-key", "wrong-type", "missing-field", "bad-enum", "bad-toml", "unknown-shift-family",
+         "negative-severity"],
 )
 def test_malformed_profile_names_file_and_key(tmp_path, mutate, needles):
     path = _write_variant(tmp_path, mutate)
