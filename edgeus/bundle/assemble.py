@@ -23,7 +23,7 @@ from edgeus.bundle.manifest import (
     task_table,
 )
 from edgeus.bundle.sbom import SBOM_FILE, device_sbom
-from edgeus.contracts.preprocess import BUNDLE_MASK_MAPPING
+from edgeus.contracts.preprocess import BUNDLE_MASK_MAPPING, RUNTIME_VS_CONTAINER
 from edgeus.contracts.reports import AccuracyReport, PerfReport
 from edgeus.util.atomic import atomic_dir
 from edgeus.util.toolchain import toolchain_record
@@ -128,7 +128,8 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
             "model": model_record,
             "io": io_table(loaded.spec), "preprocessing": loaded.spec.preprocessing,
             "postprocessing": {"mask_mapping": BUNDLE_MASK_MAPPING, "mask_values": [0, 255],
-                               "classification": "softmax probabilities; prediction = argmax"},
+                               "classification": "softmax probabilities; prediction = argmax",
+                               "differs_from_uusic25_container": list(RUNTIME_VS_CONTAINER)},
             "tasks": task_table(loaded.spec), "profile": profile.model_dump(mode="json"),
             "target": {"profile": profile.name, "device": profile.hardware.device, "backend": profile.backend.value,
                        "precision": profile.precision.value, "plan": profile.plan},
@@ -165,7 +166,7 @@ def write_evidence(folder: Path, manifest: dict, accuracy: dict, perf: dict | No
 
 def segmentation_overlays(spec, samples: list, reference, candidate) -> dict[str, bytes]:
     """For each segmentation task: image, fp32 mask and candidate mask of its first samples (PNG figures)."""
-    from edgeus.contracts.preprocess import read_image
+    from edgeus.contracts.preprocess import read_image, read_mask
     from edgeus.evidence.evaluate import predict
     from edgeus.evidence.metrics import dice, mask_agreement
     from edgeus.report.plots import overlay_panel
@@ -178,7 +179,7 @@ def segmentation_overlays(spec, samples: list, reference, candidate) -> dict[str
     for key in ref_pred:
         rows = []
         for i, sample in enumerate(s for s in chosen if s.task.key == key):
-            truth = read_image(sample.mask_path)[..., 0] if sample.mask_path else None
+            truth = read_mask(sample.mask_path) if sample.mask_path else None
             ref, cand = ref_pred[key].masks[i], cand_pred[key].masks[i]
             rows.append({"sample": sample.id, "image": read_image(sample.image_path), "truth": truth, "reference": ref,
                          "candidate": cand, "reference_dice": dice(truth, ref) if truth is not None else float("nan"),

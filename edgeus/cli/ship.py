@@ -216,10 +216,14 @@ def cmd_uusic25_predict(args: argparse.Namespace) -> int:
         counts = predict(args.bundle, args.input_json, args.input_dir, args.output, mask_mapping=args.mask_mapping,
                          force=args.force, threads=args.threads, progress=advance, allow_failed=args.allow_failed)
     print(f"{counts['segmentation']} masks and {counts['classification']} classifications written to {args.output}")
-    resolved = counts["resolved_by_organ"]
-    if resolved:
-        print(f"{len(resolved)} record(s) with a dataset name the bundle does not know were resolved by their organ, as "
-              f"the challenge's container does: {', '.join(resolved[:5])}{' ...' if len(resolved) > 5 else ''}")
+    odd = counts["odd_records"]
+    if odd:
+        print(f"{len(odd)} record(s) prompted by their organ as the challenge's container does, differently from "
+              f"their dataset's catalog row:")
+        for line in odd[:10]:
+            print(f"  {line}")
+        if len(odd) > 10:
+            print(f"  ... and {len(odd) - 10} more")
     return 0
 
 

@@ -117,6 +117,29 @@ def read_image(source: str | Path | bytes, name: str | None = None, keep_gray: b
         raise DataError(f"{label}: cannot decode image ({exc.__class__.__name__}); is it a PNG/JPEG/BMP?") from None
 
 
+def read_mask(source: str | Path, name: str | None = None) -> np.ndarray:
+    """A segmentation mask file as uint8 H x W, 255 where it marks foreground: a value above 0 in any colour
+    channel of the file's own values (8- or 16-bit grey, RGB or RGBA's colour, a palette's colour), since the
+    challenge's metrics take ``mask > 0``. Not ``read_image``: its 16-bit scaling reads a label of 1 as 0, and
+    the first channel of a mask drawn in green is empty."""
+    label = name or str(source)
+    try:
+        with Image.open(source) as img:
+            img.load()
+            if img.mode in ("1", "L", "I", "F") or img.mode in SIXTEEN_BIT_MODES:
+                values = np.asarray(img)
+            elif img.mode in EIGHT_BIT_MODES:
+                values = np.asarray(img.convert("RGB"))  # palette -> its colours; alpha dropped
+            else:
+                raise DataError(f"{label}: unsupported mask mode {img.mode!r}")
+    except FileNotFoundError:
+        raise DataError(f"{label}: mask file not found") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{label}: cannot decode mask ({exc.__class__.__name__})") from None
+    foreground = values > 0 if values.ndim == 2 else (values > 0).any(axis=2)
+    return foreground.view(np.uint8) * np.uint8(255)
+
+
 def _linear_taps(n_in: int, n_out: int, start: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices and weights of corner-aligned linear interpolation for output pixels start..start+count-1."""
     step = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
@@ -191,6 +214,18 @@ def preprocess(image: np.ndarray, spec: Preprocessing = Preprocessing()) -> np.n
     return np.ascontiguousarray(out.transpose(2, 0, 1) if spec.layout == "NCHW" else out)
 
 
+# Where the vendor runtime deliberately differs from the UUSIC25 challenge's container (written into every
+# manifest; ``edgeus uusic25 predict`` follows the container on each: uusic25/container.py)
+RUNTIME_VS_CONTAINER = (
+    "16-bit grey is scaled by 255/65535; the container's PIL convert('RGB') clips it at 255",
+    "the image's last row/column is interpolated; the container's scipy zoom leaves it 0 for about 5 % of short "
+    "sides (480 and 512 among them)",
+    "the prompt follows the record's dataset_name (organ only for an unknown name); the container's follows organ, "
+    "with a generic prompt for an organ it does not know",
+    "masks are mapped back with 'uncrop' (the inverse of the crop); the container stretches the 224 x 224 mask "
+    "over the frame (OpenCV nearest)",
+)
+
 MASK_MAPPINGS = ("stretch", "uncrop")
 BUNDLE_MASK_MAPPING = "uncrop"  # what a bundle ships with (geometrically right); 'stretch' is the challenge container's
 
@@ -200,7 +235,9 @@ def mask_to_original(seg_logits: np.ndarray, width: int, height: int, mapping: s
     """Segmentation logits (2 x S x S) -> uint8 mask {0, 255} at the original W x H.
 
     ``stretch`` is the UUSIC25 baseline: nearest-neighbour resize of the S x S prediction over the whole frame
-    with OpenCV's mapping src = floor(dst * S / dst_size); the centre crop is not undone, so on non-square
+    with OpenCV's mapping (``cv2.resize``, INTER_NEAREST: src = floor(dst * (1 / (dst_size / S))) in double,
+    which is one lower than floor(dst * S / dst_size) where that product is a whole number and the rounded
+    reciprocal falls below it, e.g. dst 9 of 288); the centre crop is not undone, so on non-square
     frames the mask is misaligned (what the challenge container writes). ``uncrop`` inverts the
     preprocessing geometry: each original pixel looks up the crop pixel it was scaled to (nearest), and
     pixels outside the crop are background.
@@ -225,8 +262,8 @@ def _mask_lookup(mapping: str, shape: tuple[int, int], height: int, width: int,
     whether the labels need a background row/column for pixels outside the crop (``uncrop``: index s_h/s_w)."""
     s_h, s_w = shape
     if mapping == "stretch":
-        rows = np.minimum(np.floor(np.arange(height) * (s_h / height)).astype(np.int64), s_h - 1)
-        cols = np.minimum(np.floor(np.arange(width) * (s_w / width)).astype(np.int64), s_w - 1)
+        rows = _opencv_nearest(height, s_h)
+        cols = _opencv_nearest(width, s_w)
         rows.flags.writeable = cols.flags.writeable = False
         return rows, cols, False
     rows = _crop_lookup(height, min(height, width), size)
@@ -235,6 +272,13 @@ def _mask_lookup(mapping: str, shape: tuple[int, int], height: int, width: int,
     cols = np.where(cols < 0, s_w, np.minimum(cols, s_w - 1))
     rows.flags.writeable = cols.flags.writeable = False  # shared by every call through the cache
     return rows, cols, bool((rows == s_h).any() or (cols == s_w).any())
+
+
+def _opencv_nearest(dst: int, src: int) -> np.ndarray:
+    """Source index of each of ``dst`` output pixels resized from ``src`` by OpenCV's nearest neighbour:
+    ``resizeNN`` takes inv_scale = dst / src, scale = 1 / inv_scale, and src = min(floor(x * scale), src - 1)."""
+    scale = 1.0 / (dst / src)
+    return np.minimum(np.floor(np.arange(dst) * scale).astype(np.int64), src - 1)
 
 
 def _crop_lookup(n: int, short: int, size: int) -> np.ndarray:

@@ -186,7 +186,8 @@ def read_training(root: Path, catalog: TaskCatalog) -> UUSDataset:
     return UUSDataset(root, "training", samples, problems, catalog, depths=depths)
 
 
-def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog) -> UUSDataset:
+def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog, images: bool = True) -> UUSDataset:
+    """``images``: False for ground truth alone (scoring needs the masks and the records, not the images)."""
     problems: list[str] = []
     try:
         records = json.loads(records_path.read_text())
@@ -210,10 +211,13 @@ def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog) -> UUS
         except DataError as exc:
             problems.append(str(exc))
             continue
-        if _image_size(img, problems, root, depths) is None:
-            continue
         label = None
-        if mask is not None and not _check_mask(img, mask, problems, root, Counter()):  # image counted above
+        if images:
+            if _image_size(img, problems, root, depths) is None:
+                continue
+            if mask is not None and not _check_mask(img, mask, problems, root, Counter()):  # image counted above
+                continue
+        elif mask is not None and _image_size(mask, problems, root, Counter()) is None:
             continue
         if task.kind == "classification" and rec.get("class_label_index") is not None:
             label = rec["class_label_index"]
@@ -225,16 +229,18 @@ def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog) -> UUS
     return UUSDataset(root, "evaluation", samples, problems, catalog, resolved_by_organ, depths)
 
 
-def read_dataset(path: str | Path, catalog: TaskCatalog | None = None, records: str | Path | None = None) -> UUSDataset:
-    """Read a dataset folder (layout detected) or an evaluation folder with an explicit records JSON."""
+def read_dataset(path: str | Path, catalog: TaskCatalog | None = None, records: str | Path | None = None,
+                 images: bool = True) -> UUSDataset:
+    """Read a dataset folder (layout detected) or an evaluation folder with an explicit records JSON.
+    ``images=False``: an evaluation folder's ground truth without its images (masks and records only)."""
     catalog = catalog or load_catalog()
     root = Path(path).absolute()  # samples must stay valid when a tool changes the working directory
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist")
     if records is not None:
-        return read_evaluation(root, Path(records), catalog)
+        return read_evaluation(root, Path(records), catalog, images)
     if (root / RECORDS_FILE).is_file():
-        return read_evaluation(root, root / RECORDS_FILE, catalog)
+        return read_evaluation(root, root / RECORDS_FILE, catalog, images)
     if (root / SEG_DIR).is_dir() or (root / CLS_DIR).is_dir():
         return read_training(root, catalog)
     raise DataError(

@@ -61,12 +61,10 @@ def weighted_binary_auc(positive: np.ndarray, scores: np.ndarray, counts: np.nda
 
 
 def weighted_auc(labels: np.ndarray, probabilities: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Binary AUC, or macro one-vs-rest AUC (what the baseline's scikit-learn call computes, see metrics.py)
-    for more classes, per replicate; NaN where a replicate lacks a class."""
+    """Macro one-vs-rest AUC (what the baseline's scikit-learn call computes, two classes included, see
+    metrics.auc), per replicate; NaN where a replicate lacks a class."""
     labels = np.asarray(labels)
     k = probabilities.shape[1]
-    if k == 2:
-        return weighted_binary_auc(labels == 1, probabilities[:, 1], counts)
     per_class = [weighted_binary_auc(labels == c, probabilities[:, c], counts) for c in range(k)]
     return np.mean(per_class, axis=0)  # NaN if any class is missing from a replicate, as metrics.auc's None
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgeus.contracts.feeds import feeds_by_role, spec_inputs
 from edgeus.contracts.preprocess import mask_to_original, preprocess, read_image, softmax
+from edgeus.contracts.preprocess import read_mask as read_mask_file
 from edgeus.contracts.spec import ModelSpec
 from edgeus.data.uusic25 import Sample
 from edgeus.errors import DataError
@@ -81,4 +82,4 @@ def predict(runner: Runner, spec: ModelSpec, samples: list[Sample], batch_size: 
 
 
 def read_mask(sample: Sample) -> np.ndarray:
-    return read_image(sample.mask_path, str(sample.mask_path))[:, :, 0]
+    return read_mask_file(sample.mask_path, str(sample.mask_path))

@@ -72,7 +72,11 @@ def nsd_clean(truth: np.ndarray, pred: np.ndarray, tolerance: float = 1.0) -> fl
 
 
 def auc(labels: np.ndarray, probabilities: np.ndarray) -> float | None:
-    """Binary AUC, or macro one-vs-rest AUC for more classes; ``None`` when a class is absent from ``labels``."""
+    """Macro one-vs-rest AUC: the mean over classes k of the AUC of (label == k) scored by column k, as the
+    challenge's baseline calls scikit-learn (``roc_auc_score(one_hot_labels, probabilities)``), two classes
+    included: where a row's probabilities sum to 1 both columns give the same AUC; where they do not (a
+    submitted classification.json), the mean of the two is what the baseline reports. ``None`` when a class is
+    absent from ``labels``."""
     from sklearn.metrics import roc_auc_score
 
     labels = np.asarray(labels)
@@ -81,8 +85,6 @@ def auc(labels: np.ndarray, probabilities: np.ndarray) -> float | None:
     present = np.unique(labels)
     if len(present) < 2:
         return None
-    if n_classes == 2:
-        return float(roc_auc_score(labels, probabilities[:, 1]))
     if len(present) < n_classes:
         return None  # one column of the one-hot labels would hold a single class: undefined, as in sklearn
     per_class = [roc_auc_score(labels == k, probabilities[:, k]) for k in range(n_classes)]

@@ -53,6 +53,23 @@ def as_pixels(image: str | Path | bytes | np.ndarray, error: type[Exception] = D
     return pixels
 
 
+class RuntimeConventions:
+    """How a record becomes model input in the vendor runtime: the catalog row by dataset name (organ for an
+    unknown name), images decoded by bit depth (16-bit scaled, never clipped), the true image edge
+    interpolated. The UUSIC25 contract path swaps in the challenge container's own (uusic25/container.py)."""
+
+    name = "edgeus runtime"
+
+    def task(self, predictor: Predictor, dataset: str, kind: str, organ: str | None) -> Task:
+        return predictor.task(dataset, kind, organ)
+
+    def pixels(self, image, error: type[Exception]) -> np.ndarray:
+        return as_pixels(image, error)
+
+    def tensor(self, pixels: np.ndarray, spec: Preprocessing) -> np.ndarray:
+        return preprocess(pixels, spec)
+
+
 class Predictor:
     def __init__(self, runner, preprocessing: Preprocessing, inputs: list[tuple[str, str]], tasks: list[Task],
                  mask_mapping: str, error: type[EdgeusError] = EdgeusError) -> None:
@@ -62,6 +79,7 @@ class Predictor:
         self.tasks = tasks
         self.mask_mapping = mask_mapping
         self.error = error
+        self.conventions = RuntimeConventions()
 
     # --- tasks -----------------------------------------------------------------------------------
     def task(self, dataset: str, kind: str, organ: str | None = None) -> Task:
@@ -83,9 +101,9 @@ class Predictor:
 
     # --- the three steps ---------------------------------------------------------------------------
     def prepare(self, image, dataset: str, kind: str = "segmentation", organ: str | None = None) -> Prepared:
-        spec = self.task(dataset, kind, organ)
-        pixels = as_pixels(image, self.error)
-        return Prepared(spec, preprocess(pixels, self.preprocessing), pixels.shape[1], pixels.shape[0])
+        spec = self.conventions.task(self, dataset, kind, organ)
+        pixels = self.conventions.pixels(image, self.error)
+        return Prepared(spec, self.conventions.tensor(pixels, self.preprocessing), pixels.shape[1], pixels.shape[0])
 
     def feeds(self, tensor: np.ndarray, task: Task) -> dict[str, np.ndarray]:
         """Model inputs for a batch of preprocessed images (N x 3 x S x S) and one task."""

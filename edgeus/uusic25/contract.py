@@ -3,7 +3,9 @@
 ``predict`` reads the challenge's JSON record list and images and writes, exactly as the container does, one
 PNG mask per segmentation image at ``<output>/<img_path_relative with "img" -> "mask">`` (0/255, original size)
 and one ``classification.json`` mapping ``img_path_relative`` to ``{"probability": [...], "prediction": k}``.
-It uses only the vendor runtime (no torch). ``score`` reads such an output folder against ground truth and
+It uses only the vendor runtime (no torch), with the container's own conventions for decoding, resizing and
+prompting (uusic25/container.py): a record whose organ the container does not know runs with its generic
+prompt and is listed, never a reason to stop. ``score`` reads such an output folder against ground truth and
 computes the official metrics and the final-score components.
 """
 
@@ -50,17 +52,20 @@ def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, o
 
     from edgeus.runtime import Record, load
     from edgeus.util.atomic import atomic_dir
+    from edgeus.uusic25.container import ContainerConventions
 
     records = read_records(Path(input_json))
     input_dir, output = Path(input_dir), Path(output)
     if not input_dir.is_dir():
         raise DataError(f"{input_dir}: input folder not found")
-    counts = {"segmentation": 0, "classification": 0, "resolved_by_organ": []}
+    counts = {"segmentation": 0, "classification": 0, "odd_records": []}
+    conventions = ContainerConventions()
     # a test set is a throughput job: the engine runs two inferences at once (runtime/bundle.py)
     with load(bundle, threads=threads, streams="throughput", allow_failed=allow_failed) as model, \
             atomic_dir(output, replace=force) as tmp:
         if mask_mapping:
             model.mask_mapping = mask_mapping
+        model.predictor.conventions = conventions
         classification: dict[str, dict] = {}
 
         def planned():  # paths checked as records are read, before any of their pixels are
@@ -83,8 +88,9 @@ def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, o
                 classification[rec["img_path_relative"]] = {"probability": [float(p) for p in done.value],
                                                             "prediction": int(np.argmax(done.value))}
             counts[rec["task"]] += 1
-            if not model.knows_dataset(rec["dataset_name"]):
-                counts["resolved_by_organ"].append(rec["img_path_relative"])
+            odd = conventions.odd(rec["dataset_name"], rec["task"], rec.get("organ"))
+            if odd:
+                counts["odd_records"].append(f"{rec['img_path_relative']}: {odd}")
             if progress:
                 progress(rec["dataset_name"], 1)
         (tmp / CLASSIFICATION_JSON).write_text(json.dumps(classification, indent=1) + "\n")
@@ -95,6 +101,7 @@ def predict(bundle: str | Path, input_json: str | Path, input_dir: str | Path, o
 class ContractScore:
     tasks: dict[str, dict] = field(default_factory=dict)       # task key -> {n, dsc, nsd | auc, acc}
     components: dict[str, float | None] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)          # classification tasks out of cls_score (AUC undefined)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -108,7 +115,7 @@ def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None
     from edgeus.evidence.scoring import pool_by_scored_task, score_task
 
     pred_dir = Path(pred_dir)
-    dataset = read_dataset(truth, records=truth_json)
+    dataset = read_dataset(truth, records=truth_json, images=False)  # masks and records are the truth
     dataset.raise_if_problems()
     samples = [s for s in dataset.samples if s.has_truth]
     if not samples:
@@ -154,9 +161,16 @@ def score(pred_dir: str | Path, truth: str | Path, truth_json: str | Path | None
         "seg_score": seg_score, "cls_score": cls_score,
         "accuracy_score": accuracy_score,
     }
-    result.notes = ([f"{len(dataset.resolved_by_organ)} record(s) with a dataset name the catalog does not know were "
-                     f"resolved by organ, as the challenge's container does: {'; '.join(dataset.resolved_by_organ[:5])}"]
-                    if dataset.resolved_by_organ else []) + [
+    # a task whose AUC is undefined (one class in its truth) has no (AUC + ACC) / 2: named, never dropped silently
+    result.left_out = sorted(k for k, t in cls.items() if t["auc"] is None)
+    result.notes = [f"{k}: AUC undefined (one class in its {cls[k]['n']} truth labels); left out of cls_score and "
+                    f"the mean AUC, its accuracy {cls[k]['acc']:.4f} still counts in mean_acc (scikit-learn, which the "
+                    "baseline calls, refuses an AUC with one class)" for k in result.left_out]
+    if dataset.resolved_by_organ:
+        result.notes.append(f"{len(dataset.resolved_by_organ)} record(s) with a dataset name the catalog does not "
+                            "know were resolved by organ, as the challenge's container does: "
+                            f"{'; '.join(dataset.resolved_by_organ[:5])}")
+    result.notes += [
         "seg_score = mean over segmentation tasks of (DSC + NSD) / 2 (FACTS.md); cls_score = mean over classification "
         "tasks of (AUC + ACC) / 2 is edgeus's reading: the official Cls formula was not published.",
         "final = 0.7 * minmax_over_teams(accuracy_score) + 0.3 * efficiency needs the other teams and the unpublished "
@@ -180,9 +194,9 @@ def _predicted_mask(path: Path, sample) -> np.ndarray:
     """A predicted mask, checked to be at the truth mask's size (the container writes the original size)."""
     from PIL import Image
 
-    from edgeus.contracts.preprocess import read_image
+    from edgeus.contracts.preprocess import read_mask
 
-    mask = read_image(path)[..., 0]
+    mask = read_mask(path)
     with Image.open(sample.mask_path) as truth:
         width, height = truth.size
     if mask.shape != (height, width):

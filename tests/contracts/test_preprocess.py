@@ -50,8 +50,26 @@ def test_mask_postprocessing_is_nearest_to_original_size():
     mask = mask_to_original(logits, width=451, height=317)
     assert mask.shape == (317, 451) and mask.dtype == np.uint8
     assert set(np.unique(mask)) == {0, 255}
-    rows = np.floor(np.arange(317) * 224 / 317).astype(int)
+    rows = np.floor(np.arange(317) * (1.0 / (317 / 224))).astype(int)  # OpenCV's nearest
     np.testing.assert_array_equal(mask[:, 0] == 255, rows < 112)
+
+
+def test_stretch_is_opencvs_nearest_not_the_floor_of_the_ratio():
+    """cv2.resize(INTER_NEAREST) maps output pixel x to floor(x * (1 / (n / 224))) in double. Where x * 224 / n
+    is a whole number the rounded reciprocal can fall just below it: on a 288-pixel side, pixel 9 (9 * 224 /
+    288 = 7 exactly) reads source row 6, not 7. That happens for 340 of the lengths 1-4000 (counted against
+    OpenCV 5.1's cv2.resize on every length while writing this), 288, 400, 450, 576 and 800 among them."""
+    logits = np.zeros((2, 224, 224), dtype=np.float32)
+    logits[1, 7, :] = 1.0  # source row 7 foreground
+    mask = mask_to_original(logits, width=224, height=288, mapping="stretch")
+    assert mask[9, 0] == 0 and mask[10, 0] == 255  # row 9 reads source row 6; row 10 (7.78) reads 7
+    from edgeus.contracts.preprocess import _opencv_nearest
+
+    def naive(n):
+        return np.minimum(np.floor(np.arange(n) * (224 / n)).astype(int), 223)
+
+    differ = [n for n in range(1, 4001) if not np.array_equal(_opencv_nearest(n, 224), naive(n))]
+    assert len(differ) == 340 and {288, 400, 450, 576, 800} <= set(differ)
 
 
 def test_mask_postprocessing_matches_opencv_mapping_on_random_labels():
@@ -60,7 +78,7 @@ def test_mask_postprocessing_matches_opencv_mapping_on_random_labels():
     mask = mask_to_original(logits, width=300, height=500)
     labels = np.argmax(logits, axis=0)
     for y, x in [(0, 0), (499, 299), (250, 150), (123, 77)]:
-        assert mask[y, x] == 255 * labels[int(y * 224 / 500), int(x * 224 / 300)]
+        assert mask[y, x] == 255 * labels[int(y * (1.0 / (500 / 224))), int(x * (1.0 / (300 / 224)))]
 
 
 def test_read_image_converts_to_rgb_and_rejects_garbage(tmp_path):
@@ -142,8 +160,8 @@ def test_mask_mapping_equals_the_direct_argmax_and_lookup(mapping, classes):
         logits[1, :9, :9] = logits[0, :9, :9]  # ties
         labels = (np.argmax(logits, axis=0) > 0).astype(np.uint8) * 255
         if mapping == "stretch":
-            rows = np.minimum(np.floor(np.arange(h) * (224 / h)).astype(int), 223)
-            cols = np.minimum(np.floor(np.arange(w) * (224 / w)).astype(int), 223)
+            rows = np.minimum(np.floor(np.arange(h) * (1.0 / (h / 224))).astype(int), 223)  # cv2.resize nearest
+            cols = np.minimum(np.floor(np.arange(w) * (1.0 / (w / 224))).astype(int), 223)
             expected = labels[rows[:, None], cols[None, :]]
         else:
             rows, cols = _crop_lookup(h, min(h, w), 224), _crop_lookup(w, min(h, w), 224)
@@ -151,3 +169,24 @@ def test_mask_mapping_equals_the_direct_argmax_and_lookup(mapping, classes):
             expected[(rows < 0)[:, None] | (cols < 0)[None, :]] = 0
         for _ in range(2):  # the second call uses the cached lookup
             assert np.array_equal(mask_to_original(logits, w, h, mapping=mapping), expected), (h, w)
+
+
+def test_a_mask_is_foreground_wherever_any_channel_is_above_zero_whatever_its_depth(tmp_path):
+    """The challenge's metrics take mask > 0. A 30 x 40 block (1,200 pixels) drawn in green on RGB, as palette
+    index 1 (red in its palette), as 16-bit value 1 and as 8-bit 255: 1,200 foreground pixels each."""
+    from edgeus.contracts.preprocess import read_mask
+
+    block = np.zeros((60, 80), dtype=bool)
+    block[10:40, 20:60] = True
+    rgb = np.zeros((60, 80, 3), np.uint8)
+    rgb[block, 1] = 255
+    Image.fromarray(rgb).save(tmp_path / "green.png")
+    palette = Image.fromarray(block.astype(np.uint8), mode="P")
+    palette.putpalette([0, 0, 0, 200, 0, 0] + [0] * 762)
+    palette.save(tmp_path / "palette.png")
+    Image.fromarray(block.astype(np.uint16)).save(tmp_path / "sixteen.png")
+    Image.fromarray(block.astype(np.uint8) * 255).save(tmp_path / "gray.png")
+    for name in ("green", "palette", "sixteen", "gray"):
+        mask = read_mask(tmp_path / f"{name}.png")
+        assert mask.dtype == np.uint8 and int((mask > 0).sum()) == 1200 and set(np.unique(mask)) == {0, 255}, name
+    assert int((read_image(tmp_path / "green.png")[..., 0] > 0).sum()) == 0  # what scoring read before

@@ -87,6 +87,19 @@ def test_auc_binary_and_undefined():
     assert auc(np.ones(10, int), probs[:10]) is None  # a single class: undefined, not a number
 
 
+def test_two_class_auc_averages_both_columns_as_the_baseline_call_does():
+    """roc_auc_score(one_hot_labels, probabilities) is the mean of each column's AUC. Probabilities that do not
+    sum to 1 (a hand-written classification.json) make the two differ. By hand: labels 0 0 1 1; column 1
+    (0.1, 0.4, 0.35, 0.8) ranks 3 of the 4 positive-negative pairs right (0.35 < 0.4): 0.75; column 0
+    (0.5, 0.2, 0.9, 0.1) for class 0 ranks 2 of 4 right: 0.5; the baseline reports 0.625, not 0.75."""
+    labels = np.array([0, 0, 1, 1])
+    probabilities = np.array([[0.5, 0.1], [0.2, 0.4], [0.9, 0.35], [0.1, 0.8]])
+    assert auc(labels, probabilities) == pytest.approx(0.625, abs=1e-12)
+    from edgeus.evidence.bootstrap import weighted_auc
+
+    assert weighted_auc(labels, probabilities, np.ones((1, 4)))[0] == pytest.approx(0.625, abs=1e-12)
+
+
 def test_dice_random_shift_matches_the_formula():
     t = _disc((50, 50), 25, 25, 10)
     p = np.roll(t, 5, axis=0)

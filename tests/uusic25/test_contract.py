@@ -75,3 +75,23 @@ def test_contract_bad_input(x86_bundle, small_phantom, tmp_path, run_cli, predic
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli("uusic25", "score", "--pred", tmp_path / "empty", "--truth", val)
     assert_one_line_error(code, err, "prediction missing")
+
+
+def test_a_record_with_an_organ_the_container_does_not_know_runs_with_its_generic_prompt(x86_bundle, small_phantom,
+                                                                                          tmp_path, run_cli):
+    """The container prompts an unknown organ with 'indis' / 'organ' and carries on; so does the contract path,
+    which writes every output and lists the odd record (it used to abort the whole run, writing nothing)."""
+    val = small_phantom / "val"
+    records = json.loads((val / RECORDS_FILE).read_text())
+    seg = next(r for r in records if r["task"] == "segmentation")
+    cls = next(r for r in records if r["task"] == "classification")
+    odd = [{**seg, "dataset_name": "SpleenSeg", "organ": "Spleen"}, {**cls, "organ": "Liver"}]
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(odd))
+    code, out, err = run_cli("uusic25", "predict", x86_bundle, "--input-json", path, "--input-dir", val,
+                             "--output", tmp_path / "out")
+    assert code == 0, err
+    assert (tmp_path / "out" / mask_path_for(seg["img_path_relative"])).is_file()
+    assert cls["img_path_relative"] in json.loads((tmp_path / "out" / "classification.json").read_text())
+    assert "2 record(s) prompted by their organ" in out
+    assert "organ 'Spleen' unknown to the container" in out and seg["img_path_relative"] in out

@@ -39,8 +39,6 @@ def official_auc(labels, probs):
     labels, probs = np.asarray(labels), np.asarray(probs, dtype=np.float64)
     if len(np.unique(labels)) < probs.shape[1] and probs.shape[1] > 2 or len(np.unique(labels)) < 2:
         return None
-    if probs.shape[1] == 2:
-        return roc_auc_score(labels, probs[:, 1])
     return roc_auc_score(np.eye(probs.shape[1])[labels], probs, multi_class="ovo")  # the baseline's call
 
 
@@ -161,3 +159,31 @@ def test_classification_entry_without_probability_is_one_line(challenge_folders,
     (broken / "classification.json").write_text(json.dumps(entries))
     code, _, err = run_cli("uusic25", "score", "--pred", broken, "--truth", truth)
     assert_one_line_error(code, err, "probability", first)
+
+
+def test_score_needs_the_masks_and_records_not_the_images(challenge_folders, run_cli, tmp_path):
+    import shutil
+
+    truth, pred, _ = challenge_folders
+    bare = tmp_path / "truth"
+    shutil.copytree(truth, bare)
+    removed = [p for p in bare.rglob("*.png") if "/imgs/" in p.as_posix()]
+    for image in removed:
+        image.unlink()
+    assert removed and not any("/imgs/" in p.as_posix() for p in bare.rglob("*.png"))
+    code, _, err = run_cli("uusic25", "score", "--pred", pred, "--truth", bare, "--json", tmp_path / "bare.json")
+    assert code == 0, err
+    run_cli("uusic25", "score", "--pred", pred, "--truth", truth, "--json", tmp_path / "full.json")
+    assert json.loads((tmp_path / "bare.json").read_text()) == json.loads((tmp_path / "full.json").read_text())
+
+
+def test_a_task_whose_auc_is_undefined_is_named_not_dropped_silently(challenge_folders, run_cli, tmp_path):
+    """Liver's truth holds one class: no AUC, so no (AUC + ACC) / 2 in cls_score; its accuracy stays in mean_acc.
+    The score says so in its notes and lists the task (it used to leave it out without a word)."""
+    truth, pred, _ = challenge_folders
+    code, out, _ = run_cli("uusic25", "score", "--pred", pred, "--truth", truth, "--json", tmp_path / "s.json")
+    got = json.loads((tmp_path / "s.json").read_text())
+    assert code == 0 and got["left_out"] == ["Liver/classification"]
+    assert "Liver/classification: AUC undefined" in out and "left out of cls_score" in out
+    cls = {k: t for k, t in got["tasks"].items() if "auc" in t}
+    assert got["components"]["mean_acc"] == pytest.approx(np.mean([t["acc"] for t in cls.values()]), abs=1e-12)
