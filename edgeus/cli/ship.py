@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from edgeus.cli.args import add_json_option, emit_json
-from edgeus.errors import EdgeusError, OutputExistsError, VerifyFailed
+from edgeus.errors import EdgeusError, OutputExistsError, SignatureError, VerifyFailed
 from edgeus.util.atomic import write_atomic
 
 
@@ -24,15 +24,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with progress_bar("conformance vectors" + (" (emulated)" if args.emulate else ""),
                       len(manifest.get("tasks", []))) as advance:
         report = verify(bundle, threads=args.threads, progress=advance, emulate=args.emulate)
-    signature = None
-    if args.pubkey:  # checked after the files: a signature over a manifest the files do not match proves little
-        from edgeus.bundle.signing import SignatureError, verify_signature
+    # checked after the files: a signature over a manifest the files do not match proves little
+    from edgeus.runtime.signature import check_signature, trusted_keys
 
-        try:
-            signature = verify_signature(bundle, args.pubkey)
-        except SignatureError as exc:
-            emit_json(args.json, {**report.to_dict(), "passed": False, "signature": str(exc)})
-            raise
+    try:
+        signature = check_signature(bundle, trusted_keys([args.pubkey] if args.pubkey else None),
+                                    args.require_signature)
+    except SignatureError as exc:
+        emit_json(args.json, {**report.to_dict(), "passed": False,
+                              "signature": {"state": "failed", "key": None, "message": str(exc)}})
+        raise
     print_conformance(report)
     if report.engine_status == "pending" and report.vectors:
         console.print("[yellow]engine pending: the portable fp32 ONNX was checked against the fp32 reference; run "
@@ -40,7 +41,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for name in report.unlisted_files:
         console.print(f"[yellow]note[/yellow]: {name} is not listed in the manifest (not covered by its hashes)")
     marked_failed = manifest.get("passed") is False
-    emit_json(args.json, {**report.to_dict(), "signature": signature, "marked_failed": marked_failed})
+    emit_json(args.json, {**report.to_dict(), "signature": signature.to_dict(), "marked_failed": marked_failed})
     if not report.passed:
         raise VerifyFailed(f"{bundle} does not verify: {report.first_problem()}")
     if marked_failed:  # intact, but not a bundle to deploy: say so, in the exit status too
@@ -52,8 +53,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         console.print(f"[yellow]marked failed: {failed_gates(manifest)}[/yellow]", highlight=False)
     console.print(f"[green]{bundle}: schema, {len(manifest['files'])} file hashes and {len(report.vectors)} "
                   f"conformance vectors verified" + (f" on {report.ran_on}" if report.emulated else "") + "[/green]")
-    if signature:
-        console.print(f"[green]signature verified: Ed25519, key {signature['public_key_sha256'][:16]}…[/green]")
+    if signature.state == "verified":
+        console.print(f"[green]{signature.message}[/green]", highlight=False)
+    elif signature.state == "not checked":
+        console.print(signature.message, style="yellow", highlight=False, markup=False)
     return 0
 
 
@@ -268,7 +271,11 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", help="bundle folder")
     p.add_argument("--threads", type=int)
     add_json_option(p, "also write the verification report as JSON to FILE ('-': standard output)")
-    p.add_argument("--pubkey", help="also check the bundle's Ed25519 signature (manifest.sig) against this public key")
+    p.add_argument("--pubkey", help="check the bundle's Ed25519 signature (manifest.sig) against this public key "
+                                    "(default: the keys in EDGEUS_TRUSTED_KEYS; without any, a signature is reported "
+                                    "NOT checked)")
+    p.add_argument("--require-signature", action="store_true",
+                   help="fail unless the bundle is signed and the signature verified against a trusted key")
     p.add_argument("--allow-failed", action="store_true",
                    help="verify a bundle marked failed (its budget gates blocked) without failing for that")
     p.add_argument("--emulate", action="store_true",

@@ -17,6 +17,7 @@ from edgeus.contracts.preprocess import Preprocessing
 from edgeus.runtime.manifest import BundleError, check_files, read_manifest
 from edgeus.runtime.pipeline import PipelineOptions, Prediction, Record, pipelined
 from edgeus.runtime.predictor import Predictor, Task
+from edgeus.runtime.signature import check_signature, trusted_keys
 from edgeus.util.paths import inside
 
 BACKEND_PACKAGES = {  # backend -> (module to import, pip extra that installs it)
@@ -95,11 +96,14 @@ class Bundle:
     """
 
     def __init__(self, path: str | Path, *, threads: int | None = None, cache_dir: str | Path | None = None,
-                 check_hashes: bool = True, streams: int | str | None = None, allow_failed: bool = False) -> None:
+                 check_hashes: bool = True, streams: int | str | None = None, allow_failed: bool = False,
+                 pubkey: str | Path | None = None, require_signature: bool = False) -> None:
         """``streams``: None runs the engine as built (the profile's latency settings: best per frame); N > 1
         opens it for throughput (N inferences at once: best for ``predict_many`` over a test set);
         "throughput" picks N for the threads (backends/base.throughput_streams). A bundle marked failed (its
-        gates blocked at build time) is refused unless ``allow_failed``."""
+        gates blocked at build time) is refused unless ``allow_failed``. ``pubkey`` (else the keys in
+        EDGEUS_TRUSTED_KEYS): the bundle must carry a signature by that key over its manifest, checked before
+        anything runs (runtime/signature.py); ``require_signature`` refuses a bundle without one."""
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             # 0 would read as "as built" and a negative fail inside the runtime's own property check
             raise BundleError(f"threads must be a positive whole number or None (as built), not {threads!r}")
@@ -111,6 +115,10 @@ class Bundle:
             if problems:
                 raise BundleError(f"{self.path}: bundle does not match its manifest: {'; '.join(problems[:3])}"
                                   " (run 'edgeus verify' for the full list)")
+        self.signature = None  # a SignatureCheck where a key or a signature was asked for
+        keys = trusted_keys([pubkey] if pubkey else None)
+        if keys or require_signature:
+            self.signature = check_signature(self.path, keys, require_signature)
         self.inputs = self.manifest["io"]["inputs"]
         tasks = [Task(t["dataset"], t["kind"], tuple(t["classes"]), t["output"], np.asarray(t["prompt"], dtype=np.float32),
                       tuple(str(t[k]).lower() for k in ("organ", "json_organ") if t.get(k)))

@@ -39,13 +39,71 @@ def test_signature_catches_what_the_hash_list_cannot(x86_bundle, keys, tmp_path,
     code, out, err = run_cli("verify", bundle, "--pubkey", public)
     assert code == 0 and "signature verified" in out, err
     code, _, err = run_cli("verify", bundle, "--pubkey", other_public)
-    assert_one_line_error(code, err, "signed by another key")
+    assert_one_line_error(code, err, "signed by a key not trusted here")
     _tamper(bundle)
-    code, _, err = run_cli("verify", bundle)  # the hash list alone: fooled
-    assert code == 0, err
+    # the hash list alone is fooled; verify says the signature went unchecked, and fails where one is required
+    code, out, err = run_cli("verify", bundle, "--json", tmp_path / "unchecked.json")
+    assert code == 0 and "signature present, NOT checked" in out, err
+    assert json.loads((tmp_path / "unchecked.json").read_text())["signature"]["state"] == "not checked"
+    code, _, err = run_cli("verify", bundle, "--require-signature")
+    assert_one_line_error(code, err, "NOT checked")
     code, _, err = run_cli("verify", bundle, "--pubkey", public, "--json", tmp_path / "v.json")
     assert_one_line_error(code, err, "signature does not match the manifest")
     assert json.loads((tmp_path / "v.json").read_text())["passed"] is False
+
+
+def test_trusted_keys_from_the_environment_and_the_runtime_check_the_signature(x86_bundle, keys, tmp_path, run_cli,
+                                                                              monkeypatch):
+    from edgeus.errors import SignatureError
+    from edgeus.runtime import load
+
+    (private, public), (_, other_public) = keys
+    bundle = copy_bundle(x86_bundle, tmp_path)
+    assert run_cli("sign", bundle, "--key", private)[0] == 0
+    monkeypatch.setenv("EDGEUS_TRUSTED_KEYS", str(public.parent))  # a folder: both *.pub files are trusted
+    code, out, err = run_cli("verify", bundle, "--require-signature")
+    assert code == 0 and "signature verified" in out, err
+    with load(bundle, pubkey=public) as model:
+        assert model.signature.state == "verified" and model.signature.key
+    _tamper(bundle)
+    code, _, err = run_cli("verify", bundle)
+    assert_one_line_error(code, err, "signature does not match the manifest")
+    with pytest.raises(SignatureError, match="does not match the manifest"):
+        load(bundle)  # EDGEUS_TRUSTED_KEYS: the runtime checks before anything runs
+    monkeypatch.delenv("EDGEUS_TRUSTED_KEYS")
+    with pytest.raises(SignatureError, match="does not match the manifest"):
+        load(bundle, pubkey=public)
+    unsigned = copy_bundle(x86_bundle, tmp_path / "unsigned")
+    with pytest.raises(SignatureError, match="not signed .* a signature is required"):
+        load(unsigned, require_signature=True)
+    assert run_cli("sign", unsigned, "--key", private)[0] == 0
+    with pytest.raises(SignatureError, match="not trusted here"):
+        load(unsigned, pubkey=other_public)
+
+
+def test_openssl_alone_verifies_a_signature_and_catches_a_tampered_manifest(x86_bundle, keys, tmp_path, run_cli):
+    """The recipe of runtime/signature.py's docstring, run: Ed25519 over manifest.json's bytes, no edgeus."""
+    import base64
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command on this machine")
+    (private, public), _ = keys
+    bundle = copy_bundle(x86_bundle, tmp_path)
+    assert run_cli("sign", bundle, "--key", private)[0] == 0
+    raw = tmp_path / "manifest.sig.bin"
+    raw.write_bytes(base64.b64decode(json.loads((bundle / "manifest.sig").read_text())["signature"]))
+
+    def openssl_verify():
+        return subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(public), "-rawin",
+                               "-in", str(bundle / MANIFEST), "-sigfile", str(raw)], capture_output=True, text=True)
+
+    good = openssl_verify()
+    assert good.returncode == 0 and "Signature Verified Successfully" in good.stdout, good.stderr
+    _tamper(bundle)
+    bad = openssl_verify()
+    assert bad.returncode != 0 and "Signature Verified Successfully" not in bad.stdout
 
 
 def test_unsigned_bundle_and_bad_keys_are_one_line(x86_bundle, keys, tmp_path, run_cli):
