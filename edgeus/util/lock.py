@@ -1,15 +1,17 @@
-"""One writer per output folder: a lock file held for the whole of a build.
+"""One writer per output folder: a lock held for the whole of a build.
 
-Two ``edgeus build -o SAME`` started seconds apart used to clean up each other's stage folders. The lock is a
-file ``OUT/.edgeus.lock`` created exclusively (O_EXCL) and holding the owner's PID, host and start time. A
-second build refuses with one line naming the owner. A lock left by a killed process on this host (its PID
-no longer runs) is taken over, with a message; a lock from another host (a shared folder) is never guessed
-stale: remove it by hand when you know that build is gone.
+Two ``edgeus build -o SAME`` started seconds apart used to clean up each other's stage folders. The lock is the
+kernel's (``flock`` on ``OUT/.edgeus.lock``), so it goes when its process goes, however it ends (kill -9
+included); the file holds the owner's PID, host and start time for the message a second build refuses with.
+A file left by a process on this host that no longer holds the lock is taken over, with a message; one naming
+another host (a shared folder, where the kernel lock may not reach) is never guessed stale: remove it by hand
+when you know that build is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -40,8 +42,36 @@ def _owner(path: Path) -> dict:
         return {}
 
 
-def _stale(owner: dict) -> bool:
-    return owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) and not pid_alive(owner["pid"])
+def _acquire(path: Path, folder: Path, notice: Callable[[str], None]) -> int:
+    """An open descriptor of ``path`` holding its exclusive kernel lock, or OutputLocked naming the holder."""
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = _owner(path)
+            who = (f"pid {owner.get('pid')} on {owner.get('host')} since {owner.get('started')}" if owner
+                   else "a lock file not yet written")
+            raise OutputLocked(f"{folder} is being written by another edgeus build ({who}); wait for it to finish "
+                               f"or use another -o") from None
+        try:  # a holder unlinks the file as it lets go: lock the file the path names now, not a removed one
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if not current:
+            os.close(fd)
+            continue
+        owner = _owner(path)
+        if owner.get("host") not in (None, socket.gethostname()):
+            os.close(fd)
+            raise OutputLocked(f"{folder} is being written by another edgeus build (pid {owner.get('pid')} on "
+                               f"{owner.get('host')} since {owner.get('started')}, another host: never guessed "
+                               f"stale; remove {path} only if that build is gone)")
+        if owner:
+            notice(f"taking over a stale lock in {folder}: pid {owner.get('pid')} on {owner.get('host')} no longer "
+                   "holds it")
+        return fd
 
 
 @contextlib.contextmanager
@@ -52,27 +82,14 @@ def output_lock(folder: Path, notice: Callable[[str], None] = lambda message: No
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    for _ in range(2):  # a second try only after removing a stale lock
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = _owner(path)
-            if _stale(owner):
-                notice(f"taking over a stale lock in {folder}: pid {owner['pid']} on {owner['host']} no longer runs")
-                path.unlink(missing_ok=True)
-                continue
-            who = (f"pid {owner.get('pid')} on {owner.get('host')} since {owner.get('started')}" if owner
-                   else "an unreadable lock file")
-            raise OutputLocked(f"{folder} is being written by another edgeus build ({who}); wait for it to finish "
-                               f"or use another -o (remove {path} only if that build is gone)") from None
-        with os.fdopen(fd, "w") as fh:
-            json.dump(me, fh)
-        break
+    fd = _acquire(path, folder, notice)
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(me).encode())
     try:
         yield path
     finally:
-        if _owner(path).get("pid") == me["pid"]:
-            path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # still holding the lock: a waiter that opened it retries (see _acquire)
+        os.close(fd)
         if created:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if empty: a build refused on bad input leaves no folder behind

@@ -41,6 +41,30 @@ def test_a_killed_owners_lock_is_taken_over_with_a_message(tmp_path):
     assert len(notices) == 1 and "stale lock" in notices[0] and dead.stdout.strip() in notices[0]
 
 
+def test_the_kernel_releases_the_lock_of_a_process_killed_mid_build(tmp_path):
+    """kill -9 runs no cleanup: the file stays, the kernel's lock goes with the process."""
+    import signal
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
+                               "from edgeus.util.lock import output_lock\n"
+                               f"with output_lock(Path({str(tmp_path)!r})):\n"
+                               "    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputLocked, match=f"pid {holder.pid} on"), output_lock(tmp_path):
+            pass
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        assert (tmp_path / LOCK_NAME).exists()  # left behind
+        notices = []
+        with output_lock(tmp_path, notices.append):
+            assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+        assert len(notices) == 1 and f"pid {holder.pid}" in notices[0] and "no longer holds it" in notices[0]
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
 def test_another_hosts_lock_is_never_guessed_stale(tmp_path):
     (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "other-host", "started": "earlier"}))
     with pytest.raises(OutputLocked, match="other-host"), output_lock(tmp_path):
