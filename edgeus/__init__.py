@@ -4,8 +4,7 @@ The public Python API, imported lazily (``import edgeus`` costs nothing; torch, 
 when a function that needs them is first used)::
 
     import edgeus
-    profile = edgeus.load_profile("cpu-x86-scanner")
-    result = edgeus.build(profile, edgeus.BuildOptions(out=Path("dist")))   # the whole flow -> a bundle
+    result = edgeus.build(target="cpu-x86-scanner", out="dist")              # the whole flow -> a bundle
     loaded = edgeus.load_model("uniusnet-small")                             # torch module + spec + checkpoint hash
     report = edgeus.export(loaded, Path("model.onnx"))                       # stage 1 alone
     edgeus.quantize(...), edgeus.compile(...), edgeus.validate(...), edgeus.profile(...)   # stages 2-5 alone
@@ -13,7 +12,7 @@ when a function that needs them is first used)::
         mask = bundle.predict("scan.png", "Breast", "segmentation")
 
 Packages, top layer first (each may import only its own layer and those below; tests/test_layers.py checks):
-cli, training -> pipeline -> stages -> bundle, report, uusic25 -> runtime, backends -> evidence ->
+cli, training, api -> pipeline -> stages -> bundle, report, uusic25 -> runtime, backends -> evidence ->
 contracts, data, models -> util, errors.
 """
 
@@ -25,7 +24,7 @@ __version__ = "0.1.0"
 
 # name -> (module, attribute): resolved on first use
 _API = {
-    "build": ("edgeus.pipeline.flow", "build"),
+    "build": ("edgeus.api", "build"),
     "BuildOptions": ("edgeus.pipeline.flow", "BuildOptions"),
     "BuildResult": ("edgeus.pipeline.flow", "BuildResult"),
     "export": ("edgeus.stages.export", "export_onnx"),

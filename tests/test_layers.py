@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "edgeus"
 # Top to bottom. A module may import its own layer and every layer below it.
 LAYERS = [
-    ["cli", "training", "__main__"],
+    ["cli", "training", "__main__", "api"],
     ["farm"],
     ["pipeline"],
     ["stages"],

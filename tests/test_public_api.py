@@ -21,9 +21,30 @@ def test_import_edgeus_loads_nothing_heavy():
 
 def test_api_names_are_the_implementations():
     import edgeus
-    from edgeus.pipeline.flow import build
+    from edgeus.api import build
     from edgeus.runtime import load
     from edgeus.stages.validate import validate
 
     assert edgeus.build is build and edgeus.validate is validate and edgeus.runtime.load is load
     assert edgeus.load_profile("cpu-x86-scanner").name == "cpu-x86-scanner"
+
+
+def test_build_takes_a_target_name_and_settings_as_the_cli_does(small_phantom, tmp_path):
+    """edgeus.build(target="cpu-x86-scanner", ...) used to raise AttributeError ('str' object has no attribute
+    'plan'): names and plain keywords now, a DeviceProfile and BuildOptions still."""
+    import pytest
+    from conftest import TESTS
+
+    import edgeus
+
+    sys.path.insert(0, str(TESTS))  # the factory model lives in tests/toymodels.py
+    settings = dict(model="toymodels:gain_fragile_net", spec_file=str(TESTS / "gain_fragile_spec.toml"),
+                    data=str(small_phantom), plan="fp32", robustness=False, threads=2, profile_min_iters=3,
+                    profile_min_duration_s=0.2)
+    result = edgeus.build(target="cpu-x86-scanner", out=str(tmp_path / "dist"), **settings)
+    assert result.run_dir.parent == tmp_path / "dist" and (result.run_dir / "manifest.json").is_file()
+    assert result.run_dir.name == "gain-fragile-cpu-x86-scanner-fp32"
+    with pytest.raises(TypeError, match="unknown build setting.*outdir"):
+        edgeus.build(target="cpu-x86-scanner", outdir="x")
+    with pytest.raises(edgeus.EdgeusError, match="cpu-x86-scaner"):
+        edgeus.build(target="cpu-x86-scaner")
