@@ -73,10 +73,12 @@ def print_plans(plans) -> None:
         row = run.row()
         state = {"chosen": "[bold green]chosen[/bold green]", "pass": "[green]pass[/green]",
                  "rejected": "[red]rejected[/red]", "error": "[red]error[/red]"}.get(run.state, run.state)
+        if row["inconclusive"] and run.passed:  # passing with gates that could not decide is not a clean pass
+            state += f" [yellow]({row['inconclusive']} inconclusive)[/yellow]"
         worst = f"{row['worst_drop']:.4f} ({row['worst_drop_where']})" if row["worst_drop"] is not None else "-"
         table.add_row(run.plan.name, _num(row["median_ms"], 1), _num(row["p95_ms"], 1),
                       f"{row['speedup_vs_fp32']:.2f}x" if row["speedup_vs_fp32"] else "-",
-                      str(row["actual_precision"] or "-"), worst, state, run.reason)
+                      str(row["ran_as"] or "-"), worst, state, run.reason)
     by_reason: dict[str, list[str]] = {}
     for name, why in plans.excluded.items():
         by_reason.setdefault(why, []).append(name)

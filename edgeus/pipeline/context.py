@@ -203,7 +203,12 @@ class PlanRun:
         failing = [f"{v.item}: {fmt(v.measured)} vs {fmt(v.budget)}{(' ' + v.unit) if v.unit else ''} ({v.state})"
                    for v in blocking(self.verdicts, self.profile.budgets.strict)]
         timing = self.timing or {}
+        inconclusive = sum(v.state == "inconclusive" for v in self.verdicts)
+        floats = timing.get("actual_precision")
+        # OpenVINO reports the precision of what is not INT8: an INT8 plan "runs as f32" only in its islands
+        ran_as = (f"int8 + {floats} islands" if self.plan.compute == "int8" and floats else floats)
         return {"plan": self.plan.name, **self.plan.to_dict(), "state": self.state.value, "reason": self.reason,
+                "inconclusive": inconclusive, "ran_as": ran_as,
                 "median_ms": timing.get("median_ms"), "p95_ms": timing.get("p95_ms"),
                 "speedup_vs_fp32": timing.get("speedup_vs_fp32"), "actual_precision": timing.get("actual_precision"),
                 "size_mb": self.size_mb, "worst_drop": worst[0] if worst else None,

@@ -89,8 +89,11 @@ def plan_blocks(plans: dict, accuracy: dict) -> list[Block]:
     for p in sorted(plans["plans"], key=lambda p: p["median_ms"] if p["median_ms"] is not None else float("inf")):
         speed = f"{p['speedup_vs_fp32']:.2f}x" if p.get("speedup_vs_fp32") else "–"
         worst = f"{_n(p['worst_drop'], 4)} ({p['worst_drop_where']})" if p.get("worst_drop") is not None else "–"
-        rows.append([p["plan"], _n(p["median_ms"], 1), _n(p["p95_ms"], 1), speed, str(p.get("actual_precision") or "–"),
-                     worst, p["state"], p["reason"] or ("; ".join(p["failing"]) if p["failing"] else "")])
+        state = p["state"] + (f" ({p['inconclusive']} inconclusive)" if p.get("inconclusive")
+                              and p["state"] in ("pass", "chosen") else "")
+        rows.append([p["plan"], _n(p["median_ms"], 1), _n(p["p95_ms"], 1), speed,
+                     str(p.get("ran_as") or p.get("actual_precision") or "–"), worst, state,
+                     p["reason"] or ("; ".join(p["failing"]) if p["failing"] else "")])
     for name, why in plans.get("excluded", {}).items():
         rows.append([name, "–", "–", "–", "–", "–", "not built", why])
     blocks.append(Block("table", rows=rows))
@@ -103,7 +106,8 @@ def plan_blocks(plans: dict, accuracy: dict) -> list[Block]:
         blocks.append(Block("text", text=(
             f"{len(search['float_blocks'])} of {len(search['blocks'])} blocks returned to float "
             f"({', '.join(search['float_blocks']) or 'none'}), searched with float islands in {search['islands']} on "
-            f"{search['search_images']} images; every task within its agreement threshold: {search['within']}. "
+            f"{search['search_images']} images; every task within its agreement threshold: "
+            f"{'yes' if search['within'] else 'no'}. "
             "Ratio = a task's disagreement with fp32 over its threshold (from the budgets); <= 1 holds.")))
         trace = [["step", "block", "blocks in float", "worst task", "worst ratio", "ms / image"]]
         for step in search["steps"]:

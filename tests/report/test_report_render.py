@@ -55,3 +55,26 @@ def test_html_renders_in_headless_chromium(x86_bundle, tmp_path):
     histogram = pixels.histogram()
     assert pixels.size == (1200, 2400)
     assert max(histogram) < 0.97 * sum(histogram), "the page rendered blank"
+
+
+def test_the_plans_table_says_inconclusive_and_what_an_int8_plan_ran_as():
+    """A passing plan with a gate that could not decide is 'pass (1 inconclusive)', not 'pass'; an INT8 plan whose
+    non-quantized parts run in f32 ran as 'int8 + f32 islands', not 'f32'; no raw Python True/False."""
+    from edgeus.contracts.plans import plan_named
+    from edgeus.contracts.profiles import Backend, load_profile
+    from edgeus.pipeline.context import PlanRun, PlanState
+    from edgeus.pipeline.verdicts import Verdict
+    from edgeus.report.render import plan_blocks, to_markdown
+
+    profile = load_profile("cpu-x86-scanner")
+    run = PlanRun(plan_named(Backend.openvino, "int8"), profile, size_mb=1.0, state=PlanState.passed)
+    run.timing = {"median_ms": 10.0, "p95_ms": 11.0, "actual_precision": "f32"}
+    run.verdicts = [Verdict("Liver AUC drop", 0.083, 0.04, "", None, "CI spans", "inconclusive", [-0.1, 0.3])]
+    row = run.row()
+    assert row["inconclusive"] == 1 and row["ran_as"] == "int8 + f32 islands"
+    search = {"float_blocks": [], "blocks": ["/a"], "islands": "f32", "search_images": 4, "within": True, "steps": []}
+    plans = {"chosen": "int8", "timing": "t", "confirm_images": {"internal": 6}, "search_images": 4,
+             "plans": [{**row, "state": "chosen"}], "scope_search": search}
+    text = to_markdown(plan_blocks(plans, {"budgets": {}}))
+    assert "chosen (1 inconclusive)" in text and "int8 + f32 islands" in text
+    assert "threshold: yes" in text and "True" not in text
