@@ -8,7 +8,7 @@ when a function that needs them is first used)::
     loaded = edgeus.load_model("uniusnet-small")                             # torch module + spec + checkpoint hash
     report = edgeus.export(loaded, Path("model.onnx"))                       # stage 1 alone
     edgeus.quantize(...), edgeus.compile(...), edgeus.validate(...), edgeus.profile(...)   # stages 2-5 alone
-    with edgeus.runtime.load("dist/uniusnet-small-cpu-x86-scanner-int8") as bundle:   # the vendor side
+    with edgeus.runtime.load(result.run_dir) as bundle:                       # the vendor side
         mask = bundle.predict("scan.png", "Breast", "segmentation")
 
 Packages, top layer first (each may import only its own layer and those below; tests/test_layers.py checks):
