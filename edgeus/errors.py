@@ -1,8 +1,10 @@
 """Errors a user can fix, all of them here, each with its exit code.
 
 Anything raised as an ``EdgeusError`` is printed by the CLI as one line (no traceback) and exits with its
-``exit_code``: 1 (a user error or the environment), 2 for ``BudgetFailed`` (a gate blocked). Every other
-exception is a bug in edgeus and keeps its traceback. The modules that raise them also import them under
+``exit_code``: 1 (a user error or the environment), 2 for ``BudgetFailed`` (a gate blocked), 3 for
+``VerifyFailed`` and ``SignatureMismatch`` (a bundle that does not verify: a hash, a vector or its signature),
+64 for ``UsageError`` (a numeric option out of range, like argparse's own usage errors). Every other exception
+is a bug in edgeus: the CLI says so in one line and exits 70 (``-v`` shows the traceback). The modules that raise them also import them under
 their old homes (``edgeus.runtime.manifest.BundleError``, ...), which callers may keep using.
 """
 
@@ -64,9 +66,24 @@ class BundleError(EdgeusError):
 class VerifyFailed(BundleError):
     """The bundle does not verify (tampered, incomplete or non-conforming on this machine)."""
 
+    exit_code = 3
+
 
 class SignatureError(BundleError):
-    """A signature is missing, malformed, from another key, or does not match the manifest."""
+    """A key or signature cannot be used (a key file missing or not Ed25519, a bundle refused for signing)."""
+
+
+class SignatureMismatch(SignatureError):
+    """The bundle's signature does not verify: missing where required, malformed, by an untrusted key, or not
+    matching the manifest."""
+
+    exit_code = 3
+
+
+class UsageError(EdgeusError):
+    """A command-line value out of its range: a usage error, like argparse's own (sysexits' EX_USAGE)."""
+
+    exit_code = 64
 
 
 class EmulatorUnavailable(EdgeusError):

@@ -2,10 +2,12 @@
 
 May import every other package; nothing imports it (``edgeus.__main__`` and the console script aside).
 
-Exit codes: 0 success; 1 a user error or the environment (one line ``edgeus: error: ...``; ``-v`` adds the
-traceback); 2 a budget gate blocked (a build, validate, profile or finalize that ran but failed its gates);
-64 a command-line usage error (sysexits' EX_USAGE, so CI can tell a typo from a failed gate); 130 interrupted.
-Anything else is a bug and keeps its traceback. Heavy libraries are imported inside the handlers so
+Exit codes (EXIT_CODES, also in ``edgeus --help``): 0 success; 1 a user error or the environment (one line
+``edgeus: error: ...``; ``-v`` adds the traceback); 2 a budget gate blocked (a build, validate, profile or
+finalize that ran but failed its gates); 3 a bundle does not verify (a hash, a conformance vector or its
+signature); 64 a command-line usage error (sysexits' EX_USAGE: argparse's and numeric ranges); 70 an internal
+error, a bug in edgeus (sysexits' EX_SOFTWARE: one line, ``-v`` shows the traceback); 130 interrupted (143 on
+SIGTERM). Heavy libraries are imported inside the handlers so
 ``edgeus --help`` works without torch, OpenVINO or TensorRT installed.
 """
 
@@ -77,6 +79,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 EXIT_USAGE = 64
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE
+EXIT_CODES = ("exit codes: 0 success; 1 user error or environment; 2 a budget gate blocked; 3 a bundle does not "
+              "verify (hash, vector or signature); 64 usage error; 70 internal error (a bug: run with -v and "
+              "report it); 130 interrupted")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="edgeus",
         description="Compile, quantize, validate and ship universal ultrasound models to edge devices.",
+        epilog=EXIT_CODES[0].upper() + EXIT_CODES[1:] + ".",
     )
     parser.add_argument("--version", action="version", version=f"edgeus {__version__}")
     parser.add_argument("-v", "--verbose", dest="global_verbose", action="store_true",
@@ -170,10 +177,15 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
             os._exit(code)
         return code
-    except Exception as exc:  # noqa: BLE001 -- user errors become one line; anything else is re-raised
+    except Exception as exc:  # noqa: BLE001 -- user errors become one line; a bug one line too, exit 70
         error = user_error(exc)
         if error is None:
-            raise
+            if verbose:
+                traceback.print_exc()
+            message = " ".join(f"{exc.__class__.__name__}: {exc}".split())[:500]
+            print(f"edgeus: internal error: {message} (a bug in edgeus: run with -v for the traceback and report "
+                  "it)", file=sys.stderr)
+            return EXIT_INTERNAL
         if verbose:
             traceback.print_exc()
         message = " ".join(str(error).split())  # one line, whatever the message held

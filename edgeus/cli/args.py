@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from edgeus.contracts.limits import MAX_FPS, MAX_THREADS
-from edgeus.errors import EdgeusError
+from edgeus.errors import UsageError
 
 # Numeric options, by their argparse name, wherever a command has them. Checked once before any command runs:
 # a 0 would otherwise be taken as "unset" (``threads or default``) and a negative would fail deep inside a
@@ -29,7 +29,7 @@ def check_numbers(args: argparse.Namespace) -> None:
     for name, least in AT_LEAST.items():
         value = getattr(args, name, None)
         if value is not None and value < least:
-            raise EdgeusError(f"{flag(name)} must be at least {least}, not {value}")
+            raise UsageError(f"{flag(name)} must be at least {least}, not {value}")
     for name in POSITIVE_FINITE + NON_NEGATIVE_FINITE:
         value = getattr(args, name, None)
         if value is None:
@@ -37,11 +37,11 @@ def check_numbers(args: argparse.Namespace) -> None:
         low_ok = value >= 0 if name in NON_NEGATIVE_FINITE else value > 0
         if not (math.isfinite(value) and low_ok):
             kind = "zero or more" if name in NON_NEGATIVE_FINITE else "positive"
-            raise EdgeusError(f"{flag(name)} must be {kind} and finite, not {value:g}")
+            raise UsageError(f"{flag(name)} must be {kind} and finite, not {value:g}")
     for name, (most, why) in AT_MOST.items():
         value = getattr(args, name, None)
         if value is not None and value > most:
-            raise EdgeusError(f"{flag(name)} must be at most {most:g} ({why}), not {value:g}")
+            raise UsageError(f"{flag(name)} must be at most {most:g} ({why}), not {value:g}")
 
 
 def profile_dirs(args: argparse.Namespace) -> list[Path]:

@@ -26,7 +26,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgeus.errors import BundleError, SignatureError
+from edgeus.errors import BundleError, SignatureError, SignatureMismatch
 from edgeus.runtime.manifest import MANIFEST, SIGNATURE
 
 ALGORITHM = "ed25519"
@@ -100,20 +100,20 @@ def verify_signature(bundle: str | Path, public_keys: list[str | Path] | str | P
         record = json.loads(sig_path.read_text())
         signature = base64.b64decode(record["signature"], validate=True)
     except FileNotFoundError:
-        raise SignatureError(f"{bundle}: not signed (no {SIGNATURE}); sign it with 'edgeus sign'") from None
+        raise SignatureMismatch(f"{bundle}: not signed (no {SIGNATURE}); sign it with 'edgeus sign'") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SignatureError(f"{sig_path}: malformed signature file ({exc.__class__.__name__})") from None
+        raise SignatureMismatch(f"{sig_path}: malformed signature file ({exc.__class__.__name__})") from None
     if record.get("algorithm") != ALGORITHM:
-        raise SignatureError(f"{sig_path}: algorithm {record.get('algorithm')!r}; edgeus verifies {ALGORITHM}")
+        raise SignatureMismatch(f"{sig_path}: algorithm {record.get('algorithm')!r}; edgeus verifies {ALGORITHM}")
     public_key = loaded.get(record.get("public_key_sha256"))
     if public_key is None:
         given = ", ".join(f"{fp[:16]}…" for fp in loaded)
-        raise SignatureError(f"{bundle}: signed by a key not trusted here (fingerprint "
+        raise SignatureMismatch(f"{bundle}: signed by a key not trusted here (fingerprint "
                              f"{str(record.get('public_key_sha256'))[:16]}…; trusted: {given})")
     try:
         public_key.verify(signature, (bundle / MANIFEST).read_bytes())
     except invalid_signature:
-        raise SignatureError(f"{bundle}: the signature does not match the manifest: the manifest (and with it the "
+        raise SignatureMismatch(f"{bundle}: the signature does not match the manifest: the manifest (and with it the "
                              "files it lists) changed after signing") from None
     return record
 
@@ -139,7 +139,7 @@ def check_signature(bundle: str | Path, keys: list[Path], require: bool = False)
                               f"signature verified: Ed25519, key {record['public_key_sha256'][:16]}…")
     if not present:
         if require:
-            raise SignatureError(f"{bundle}: not signed (no {SIGNATURE}) and a signature is required")
+            raise SignatureMismatch(f"{bundle}: not signed (no {SIGNATURE}) and a signature is required")
         return SignatureCheck("absent", None, "not signed")
     signer = None
     try:
@@ -149,5 +149,5 @@ def check_signature(bundle: str | Path, keys: list[Path], require: bool = False)
     message = (f"signature present, NOT checked: no trusted key (--pubkey KEY.pub or {TRUSTED_KEYS_ENV}); the file "
                "hashes alone do not show an edit re-hashed into the manifest")
     if require:
-        raise SignatureError(f"{bundle}: {message}")
+        raise SignatureMismatch(f"{bundle}: {message}")
     return SignatureCheck("not checked", signer, message)

@@ -47,8 +47,10 @@ def test_signature_catches_what_the_hash_list_cannot(x86_bundle, keys, tmp_path,
     assert json.loads((tmp_path / "unchecked.json").read_text())["signature"]["state"] == "not checked"
     code, _, err = run_cli("verify", bundle, "--require-signature")
     assert_one_line_error(code, err, "NOT checked")
+    assert code == 3  # verification failed, not a user error
     code, _, err = run_cli("verify", bundle, "--pubkey", public, "--json", tmp_path / "v.json")
     assert_one_line_error(code, err, "signature does not match the manifest")
+    assert code == 3
     assert json.loads((tmp_path / "v.json").read_text())["passed"] is False
 
 

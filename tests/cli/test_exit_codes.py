@@ -1,4 +1,5 @@
-"""Distinct exit codes: 0 success, 1 user error, 2 a gate blocked, 64 usage error, 130 interrupted."""
+"""Distinct exit codes: 0 success, 1 user error, 2 a gate blocked, 3 verification failed, 64 usage error,
+70 internal error, 130 interrupted."""
 
 from __future__ import annotations
 
@@ -43,3 +44,28 @@ def test_running_out_of_memory_is_one_line():
 
     error = user_error(MemoryError("Unable to allocate 56.1 GiB for an array with shape (100000, 3, 224, 224)"))
     assert error is not None and str(error).startswith("out of memory: Unable to allocate 56.1 GiB")
+
+
+def test_help_lists_the_exit_codes(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for needle in ("0 success", "1 user error", "2 a budget gate blocked", "3 a bundle does not verify",
+                   "64 usage error", "70 internal error", "130 interrupted"):
+        assert needle in text, needle
+
+
+def test_numeric_ranges_are_usage_errors_and_a_bug_is_one_line_exit_70(run_cli, monkeypatch):
+    code, _, err = run_cli("verify", "nowhere", "--threads", "0")
+    assert_one_line_error(code, err, "--threads must be at least 1")
+    assert code == 64
+    import edgeus.cli.ship as ship
+
+    def broken(args):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(ship, "cmd_verify", broken)
+    code, _, err = run_cli("verify", "nowhere")
+    assert code == 70 and "edgeus: internal error: KeyError: 'a bug'" in err and "report it" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
