@@ -21,7 +21,14 @@ from pathlib import Path
 
 from edgeus import __version__
 from edgeus.cli import supervise
-from edgeus.cli.args import add_json_option, check_numbers, emit_json, profile_dirs
+from edgeus.cli.args import (
+    add_json_option,
+    check_numbers,
+    emit_json,
+    json_only_stdout,
+    json_option_before_a_folder,
+    profile_dirs,
+)
 from edgeus.errors import EdgeusError, user_error
 
 
@@ -160,14 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(json_option_before_a_folder(list(sys.argv[1:] if argv is None else argv)))
     verbose = args.global_verbose or getattr(args, "verbose", False)
     outputs = getattr(args, "supervised_outputs", None)
     if supervise.wanted(argv is not None, outputs):  # runtime commands: Ctrl-C must work even if a native call hangs
         return supervise.supervise(sys.argv[1:], [Path(getattr(args, name)) for name in outputs
                                                   if getattr(args, name, None)])
     try:
-        with supervise.terminate_as_interrupt():
+        with supervise.terminate_as_interrupt(), json_only_stdout(getattr(args, "json", None) == "-"):
             check_numbers(args)
             return int(args.handler(args) or 0)
     except KeyboardInterrupt as exc:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from edgeus.contracts.limits import MAX_FPS, MAX_THREADS
@@ -57,6 +60,39 @@ def add_json_option(parser: argparse.ArgumentParser, help_text: str = JSON_HELP)
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE", help=help_text)
 
 
+# Where '--json -' writes: the process's real standard output, kept aside while a command's tables and notes go
+# to standard error (json_only_stdout), so stdout holds the JSON document and nothing else.
+_json_stream = None
+
+
+@contextlib.contextmanager
+def json_only_stdout(active: bool) -> Iterator[None]:
+    """While ``active`` (``--json -``): everything a command prints goes to stderr, the JSON to stdout."""
+    global _json_stream
+    if not active:
+        yield
+        return
+    from edgeus.cli.console import console
+
+    real, console_file = sys.stdout, console._file  # rich reads sys.stdout afresh when _file is None: keep that
+    _json_stream, sys.stdout, console.file = real, sys.stderr, sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout, console._file, _json_stream = real, console_file, None
+
+
+def json_option_before_a_folder(argv: list[str]) -> list[str]:
+    """``--json BUNDLE``: argparse would take the bundle folder for the JSON file and then miss the bundle. A JSON
+    file is never an existing folder, so a folder right after ``--json`` means standard output."""
+    out: list[str] = []
+    for i, token in enumerate(argv):
+        out.append(token)
+        if token == "--json" and i + 1 < len(argv) and Path(argv[i + 1]).is_dir():
+            out.append("-")
+    return out
+
+
 def emit_json(target: str | None, data: dict | list) -> None:
     """Write ``data`` where ``--json`` asked: nowhere (None), standard output ('-') or a file (atomically)."""
     import json
@@ -65,7 +101,9 @@ def emit_json(target: str | None, data: dict | list) -> None:
         return
     text = json.dumps(data, indent=1) + "\n"
     if target == "-":
-        print(text, end="")
+        stream = _json_stream or sys.stdout
+        stream.write(text)
+        stream.flush()
         return
     from edgeus.util.atomic import write_atomic
 

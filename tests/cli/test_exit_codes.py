@@ -69,3 +69,36 @@ def test_numeric_ranges_are_usage_errors_and_a_bug_is_one_line_exit_70(run_cli, 
     code, _, err = run_cli("verify", "nowhere")
     assert code == 70 and "edgeus: internal error: KeyError: 'a bug'" in err and "report it" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_json_to_stdout_is_the_only_thing_on_stdout(run_cli, tmp_path):
+    """``--json -``: the score table and its notes go to stderr, stdout parses as one JSON document (it used to
+    hold the table too). ``--json FOLDER`` is not a file name (a JSON file is never a folder): the folder stays
+    the command's argument."""
+    import json
+    import shutil
+
+    from edgeus.cli.args import json_option_before_a_folder
+    from edgeus.data.layout import RECORDS_FILE, mask_path_for
+    from edgeus.data.phantom import generate_phantom
+
+    root = tmp_path / "ph"
+    generate_phantom(root, per_task=2, seed=1, splits=("val",))
+    truth, pred = root / "val", tmp_path / "pred"
+    classification = {}
+    for rec in json.loads((truth / RECORDS_FILE).read_text()):
+        if rec["task"] == "segmentation":
+            target = pred / mask_path_for(rec["img_path_relative"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(truth / rec["mask_path_relative"], target)
+        else:
+            n = 4 if rec["dataset_name"] == "Breast_luminal" else 2
+            probs = [0.9 if k == rec["class_label_index"] else 0.1 / (n - 1) for k in range(n)]
+            classification[rec["img_path_relative"]] = {"probability": probs, "prediction": rec["class_label_index"]}
+    (pred / "classification.json").write_text(json.dumps(classification))
+    code, out, err = run_cli("uusic25", "score", "--pred", pred, "--truth", truth, "--json", "-")
+    assert code == 0, err
+    assert json.loads(out)["components"]["mean_dsc"] > 0.99 and "seg_score" in err  # the table went to stderr
+    assert json_option_before_a_folder(["verify", "--json", str(root), "--threads", "2"]) == \
+        ["verify", "--json", "-", str(root), "--threads", "2"]
+    assert json_option_before_a_folder(["verify", "B", "--json", "out.json"]) == ["verify", "B", "--json", "out.json"]
