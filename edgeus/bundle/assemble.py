@@ -26,6 +26,7 @@ from edgeus.bundle.sbom import SBOM_FILE, device_sbom
 from edgeus.contracts.preprocess import BUNDLE_MASK_MAPPING, RUNTIME_VS_CONTAINER
 from edgeus.contracts.reports import AccuracyReport, PerfReport
 from edgeus.util.atomic import atomic_dir
+from edgeus.util.hashing import sha256_file
 from edgeus.util.toolchain import toolchain_record
 
 if TYPE_CHECKING:
@@ -122,7 +123,9 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
 
         toolchain = toolchain_record(profile.backend.value)
         model_record = {"name": loaded.name, "checkpoint_sha256": loaded.checkpoint_sha256, "spec": loaded.spec.name}
-        (tmp / SBOM_FILE).write_text(device_sbom(out.name, model_record, toolchain["device_packages"], __version__))
+        (tmp / SBOM_FILE).write_text(device_sbom(out.name, model_record, toolchain["device_packages"], __version__,
+                                                 shipped_model_files(tmp, parts.engine.get("model")),
+                                                 card_of(parts, profile)))
         manifest = {
             "edgeus_version": __version__, "created": now_utc(),
             "model": model_record,
@@ -144,6 +147,29 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
         accuracy = {**parts.accuracy.to_dict(), **parts.plan_evidence}
         perf = parts.perf.to_dict() if parts.perf is not None else None
         return write_evidence(tmp, manifest, accuracy, perf, verdicts, passed, overlays)
+
+
+def shipped_model_files(folder: Path, main: str | None) -> dict[str, str]:
+    """sha256 of every shipped model file, bundle-relative, the one the device loads first."""
+    files = sorted(p for p in (folder / MODEL_DIR).rglob("*") if p.is_file())
+    hashes = {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
+    return dict(sorted(hashes.items(), key=lambda item: item[0] != main))
+
+
+def card_of(parts: BundleParts, profile) -> dict:
+    """What the SBOM's model card says (bundle/sbom.model_card): the evidence's data, the plan, each task's
+    metric on the internal split with its interval."""
+    internal = parts.accuracy.to_dict()["splits"].get("internal", {}).get("tasks", {})
+    metrics = {task: {name: {"candidate": m["candidate"], "ci": m.get("candidate_ci")}
+                      for name, m in row["metrics"].items() if m.get("candidate") is not None}
+               for task, row in internal.items()}
+    plan = {"name": profile.plan, "backend": profile.backend.value, "precision": profile.precision.value,
+            **({"calibration_fingerprint": parts.calibration["fingerprint"],
+                "calibration_samples": parts.calibration["samples"]} if parts.calibration else {})}
+    limitations = (["the evidence is synthetic: calibration and validation ran on phantom images, not on patients"]
+                   if (parts.data or {}).get("synthetic") else [])
+    return {"data": parts.data, "metrics": metrics, "plan": plan, "architecture": parts.loaded.name,
+            "limitations": limitations + list(RUNTIME_VS_CONTAINER)}
 
 
 def write_evidence(folder: Path, manifest: dict, accuracy: dict, perf: dict | None, verdicts: list[dict],
