@@ -86,7 +86,7 @@ def model_card(card: dict) -> dict:
 def device_sbom(bundle_name: str, model: dict, packages: dict[str, str], edgeus_version: str,
                 model_files: dict[str, str] | None = None, card: dict | None = None) -> str:
     """``model_files``: shipped model file (bundle-relative) -> sha256, the first the file the device loads."""
-    from cyclonedx.factory.license import LicenseFactory
+    from cyclonedx.contrib.license.factories import LicenseFactory
     from cyclonedx.model import HashAlgorithm, HashType, Property
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType

@@ -10,27 +10,42 @@ from rich.table import Table
 from edgeus.cli.console import _ci, _num, console, err_console, state_markup
 
 
-def print_verdicts(verdicts, title: str = "Budget verdicts", strict: bool = False) -> None:
-    """One row per gate with its state and why; inconclusive gates are explained under the table."""
-    table = Table(title=title, header_style="bold")
+def print_verdicts(verdicts, title: str = "Budget verdicts", strict: bool = False, explain: bool = True) -> None:
+    """One row per gate with its state and why; inconclusive gates are explained under the table. Without
+    ``explain`` (a build without -v) only the gates that did not pass get a row, the passing ones one line, and
+    the inconclusive ones are named (their explanations are in report.md)."""
+    shown = verdicts if explain else [v for v in verdicts if v.state != "pass"]
+    passing = [v for v in verdicts if v.state == "pass"]
+    if not explain and passing:
+        kinds = dict.fromkeys(f"{v.item.split(':')[0]} accuracy drops" if v.item.startswith(("internal:", "external:"))
+                              else v.item.split(" (")[0] for v in passing)
+        console.print(f"[green]{len(passing)} gate(s) pass[/green]: {', '.join(kinds)}", highlight=False)
+    if not shown:
+        return
+    table = Table(title=title if explain else f"{title} that did not pass", header_style="bold")
     for col in ("item", "measured [95% CI]", "budget", "verdict", "why"):
         table.add_column(col)
-    for v in verdicts:
+    for v in shown:
         measured = "—" if v.measured is None else f"{v.measured:.4g} {v.unit}".strip()
         if v.ci and v.ci[0] is not None:
             measured += f" {_ci(v.ci)}"
         state = state_markup(v.state) + (" [red](blocks: strict)[/red]" if strict and v.state == "inconclusive" else "")
+        see = "; see below" if explain else ""
         why = (v.note if v.state != "inconclusive" else
-               f"off-target: projected {v.projected:.4g} {v.unit} on the device; see below"
+               f"off-target: projected {v.projected:.4g} {v.unit} on the device{see}"
                if getattr(v, "off_target", False) and v.projected is not None else
-               "off-target, no projection; see below" if getattr(v, "off_target", False) else
-               "not checked on the target ISA; see below" if v.item.startswith("conformance on") else
-               "CI spans the budget and 0; see below")
+               f"off-target, no projection{see}" if getattr(v, "off_target", False) else
+               f"not checked on the target ISA{see}" if v.item.startswith("conformance on") else
+               f"CI spans the budget and 0{see}")
         table.add_row(v.item, measured, f"{v.budget:g} {v.unit}".strip(), state, why)
     console.print(table)
-    for v in verdicts:
-        if v.state == "inconclusive":
-            console.print(f"[yellow]inconclusive[/yellow] {v.item}: {v.note}", markup=True, highlight=False)
+    undecided = [v for v in verdicts if v.state == "inconclusive"]
+    if undecided and not explain:
+        console.print(f"[yellow]{len(undecided)} inconclusive[/yellow]: {', '.join(v.item for v in undecided)} "
+                      "(why, and how many images would decide each: report.md, or -v)", highlight=False)
+        return
+    for v in undecided:
+        console.print(f"[yellow]inconclusive[/yellow] {v.item}: {v.note}", markup=True, highlight=False)
 
 
 def blocking_summary(verdicts, strict: bool) -> str:
@@ -40,29 +55,71 @@ def blocking_summary(verdicts, strict: bool) -> str:
     return "; ".join(f"{v.item} {v.state}" for v in blocking(verdicts, strict)) or "none"
 
 
+def lead_lines(profile, options) -> list[str]:
+    """What a reader needs before anything else (printed first): the target, the plan asked for, and whether
+    the evidence will be synthetic (phantom data: no --data, or a folder the phantom generator wrote)."""
+    from pathlib import Path
+
+    data = Path(options.data) if options.data else None
+    synthetic = data is None or (data / "phantom.json").is_file()
+    lines = [f"edgeus build: {options.model} for {profile.name} ({profile.hardware.device}; {profile.backend.value}, "
+             f"plan {options.plan or profile.plan})"]
+    if synthetic:
+        lines.append("[yellow]evidence is synthetic[/yellow]: calibration and validation run on phantom images "
+                     f"({'generated' if data is None else data.name}); pass --data DIR for real images")
+    return lines
+
+
 @contextlib.contextmanager
-def stage_reporter() -> Iterator:
-    """Per-stage progress lines for a build: start, then done (or reused from the cache) with its time."""
+def stage_reporter(start_lines: bool | None = None) -> Iterator:
+    """Progress lines for a build's stages. On a terminal (or with ``start_lines``: ``-v``) each stage's start
+    and end, "reused cached stage" or "done in N s"; otherwise one line per plan ("int8-hint: quantize reused,
+    compile reused, validate done in 8.1 s") and per build stage, so a log stays short."""
     import time as _time
 
     starts: dict[str, float] = {}
+    detailed = err_console.is_terminal if start_lines is None else start_lines
+    plan_line: list = []  # [plan, [step summaries]]: the plan whose stages are being gathered
+
+    def flush() -> None:
+        if plan_line:
+            err_console.print(f"  {plan_line[0]}: {', '.join(plan_line[1])}", highlight=False, markup=False)
+            plan_line.clear()
 
     def on_stage(name: str, result) -> None:
         if result is None:
             starts[name] = _time.perf_counter()
-            err_console.print(f"[bold]▶ {name}[/bold] …")
+            if detailed:
+                err_console.print(f"[bold]▶ {name}[/bold] …")
             return
         took = _time.perf_counter() - starts.get(name, _time.perf_counter())
-        if result.cached:
-            err_console.print(f"  [cyan]{name}: reused cached stage {result.path.name}[/cyan]")
-        else:
-            err_console.print(f"  [green]{name}: done in {took:.1f} s[/green] -> {result.path.name}")
+        if detailed:
+            if result.cached:
+                err_console.print(f"  [cyan]{name}: reused cached stage {result.path.name}[/cyan]")
+            else:
+                err_console.print(f"  [green]{name}: done in {took:.1f} s[/green] -> {result.path.name}")
+            return
+        plan, _, step = name.partition(" ")
+        if not step:  # a stage of the build itself (export, profile, bundle): a line of its own
+            flush()
+            err_console.print(f"  {name}: " + ("reused cached stage" if result.cached else f"done in {took:.1f} s"),
+                              highlight=False, markup=False)
+            return
+        if plan_line and plan_line[0] != plan:
+            flush()
+        if not plan_line:
+            plan_line.extend([plan, []])
+        plan_line[1].append(f"{step} reused" if result.cached else f"{step} done in {took:.1f} s")
 
-    yield on_stage
+    try:
+        yield on_stage
+    finally:
+        flush()
 
 
-def print_plans(plans) -> None:
-    """The candidate plans side by side: latency, speed-up over fp32, worst drop, state and why."""
+def print_plans(plans, full: bool = True) -> None:
+    """The candidate plans side by side: latency, speed-up over fp32, worst drop, state and why; with ``full``
+    the stage ledger too (a row per split, task and metric: report.md always has it)."""
     if plans is None:
         return
     table = Table(title=f"Plans ({plans.timing_note}; gates on {sum(plans.confirm_images.values())} held-out images)",
@@ -75,7 +132,10 @@ def print_plans(plans) -> None:
                  "rejected": "[red]rejected[/red]", "error": "[red]error[/red]"}.get(run.state, run.state)
         if row["inconclusive"] and run.passed:  # passing with gates that could not decide is not a clean pass
             state += f" [yellow]({row['inconclusive']} inconclusive)[/yellow]"
-        worst = f"{row['worst_drop']:.4f} ({row['worst_drop_where']})" if row["worst_drop"] is not None else "-"
+        where = row["worst_drop_where"] or ""
+        if not full:  # "external Appendix AUC": the kind is in the metric's name
+            where = where.replace("/classification", "").replace("/segmentation", "")
+        worst = f"{row['worst_drop']:.4f} ({where})" if row["worst_drop"] is not None else "-"
         table.add_row(run.plan.name, _num(row["median_ms"], 1), _num(row["p95_ms"], 1),
                       f"{row['speedup_vs_fp32']:.2f}x" if row["speedup_vs_fp32"] else "-",
                       str(row["ran_as"] or "-"), worst, state, run.reason)
@@ -83,15 +143,19 @@ def print_plans(plans) -> None:
     for name, why in plans.excluded.items():
         by_reason.setdefault(why, []).append(name)
     for why, names in by_reason.items():
-        table.add_row(", ".join(names), "-", "-", "-", "-", "-", "[dim]not built[/dim]", why)
+        if full:
+            table.add_row(", ".join(names), "-", "-", "-", "-", "-", "[dim]not built[/dim]", why)
     console.print(table)
+    if not full:
+        for why, names in by_reason.items():
+            console.print(f"[dim]not built: {len(names)} plan(s) ({', '.join(names)}): {why}[/dim]", highlight=False)
     search = next((r.search for r in plans.runs if r.search), None)
     if search:
         console.print(f"int8-auto float scope: {len(search['float_blocks'])} of {len(search['blocks'])} blocks in float "
                       f"({', '.join(search['float_blocks']) or 'none'}), searched on {search['search_images']} images "
                       f"in {len(search['steps'])} evaluations; {'every task within budget' if search['within'] else 'NOT every task within budget'} "
                       "on the search part", highlight=False)
-    if plans.ledger:
+    if plans.ledger and full:
         ledger = Table(title="Stage ledger: each task's drop vs torch fp32, stage by stage (held-out images)",
                        header_style="bold")
         ledger.add_column("split / task")
@@ -109,14 +173,32 @@ def print_plans(plans) -> None:
         console.print(ledger)
 
 
-def print_build_summary(result, strict: bool = False) -> None:
-    table = Table(title=f"Build summary: {result.run_dir}", header_style="bold")
-    table.add_column("stage")
-    table.add_column("status")
-    table.add_column("folder")
-    for s in result.stages:
-        table.add_row(s.name, "cached" if s.cached else "ran", str(s.path.name))
-    console.print(table)
+def headline(result, profile) -> str:
+    """The build's one-line answer, printed before the tables: the plan that ships and its verdict."""
+    from edgeus.pipeline.verdicts import state_counts
+
+    plans = result.plans
+    shipped = plans.shipped.plan.name if plans is not None and plans.shipped is not None else profile.plan
+    counts = state_counts(result.verdicts)
+    if not result.passed:
+        verdict = "[red]FAILED[/red] (budget gates blocked)"
+    elif counts.get("inconclusive"):
+        verdict = f"[green]PASSED[/green], [yellow]{counts['inconclusive']} gate(s) inconclusive[/yellow]"
+    else:
+        verdict = "[green]PASSED[/green]"
+    chosen = "ships" if plans is None or plans.chosen is not None else "ships as the closest (no plan passes)"
+    return f"{profile.name}: plan [bold]{shipped}[/bold] {chosen}: {verdict}; bundle {result.run_dir}"
+
+
+def print_build_summary(result, strict: bool = False, verbose: bool = False) -> None:
+    if verbose:
+        table = Table(title=f"Build summary: {result.run_dir}", header_style="bold")
+        table.add_column("stage")
+        table.add_column("status")
+        table.add_column("folder")
+        for s in result.stages:
+            table.add_row(s.name, "cached" if s.cached else "ran", str(s.path.name))
+        console.print(table)
     from edgeus.pipeline.verdicts import state_counts
 
     counts = state_counts(result.verdicts)
@@ -136,8 +218,8 @@ def print_build_summary(result, strict: bool = False) -> None:
         record = result.target_conformance
         colour = {"pass": "green", "fail": "red"}.get(record.state, "yellow")
         console.print(f"[{colour}]{record.summary()}[/{colour}]", highlight=False)
-    console.print(f"{verdict}; bundle in {result.run_dir}: manifest.json, model/, conformance/, report.md, "
-                  "report.html, build.log (check it with 'edgeus verify')")
+    console.print(f"{verdict}; bundle {result.run_dir} ('edgeus verify' checks it; every table is in its "
+                  "report.md, or -v here)", highlight=False)
     data = result.data or {}
     if data.get("synthetic"):
         console.print("[yellow]evidence is synthetic[/yellow]: calibration and validation ran on phantom images "

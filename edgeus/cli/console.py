@@ -112,12 +112,16 @@ def print_export_report(report: ExportReport) -> None:
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator:
-    """A rich progress bar; yields ``advance(label, n)``. Plain lines when not on a terminal. ``total`` None:
-    a count of unknown length (a video without a frame count)."""
+def progress_bar(description: str, total: int | None, plain_lines: bool = True) -> Iterator:
+    """A rich progress bar; yields ``advance(label, n)``. Plain lines when not on a terminal (about ten per bar;
+    none with ``plain_lines`` False, where the caller reports each stage's end itself). ``total`` None: a count
+    of unknown length (a video without a frame count)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if not err_console.is_terminal:
+        if not plain_lines:
+            yield lambda label, n=1: None
+            return
         done = [0]
 
         step = max(1, (total or 1000) // 10)  # logs get about ten lines per bar, not one per batch

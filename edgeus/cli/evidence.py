@@ -154,6 +154,8 @@ def _build_many(args: argparse.Namespace, targets: list[str]) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from edgeus.cli.build_console import (
         blocking_summary,
+        headline,
+        lead_lines,
         print_build_summary,
         print_library_warnings,
         print_plans,
@@ -175,8 +177,14 @@ def cmd_build(args: argparse.Namespace) -> int:
                            data=Path(args.data) if args.data else None, out=Path(args.output), threads=args.threads,
                            allow_missing_tasks=args.allow_missing_tasks, seed=args.seed, force=args.force,
                            verbose=args.verbose, plan=args.plan, robustness=not args.no_robustness)
-    with stage_reporter() as on_stage:
-        result = build(profile, options, on_stage=on_stage, progress_for=progress_bar)
+    for line in lead_lines(profile, options):  # first: target, plan, and whether the evidence is synthetic
+        console.print(line, highlight=False)
+    def progress_for(description: str, total: int | None):  # in a log, the stage lines say enough without -v
+        return progress_bar(description, total, plain_lines=args.verbose)
+
+    with stage_reporter(True if args.verbose else None) as on_stage:
+        result = build(profile, options, on_stage=on_stage, progress_for=progress_for)
+    console.print(headline(result, profile), highlight=False)
     for note in result.notes:
         console.print(note, highlight=False)
     strict = profile.budgets.strict
@@ -191,11 +199,12 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise BudgetFailed(f"{profile.name}: accuracy gates of the portable model blocked: "
                                f"{blocking_summary(result.verdicts, strict)} (see {result.run_dir})")
         return 0
-    print_plans(result.plans)
-    print_accuracy_report(result.accuracy)
-    print_perf_report(result.perf)
-    print_verdicts(result.verdicts, strict=strict)
-    print_build_summary(result, strict)
+    print_plans(result.plans, full=args.verbose)
+    if args.verbose:  # the per-task and per-percentile tables: in report.md, and here with -v
+        print_accuracy_report(result.accuracy)
+        print_perf_report(result.perf)
+    print_verdicts(result.verdicts, strict=strict, explain=args.verbose)
+    print_build_summary(result, strict, verbose=args.verbose)
     if result.plans is not None and result.plans.chosen is None:
         closest = result.plans.shipped
         raise BudgetFailed(f"{profile.name}: no plan passes every gate; closest: {closest.plan.name} "
