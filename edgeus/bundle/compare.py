@@ -38,6 +38,16 @@ class CompareRow:
     worst_drop: str
     verdict: str
     measured_on: str
+    evidence: str   # where the accuracy came from: "synthetic (phantom, seed 5)" or the named real data
+
+
+def evidence_of(manifest: dict) -> str:
+    data = manifest.get("data") or {}
+    if not data:
+        return "unknown (no data record)"
+    if data.get("synthetic"):
+        return f"synthetic ({data.get('source', 'phantom')}, seed {data.get('seed')})"
+    return f"real ({data.get('root_name') or data.get('source', 'named data')})"
 
 
 def row_of(bundle: Path) -> CompareRow:
@@ -68,7 +78,7 @@ def row_of(bundle: Path) -> CompareRow:
         macro_dsc=mean_present(cand("dsc")), macro_nsd=mean_present(cand("nsd")),
         macro_auc=mean_present(cand("auc")),
         score=score, worst_drop=worst_text,
-        verdict=verdict_text(m), measured_on=_measured_on(bundle, perf))
+        verdict=verdict_text(m), measured_on=_measured_on(bundle, perf), evidence=evidence_of(m))
 
 
 def _measured_on(bundle: Path, perf: dict) -> str:
@@ -126,6 +136,15 @@ def _cell(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def synthetic_note(rows: list[CompareRow]) -> str:
+    """The sentence a reader must not miss: which rows' accuracy rests on synthetic images."""
+    synthetic = [r.bundle for r in rows if r.evidence.startswith("synthetic")]
+    if not synthetic:
+        return ""
+    return (f" Evidence is synthetic for {len(synthetic)} of {len(rows)} bundles ({', '.join(synthetic)}): their "
+            "accuracy was measured on phantom images, not on patients.")
+
+
 def to_csv(rows: list[CompareRow]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(CompareRow.__dataclass_fields__), lineterminator="\n")
@@ -149,7 +168,7 @@ def compare(bundles: list[Path], out: Path | None = None, *, with_leaderboard: b
     with atomic_dir(out, replace=force) as tmp:
         (tmp / "compare.md").write_text(to_markdown(rows) + "\n![Pareto plot](pareto.png)\n\n"
                                         "Latency: end to end per image, measured where each bundle was profiled "
-                                        "(see measured_on)."
+                                        "(see measured_on)." + synthetic_note(rows)
                                         + (" Grey: UUSIC25 published entries (challenge GPU, real test set; latency ="
                                            " total time / 2,479)." if with_leaderboard else "") + "\n")
         (tmp / "compare.csv").write_text(to_csv(rows))

@@ -205,8 +205,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
             console.print(f"{r.bundle}: failed {r.verdict.removeprefix('FAIL:').strip()}", markup=False)
         elif "inconclusive" in r.verdict:
             console.print(f"{r.bundle}: {r.verdict.removeprefix('pass (').rstrip(')')}", markup=False)
+    from dataclasses import asdict
+
+    from edgeus.bundle.compare import synthetic_note
+
+    note = synthetic_note(rows).strip()
+    if note:
+        console.print(f"[yellow]{note}[/yellow]", highlight=False)
     if out:
         console.print(f"compare.md, compare.csv, compare.json and pareto.png in {out}")
+    emit_json(args.json, [asdict(r) for r in rows])
     return 0
 
 
@@ -334,6 +342,7 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="folder for compare.md, compare.csv, compare.json, pareto.png")
     p.add_argument("--leaderboard", action="store_true", help="add the UUSIC25 published entries as reference points")
     p.add_argument("--force", action="store_true")
+    add_json_option(p, "also write the rows as JSON to FILE ('-': standard output, alone)")
     p.set_defaults(handler=cmd_compare)
 
     p_u = sub.add_parser("uusic25", help="the UUSIC25 challenge contract: predict like its container, score officially")

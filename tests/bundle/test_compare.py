@@ -39,6 +39,16 @@ def test_compare_two_cpu_bundles(x86_bundle, arm_bundle, tmp_path, run_cli):
     assert_one_line_error(code, err, "exists", "--force")
 
 
+def test_compare_says_when_the_evidence_is_synthetic(x86_bundle, arm_bundle, tmp_path, run_cli):
+    code, out, err = run_cli("compare", "--json", x86_bundle, arm_bundle, "-o", tmp_path / "cmp")
+    assert code == 0, err
+    rows = json.loads(out)  # '--json BUNDLE': the bundle stays an argument, stdout holds the JSON alone
+    assert [r["evidence"] for r in rows] == ["synthetic (phantom, seed 5)"] * 2
+    assert "Evidence is synthetic for 2 of 2 bundles" in err
+    assert "Evidence is synthetic for 2 of 2 bundles" in (tmp_path / "cmp" / "compare.md").read_text()
+    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())[0]["evidence"].startswith("synthetic")
+
+
 def test_verdict_names_the_failed_items():
     from edgeus.bundle.compare import verdict_text
 
