@@ -62,7 +62,10 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     from edgeus.cli.console import print_models_table
     from edgeus.models import list_models
 
-    print_models_table(list_models())
+    entries = list_models()
+    print_models_table(entries)
+    emit_json(args.json, [{"name": e.name, "description": e.description, "embedded_weights": e.default_weights}
+                          for e in entries])
     return 0
 
 
@@ -132,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_models = sub.add_parser("models", help="list the built-in models")
     models_sub = p_models.add_subparsers(dest="action", metavar="ACTION")
     models_sub.required = True
-    models_sub.add_parser("list", help="table of built-in models").set_defaults(handler=cmd_models_list)
+    p = models_sub.add_parser("list", help="table of built-in models")
+    add_json_option(p, "also write the models as JSON to FILE ('-': standard output, alone)")
+    p.set_defaults(handler=cmd_models_list)
 
     # export
     p = sub.add_parser("export", help="export a PyTorch model to a parity-checked ONNX file")

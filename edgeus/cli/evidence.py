@@ -185,6 +185,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     with stage_reporter(True if args.verbose else None) as on_stage:
         result = build(profile, options, on_stage=on_stage, progress_for=progress_for)
     console.print(headline(result, profile), highlight=False)
+    emit_json(args.json, build_outcome(result, profile))
     for note in result.notes:
         console.print(note, highlight=False)
     strict = profile.budgets.strict
@@ -214,6 +215,21 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise BudgetFailed(f"{profile.name}: budget gates blocked: {blocking_summary(result.verdicts, strict)} "
                            f"(details in {result.run_dir})")
     return 0
+
+
+def build_outcome(result, profile) -> dict:
+    """``build --json``: what a script needs from a build (the bundle holds the rest)."""
+    from dataclasses import asdict
+
+    plans = result.plans
+    shipped = plans.shipped.plan.name if plans is not None and plans.shipped is not None else profile.plan
+    return {"target": profile.name, "bundle": str(result.run_dir), "plan": shipped, "passed": result.passed,
+            "chosen": plans is None or plans.chosen is not None, "evidence": result.data,
+            "verdicts": [asdict(v) for v in result.verdicts],
+            "plans": plans.to_dict() if plans is not None else None,
+            "robustness": ({"passed": result.robustness["passed"], "shifts": len(result.robustness["shifts"]),
+                            "images": result.robustness["images"]} if result.robustness else None),
+            "engine_pending": result.stopped_after == "engine pending"}
 
 
 def _strict(profile, strict: bool):
@@ -278,4 +294,5 @@ def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argpars
                    help="skip the robustness-under-shift stage (quicker iterations; refused where the profile gates it)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show library logs (NNCF, OpenVINO, ONNX Runtime) on the console too; they are always in build.log")
+    add_json_option(p, "also write the build's outcome (bundle, plan, verdicts, plans) as JSON to FILE ('-': standard output, alone)")
     p.set_defaults(handler=cmd_build)

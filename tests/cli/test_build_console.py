@@ -20,3 +20,11 @@ def test_a_build_leads_with_what_matters_and_stays_short(x86_bundle, small_phant
     assert total <= 60, f"{total} lines:\n{out}\n{err}"
     assert "Stage ledger" not in out and "Build summary" not in out  # in report.md, or with -v
     assert "gate(s) pass: " in out and "int8-hint: quantize reused" in err  # one line per plan in a log
+    code, out, err = run_cli("build", "--target", "cpu-x86-scanner", "--data", small_phantom, "-o", tmp_path,
+                             "--threads", "2", "--plan", "int8-hint", "--force", "--json", "-")
+    import json
+
+    outcome = json.loads(out)  # stdout holds the JSON alone; the console went to stderr
+    assert outcome["plan"] == "int8-hint" and outcome["evidence"]["synthetic"] is True
+    assert outcome["bundle"].endswith("uniusnet-small-cpu-x86-scanner-int8-hint") and outcome["verdicts"]
+    assert "evidence is synthetic" in err and code == (0 if outcome["passed"] else 2)

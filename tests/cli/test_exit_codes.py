@@ -35,6 +35,8 @@ def test_json_option_is_the_same_everywhere(run_cli, tmp_path):
     assert code == 0 and json.loads(out)["name"] == "cpu-x86-scanner"
     code, out, _ = run_cli("profiles", "list", "--json", "-")
     assert code == 0 and len(json.loads(out)) >= 6
+    code, out, _ = run_cli("models", "list", "--json", "-")
+    assert code == 0 and "uniusnet-small" in {m["name"] for m in json.loads(out)}
     code, _, _ = run_cli("profiles", "show", "cpu-x86-scanner", "--json", tmp_path / "p.json")
     assert code == 0 and json.loads((tmp_path / "p.json").read_text())["name"] == "cpu-x86-scanner"
 
