@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite the output")
     p.set_defaults(handler=cmd_export)
 
+    from edgeus.cli.cache import add_cache_command
     from edgeus.cli.data import add_data_commands
     from edgeus.cli.evidence import add_evidence_commands
     from edgeus.cli.farm import add_farm_commands
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edgeus.cli.ship import add_ship_commands
 
     add_data_commands(sub)
+    add_cache_command(sub)
     add_quantize_commands(sub, profile_opts)
     add_evidence_commands(sub, profile_opts)
     add_robustness_command(sub, profile_opts)

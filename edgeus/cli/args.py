@@ -21,7 +21,7 @@ AT_LEAST = {"threads": 1, "workers": 1, "batch": 1, "frames": 1, "shards": 1, "m
 AT_MOST = {"threads": MAX_THREADS, "workers": (1024, "more frames in flight than any device has cores to run"),
            "fps": MAX_FPS, "shards": (1024, "more shards than images per task")}
 POSITIVE_FINITE = ("fps", "max_size")
-NON_NEGATIVE_FINITE = ("min_duration",)
+NON_NEGATIVE_FINITE = ("min_duration", "older_than")
 
 
 def check_numbers(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ finds every folder and reuses it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -51,6 +52,8 @@ def run_stage(stages_dir: Path, name: str, key: str, work: Callable[[Path], dict
     final = stages_dir / f"{name}-{key}"
     record_file = final / "stage.json"
     if record_file.is_file():
+        with contextlib.suppress(OSError):
+            os.utime(record_file)  # "last used": what 'edgeus cache prune --older-than' reads
         return StageResult(name, final, key, True, json.loads(record_file.read_text()), load(final) if load else None)
     # replace=True: a folder without stage.json is a stage that never finished
     with atomic_dir(final, replace=True) as tmp:
@@ -109,3 +112,45 @@ def unpack_stages(archive: bytes, stages_dir: Path) -> list[str]:
                             target.write_bytes(source.read())
             added.append(top)
     return added
+
+
+@dataclass
+class CacheKind:
+    kind: str          # the stage's name (export, quantize, validate, ...)
+    stages: int
+    bytes: int
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def finished_stages(stages_dir: Path) -> list[Path]:
+    """The finished stage folders of a cache (a ``stage.json`` inside), oldest use first."""
+    if not stages_dir.is_dir():
+        return []
+    found = [p for p in stages_dir.iterdir() if p.is_dir() and (p / "stage.json").is_file()]
+    return sorted(found, key=lambda p: (p / "stage.json").stat().st_mtime)
+
+
+def cache_usage(stages_dir: Path) -> list[CacheKind]:
+    """Stages and bytes per kind, largest first."""
+    kinds: dict[str, CacheKind] = {}
+    for folder in finished_stages(stages_dir):
+        kind = folder.name.rsplit("-", 1)[0]
+        entry = kinds.setdefault(kind, CacheKind(kind, 0, 0))
+        entry.stages += 1
+        entry.bytes += _size(folder)
+    return sorted(kinds.values(), key=lambda k: -k.bytes)
+
+
+def prune_stages(stages_dir: Path, older_than_days: float) -> list[Path]:
+    """Remove the finished stages not used (built or reused) for ``older_than_days``; returns them. A build
+    that needs one again recomputes it (the keys are content hashes)."""
+    import time
+
+    cutoff = time.time() - older_than_days * 86400
+    removed = [p for p in finished_stages(stages_dir) if (p / "stage.json").stat().st_mtime < cutoff]
+    for folder in removed:
+        shutil.rmtree(folder)
+    return removed

@@ -39,3 +39,32 @@ def test_a_finished_stage_is_reused_and_a_failed_one_leaves_nothing(tmp_path):
     (tmp_path / "demo-k3").mkdir()
     redone = run_stage(tmp_path, "demo", "k3", work)
     assert not redone.cached and (redone.path / "out.txt").read_text() == "result"
+
+
+def test_cache_info_prune_and_clean(tmp_path, run_cli):
+    """`edgeus cache`: sizes per stage kind, prune by last use (a reuse counts as a use), clean all; a running
+    build's lock keeps them away."""
+    import json
+    import os
+    import time
+
+    from edgeus.pipeline.cache import run_stage
+
+    stages = tmp_path / ".edgeus-cache"
+    for name, key, size in (("export", "a1", 3000), ("quantize", "b2", 1000), ("quantize", "c3", 500)):
+        run_stage(stages, name, key, lambda tmp, size=size: (tmp / "blob").write_bytes(b"x" * size) and {})
+    old = time.time() - 10 * 86400
+    os.utime(stages / "quantize-b2" / "stage.json", (old, old))
+    os.utime(stages / "export-a1" / "stage.json", (old, old))
+    run_stage(stages, "export", "a1", lambda tmp: {})  # reused now: no longer old
+    code, out, err = run_cli("cache", "info", "-o", tmp_path, "--json", "-")
+    usage = json.loads(out)
+    assert code == 0 and [(k["kind"], k["stages"]) for k in usage["kinds"]] == [("export", 1), ("quantize", 2)]
+    assert "3 stages" in err
+    code, _, err = run_cli("cache", "prune", "-o", tmp_path)
+    assert code == 64 and "--older-than" in err
+    code, out, _ = run_cli("cache", "prune", "-o", tmp_path, "--older-than", "7")
+    assert code == 0 and "removed 1 stage(s)" in out and not (stages / "quantize-b2").exists()
+    assert (stages / "export-a1").exists() and (stages / "quantize-c3").exists()
+    code, out, _ = run_cli("cache", "clean", "-o", tmp_path)
+    assert code == 0 and "removed" in out and not stages.exists()
