@@ -201,4 +201,15 @@ class Bundle:
 
 
 def load(path: str | Path, **kwargs) -> Bundle:
+    """Open a bundle for inference (no torch, no edgeus build code): its files checked against the manifest
+    first, its signature too where a key is given or trusted (``pubkey=``, EDGEUS_TRUSTED_KEYS). Keywords are
+    Bundle's (threads, streams, allow_failed, pubkey, require_signature, ...).
+
+    Example::
+
+        from edgeus.runtime import load
+        with load("dist/uniusnet-small-cpu-x86-scanner-int8-auto") as bundle:
+            mask = bundle.predict("scan.png", "Breast", "segmentation")     # uint8 {0, 255}, original size
+            probs = bundle.predict("scan.png", "Breast", "classification")  # softmax probabilities
+    """
     return Bundle(path, **kwargs)

@@ -115,8 +115,16 @@ COMPILERS = {Backend.openvino: _compile_openvino, Backend.onnxruntime: _compile_
 
 def compile_model(model_path: str | Path, profile: DeviceProfile, out: str | Path, *, threads: int | None = None,
                   force: bool = False, spec: ModelSpec | None = None) -> CompileResult:
-    """``spec``: the inputs the bundle will feed; a model that does not take them is refused before any work
-    (the build's own models come from its export of that spec and pass None)."""
+    """Compile a quantize folder (or an ONNX/IR file) for ``profile``'s runtime into ``out`` with its runtime
+    settings (threads, hints, the target's session options); writes ``compile.json``. ``spec``: the inputs the
+    bundle will feed; a model that does not take them is refused before any work (the build's own models come
+    from its export of that spec and pass None).
+
+    Example::
+
+        import edgeus
+        edgeus.compile("q", edgeus.load_profile("cpu-arm-handheld"), "c", threads=2)   # c/compile.json
+    """
     model_path, out = Path(model_path), Path(out)
     model, quantize_record = resolve_model_file(model_path)
     if out.exists() and not force:

@@ -103,6 +103,15 @@ def check_parity(loaded: LoadedModel, onnx_path: Path, batches: list[int], threa
 def export_onnx(loaded: LoadedModel, out: str | Path, *, opset: int = DEFAULT_OPSET, trace_batch: int = 2,
                 check_batches: tuple[int, ...] = (1, 3), simplify: bool = True, force: bool = False,
                 threads: int | None = None) -> ExportReport:
+    """Export a loaded model to ONNX at ``out`` (dynamic batch), simplified, and checked against torch at the
+    batch sizes of ``check_batches`` (the spec's tolerances); a mismatch writes nothing and raises ExportError.
+
+    Example::
+
+        import edgeus
+        report = edgeus.export(edgeus.load_model("uniusnet-small"), "model.onnx")
+        print(report.path, report.nodes_after, [p["max_abs_diff"] for p in report.parity])
+    """
     out = Path(out)
     if out.exists() and not force:
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")

@@ -106,7 +106,21 @@ def _gate_fields(gate: GateOutcome) -> dict:
 def validate(reference: Runner, candidate: Runner, spec: ModelSpec, splits: dict[str, list[Sample]],
              budgets: AccuracyDrops, *, batch_size: int = 8, seed: int = 0, progress=None,
              predictor: Callable | None = None) -> AccuracyReport:
-    """``splits`` maps a split name (``internal``, ``external``) to its samples with ground truth.
+    """Per-task accuracy of ``candidate`` against ``reference`` on the same images, paired bootstrap CIs and
+    three-state gates against ``budgets``. ``splits`` maps a split name (``internal``, ``external``) to its
+    samples with ground truth.
+
+    Example (runners from a compile folder and a torch model; samples from a dataset)::
+
+        import edgeus
+        from edgeus.backends.registry import open_runner
+        from edgeus.backends.torch import TorchRunner
+        profile, loaded = edgeus.load_profile("cpu-arm-handheld"), edgeus.load_model("uniusnet-small")
+        samples = [s for s in edgeus.read_dataset("ph/val").samples if s.has_truth]
+        report = edgeus.validate(TorchRunner(loaded.module, loaded.spec), open_runner("c", profile),
+                                 loaded.spec, {"internal": samples}, profile.budgets.accuracy_drop)
+        print(report.passed)
+
 
     ``predictor(role, samples)`` (role: "reference" or "candidate") replaces the local predictions, e.g. with
     shards predicted on several farm devices (farm/shard.py); scoring and the bootstrap always run here, on

@@ -61,6 +61,20 @@ def count_quantized(model_file: Path) -> int:
 def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out: str | Path,
              plan: CalibrationPlan | None, options: QuantizeOptions = QuantizeOptions(),
              force: bool = False) -> QuantizeResult:
+    """Quantize (or convert) the ONNX model for ``profile``'s backend into ``out``: NNCF for OpenVINO, ONNX
+    Runtime's static QDQ, QDQ for TensorRT; ``plan`` is the calibration set (``edgeus.data.calibration
+    .plan_for_profile``), needed for INT8. Writes ``quantize.json`` beside the model.
+
+    Example::
+
+        import edgeus
+        from edgeus.data.calibration import plan_for_profile
+        profile = edgeus.load_profile("cpu-arm-handheld")
+        spec = edgeus.load_model("uniusnet-small").spec
+        plan = plan_for_profile(edgeus.read_dataset("ph/train"), spec, profile.quantization, seed=0,
+                                allow_missing_tasks=False)
+        edgeus.quantize("model.onnx", profile, spec, "q", plan)      # q/model.int8.onnx
+    """
     # absolute: ONNX Runtime's tools run in a temporary working directory (they litter the current one)
     onnx_path, out = Path(onnx_path).absolute(), Path(out).absolute()
     if not onnx_path.is_file():
