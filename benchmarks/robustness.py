@@ -120,6 +120,16 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def rounded(value):
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="uniusnet-small,uniusnet")
@@ -151,7 +161,8 @@ def main() -> None:
         plans = build_plans(model, weights, args.targets.split(","), work / model, args.threads, data,
                             model in args.ort_models.split(","))
         results["models"][model] = measure(model, weights, plans, grid, args.images_per_row, args.threads)
-        (out / "robustness.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+        # compact, figures to 4 decimals: every drop of every plan is kept (a few MB indented)
+        (out / "robustness.json").write_text(json.dumps(rounded(results), separators=(",", ":"), default=str) + "\n")
         (out / "robustness.md").write_text(markdown(results) + "\n")
         print(markdown({**results, "models": {model: results["models"][model]}}), flush=True)
 

@@ -173,12 +173,17 @@ def print_plans(plans, full: bool = True) -> None:
         console.print(ledger)
 
 
+def shipped_plan(result, profile) -> str:
+    """The plan the build's bundle carries (the profile's one where no plan search ran: a deferred engine)."""
+    plans = result.plans
+    return plans.shipped.plan.name if plans is not None and plans.shipped is not None else profile.plan
+
+
 def headline(result, profile) -> str:
     """The build's one-line answer, printed before the tables: the plan that ships and its verdict."""
     from edgeus.pipeline.verdicts import state_counts
 
-    plans = result.plans
-    shipped = plans.shipped.plan.name if plans is not None and plans.shipped is not None else profile.plan
+    plans, shipped = result.plans, shipped_plan(result, profile)
     counts = state_counts(result.verdicts)
     if not result.passed:
         verdict = "[red]FAILED[/red] (budget gates blocked)"

@@ -221,9 +221,10 @@ def build_outcome(result, profile) -> dict:
     """``build --json``: what a script needs from a build (the bundle holds the rest)."""
     from dataclasses import asdict
 
+    from edgeus.cli.build_console import shipped_plan
+
     plans = result.plans
-    shipped = plans.shipped.plan.name if plans is not None and plans.shipped is not None else profile.plan
-    return {"target": profile.name, "bundle": str(result.run_dir), "plan": shipped, "passed": result.passed,
+    return {"target": profile.name, "bundle": str(result.run_dir), "plan": shipped_plan(result, profile), "passed": result.passed,
             "chosen": plans is None or plans.chosen is not None, "evidence": result.data,
             "verdicts": [asdict(v) for v in result.verdicts],
             "plans": plans.to_dict() if plans is not None else None,

@@ -22,6 +22,7 @@ from edgeus.pipeline.cache import StageResult, content_key, run_stage
 from edgeus.pipeline.stages import Validation
 from edgeus.pipeline.verdicts import Verdict
 from edgeus.stages.robustness import RobustnessReport, robustness, shift_grid
+from edgeus.util.toolchain import cpu_isa, machine_description
 
 MEASURED_SEVERITIES = (2, 4)
 IMAGES_PER_ROW = 6
@@ -46,7 +47,7 @@ def robustness_samples(samples: list[Sample], per_row: int = IMAGES_PER_ROW) -> 
 
 
 def robustness_key(v: Validation, model_key: str, samples: list[Sample], budget: RobustnessBudget | None) -> str:
-    return content_key("robustness", __version__, model_key, v.reference_key, v.data_sha256,
+    return content_key("robustness", __version__, "computed_on", model_key, v.reference_key, v.data_sha256,
                        sorted(s.id for s in samples), robustness_grid(budget),
                        budget.model_dump() if budget else None, v.seed)
 
@@ -64,7 +65,10 @@ def robustness_stage(v: Validation, model_key: str, candidate: Callable[[], Runn
         with candidate() as runner, v.progress_for("robustness under shift", len(grid)) as advance:
             report = robustness(plain, runner, v.spec, samples, grid, budget, v.seed,
                                 progress=lambda label: advance(label, 1))
-        (tmp / ROBUSTNESS_FILE).write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+        # where these figures were computed: the build machine's kernels (the engine's settings: the manifest)
+        computed_on = {**machine_description(), "isa": cpu_isa(), "runner": runner.name}
+        (tmp / ROBUSTNESS_FILE).write_text(json.dumps({**report.to_dict(), "computed_on": computed_on}, indent=1)
+                                           + "\n")
         worst = report.worst()
         return {"stage": "robustness", "shifts": len(grid), "images": len(samples), "passed": report.passed,
                 "worst": worst.to_dict() if worst else None}

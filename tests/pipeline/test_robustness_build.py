@@ -16,6 +16,7 @@ def test_the_bundle_carries_robustness_under_shift(x86_bundle):
     assert "robustness.json" in manifest["files"]
     families = {f for f, _ in report["shifts"]}
     assert {"gain", "tgc", "speckle", "jpeg"} <= families and report["images"] > 0
+    assert report["computed_on"]["isa"] and report["computed_on"]["cpu"]  # where the figures came from
     assert report["budget"] is None  # the scanner's profile measures robustness, it does not gate it
     assert not any(v["item"].startswith("robustness") for v in manifest["verdicts"])
     accuracy = json.loads((x86_bundle / "accuracy.json").read_text())["splits"]["internal"]["tasks"]
