@@ -65,21 +65,48 @@ def add_json_option(parser: argparse.ArgumentParser, help_text: str = JSON_HELP)
 _json_stream = None
 
 
+def _fd_of(stream) -> int | None:
+    """The file descriptor behind a stream, or None when it is not a file (a test's capture, a StringIO)."""
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return None
+
+
 @contextlib.contextmanager
 def json_only_stdout(active: bool) -> Iterator[None]:
-    """While ``active`` (``--json -``): everything a command prints goes to stderr, the JSON to stdout."""
+    """While ``active`` (``--json -``): everything a command prints goes to stderr, the JSON to stdout.
+
+    Where stdout is a real file descriptor, it is moved at the descriptor level: native libraries (OpenVINO,
+    Ray's connection notes, a C++ progress line) write to fd 1 without passing through sys.stdout."""
     global _json_stream
     if not active:
         yield
         return
+    import os
+
     from edgeus.cli.console import console
 
     real, console_file = sys.stdout, console._file  # rich reads sys.stdout afresh when _file is None: keep that
-    _json_stream, sys.stdout, console.file = real, sys.stderr, sys.stderr
+    fd, err_fd = _fd_of(real), _fd_of(sys.stderr)
+    saved_fd = None
+    if fd is not None and err_fd is not None:
+        real.flush()
+        saved_fd = os.dup(fd)
+        os.dup2(err_fd, fd)
+        json_stream = open(saved_fd, "w", encoding="utf-8", closefd=False)  # noqa: SIM115 -- closed below
+    else:
+        json_stream = real
+    _json_stream, sys.stdout, console.file = json_stream, sys.stderr, sys.stderr
     try:
         yield
     finally:
         sys.stdout, console._file, _json_stream = real, console_file, None
+        if saved_fd is not None:
+            json_stream.close()
+            sys.stderr.flush()
+            os.dup2(saved_fd, fd)
+            os.close(saved_fd)
 
 
 def json_option_before_a_folder(argv: list[str]) -> list[str]:

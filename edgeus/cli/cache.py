@@ -33,19 +33,23 @@ def cmd_cache(args: argparse.Namespace) -> int:
         return 0
     if not stages_dir.is_dir():
         console.print(f"{stages_dir}: no stage cache here", highlight=False)
+        emit_json(args.json, {"cache": str(stages_dir), "removed": 0, "kept": 0})
         return 0
     with output_lock(out):  # never under a running build's feet: it holds this lock for its whole run
         if args.action == "prune":
             if args.older_than is None:
                 raise UsageError("cache prune needs --older-than DAYS (stages not used for that long are removed)")
             removed = prune_stages(stages_dir, args.older_than)
-            console.print(f"removed {len(removed)} stage(s) not used for {args.older_than:g} day(s); "
-                          f"{len(finished_stages(stages_dir))} kept", highlight=False)
+            kept = len(finished_stages(stages_dir))
+            console.print(f"removed {len(removed)} stage(s) not used for {args.older_than:g} day(s); {kept} kept",
+                          highlight=False)
+            emit_json(args.json, {"cache": str(stages_dir), "removed": len(removed), "kept": kept})
         else:
             count = len(finished_stages(stages_dir))
             shutil.rmtree(stages_dir)
             console.print(f"removed {stages_dir} ({count} stage(s)); the next build recomputes every stage",
                           highlight=False)
+            emit_json(args.json, {"cache": str(stages_dir), "removed": count, "kept": 0})
     return 0
 
 
@@ -54,5 +58,6 @@ def add_cache_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["info", "prune", "clean"])
     p.add_argument("-o", "--output", default="dist", help="the build's output folder (default: dist)")
     p.add_argument("--older-than", type=float, metavar="DAYS", help="prune: stages not used for this many days")
-    add_json_option(p, "info: also write the usage as JSON to FILE ('-': standard output, alone)")
+    add_json_option(p, "also write the usage (info) or what was removed (prune, clean) as JSON to FILE ('-': "
+                       "standard output, alone)")
     p.set_defaults(handler=cmd_cache)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgeus.cli.args import add_json_option, emit_json
 from edgeus.errors import DataError
 
 
@@ -30,6 +31,8 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     shifted = ", ".join(f"{f} severity {s}" for f, s in shift.items())
     console.print(f"wrote {n} images ({', '.join(summary.counts)}) to {summary.root} (seed {summary.seed}"
                   + (f"; acquired under {shifted}" if shifted else "") + ")")
+    emit_json(args.json, {"root": str(summary.root), "seed": summary.seed, "images": n, "counts": summary.counts,
+                          "shift": shift})
     return 0
 
 
@@ -41,6 +44,8 @@ def cmd_cine(args: argparse.Namespace) -> int:
     out = write_cine(frames, args.output, fmt, fps=args.fps, photometric=args.photometric, force=args.force)
     print(f"wrote a {len(frames)}-frame {frames[0].shape[1]}x{frames[0].shape[0]} phantom cine ({fmt}, {args.fps:g} fps) "
           f"to {out}")
+    emit_json(args.json, {"output": str(out), "format": fmt, "frames": len(frames), "width": int(frames[0].shape[1]),
+                          "height": int(frames[0].shape[0]), "fps": args.fps})
     return 0
 
 
@@ -59,6 +64,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         console.print(f"[yellow]resolved by organ[/yellow] {note}", highlight=False)
     for problem in dataset.problems:
         console.print(f"[red]problem[/red] {problem}")
+    emit_json(args.json, {"root": str(dataset.root), "layout": dataset.layout, "samples": len(dataset.samples),
+                          "coverage": dataset.coverage(), "missing_tasks": missing,
+                          "bit_depths": dict(dataset.depths), "resolved_by_organ": dataset.resolved_by_organ,
+                          "problems": dataset.problems, "passed": not dataset.problems and not missing})
     if dataset.problems:
         raise DataError(f"{dataset.root}: {len(dataset.problems)} problem(s), listed above")
     if missing:
@@ -81,6 +90,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shift", help="acquire under ultrasound shifts, FAMILY=SEVERITY[,...] (gain, gain_up, contrast, "
                                    "tgc, speckle, sector; severity 0..5): the same scenes, other scanner settings")
     p.add_argument("--force", action="store_true", help="replace the folder if it exists")
+    add_json_option(p, "also write the counts as JSON to FILE ('-': standard output, alone)")
     p.set_defaults(handler=cmd_phantom)
 
     p = data_sub.add_parser("cine", help="write a short phantom cine loop (a probe sweeping one scene) as PNG frames, "
@@ -95,9 +105,12 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
                    help="DICOM photometric interpretation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true")
+    add_json_option(p, "also write what was written as JSON to FILE ('-': standard output, alone)")
     p.set_defaults(handler=cmd_cine)
 
     p = data_sub.add_parser("check", help="read a UUSIC25-layout folder and report coverage and problems")
     p.add_argument("folder", type=Path)
     p.add_argument("--records", type=Path, help="JSON record list (default: FOLDER/records.json if present)")
+    add_json_option(p, "also write coverage and problems as JSON to FILE ('-': standard output, alone; written "
+                       "before a failing exit)")
     p.set_defaults(handler=cmd_check)

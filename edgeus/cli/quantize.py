@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edgeus.cli.args import profile_dirs
+from edgeus.cli.args import add_json_option, emit_json, profile_dirs
 
 
 def _split_list(values: list[str] | None) -> tuple[str, ...]:
@@ -62,6 +62,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     console.print(f"{result.method} -> {Path(args.output) / result.path} ({result.time_s:.1f} s)")
     for note in result.notes:
         console.print(f"  note: {note}")
+    emit_json(args.json, {"output": str(out), **result.to_dict()})
     return 0
 
 
@@ -79,6 +80,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     console.print(f"{profile.backend.value} -> {Path(args.output) / result.path}; cold start {json.dumps(result.cold_start_s)}")
     for note in result.notes:
         console.print(f"  note: {note}")
+    emit_json(args.json, {"output": str(args.output), **result.to_dict()})
     return 0
 
 
@@ -102,6 +104,8 @@ def add_quantize_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("--allow-missing-tasks", action="store_true", help="calibrate even if a task row has no data")
     p.add_argument("--reduce-range", action="store_true", help="ORT: 7-bit weights (x86 CPUs without VNNI)")
     p.add_argument("--full-bias-correction", action="store_true", help="NNCF: full instead of fast bias correction")
+    add_json_option(p, "also write the quantize record (method, calibration, float scope) as JSON to FILE ('-': "
+                       "standard output, alone)")
     p.add_argument("--force", action="store_true")
     p.set_defaults(handler=cmd_quantize)
 
@@ -111,5 +115,7 @@ def add_quantize_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--threads", type=int, help="override the profile's threads")
     p.add_argument("--spec", help="model spec TOML: the inputs the model must take (default: the uniusnet spec)")
+    add_json_option(p, "also write the compile record (runtime, cold start) as JSON to FILE ('-': standard output, "
+                       "alone)")
     p.add_argument("--force", action="store_true")
     p.set_defaults(handler=cmd_compile)

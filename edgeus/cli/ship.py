@@ -65,6 +65,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
     private, public = generate_key(args.key, force=args.force)
     print(f"private key {private} (keep it secret), public key {public} (give it to whoever verifies)")
+    emit_json(args.json, {"private_key": str(private), "public_key": str(public)})
     return 0
 
 
@@ -74,6 +75,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     record = sign_bundle(args.bundle, args.key, force=args.force)
     print(f"signed {args.bundle}/manifest.json (sha256 {record['manifest_sha256'][:16]}…) with key "
           f"{record['public_key_sha256'][:16]}…; verify with: edgeus verify {args.bundle} --pubkey KEY.pub")
+    emit_json(args.json, {"bundle": str(args.bundle), "signature": str(Path(args.bundle) / "manifest.sig"), **record})
     return 0
 
 
@@ -82,6 +84,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
     archive, digest = pack(args.bundle, args.output, force=args.force)
     print(f"{digest}  {archive}")
+    emit_json(args.json, {"archive": str(archive), "sha256": digest})
     return 0
 
 
@@ -90,6 +93,7 @@ def cmd_unpack(args: argparse.Namespace) -> int:
 
     target = unpack(args.archive, args.output, force=args.force, max_bytes=int(args.max_size * 2**20))
     print(f"unpacked to {target}; check it with: edgeus verify {target}")
+    emit_json(args.json, {"bundle": str(target)})
     return 0
 
 
@@ -125,12 +129,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         Image.fromarray(result).save(encoded, format=_image_format(out))
         write_atomic(out, encoded.getvalue())
         print(f"mask {result.shape[1]}x{result.shape[0]}, {int((result > 0).sum())} foreground pixels -> {out}")
+        emit_json(args.json, {"task": "segmentation", "mask": str(out), "width": int(result.shape[1]),
+                              "height": int(result.shape[0]), "foreground_pixels": int((result > 0).sum())})
         return 0
     payload = {"probability": [float(p) for p in result], "prediction": int(np.argmax(result))}
     text = json.dumps(payload)
     if out:
         write_atomic(out, text + "\n")
-    print(text)
+    if args.json:  # the same object, as JSON wherever --json asked (stdout alone with '-')
+        emit_json(args.json, {"task": "classification", **payload})
+    else:
+        print(text)
     return 0
 
 
@@ -167,6 +176,7 @@ def _run_cine(args: argparse.Namespace, source) -> int:
     if summary.meets_min_fps is not None:
         line += f"; profile min {min_fps:g} fps: {'met' if summary.meets_min_fps else 'NOT met'}"
     console.print(line, highlight=False)
+    emit_json(args.json, summary.to_dict())
     return 0
 
 
@@ -235,6 +245,7 @@ def cmd_uusic25_predict(args: argparse.Namespace) -> int:
             print(f"  {line}")
         if len(odd) > 10:
             print(f"  ... and {len(odd) - 10} more")
+    emit_json(args.json, {"output": str(args.output), **counts})
     return 0
 
 
@@ -257,6 +268,8 @@ def cmd_finalize(args: argparse.Namespace) -> int:
     with status(f"building the TensorRT engine of {args.bundle} on this device"):
         manifest = finalize(args.bundle, data=args.data, threads=args.threads, rebuild=args.rebuild)
     perf = manifest["performance"]
+    emit_json(args.json, {"bundle": str(args.bundle), "passed": manifest["passed"], "engine": manifest["engine"],
+                          "performance": perf, "verdicts": manifest.get("verdicts", [])})
     console.print(f"engine {manifest['engine']['model']} built on {manifest['engine']['device']['gpu']}; "
                   f"p50 {perf['p50_ms']:.2f} ms, p95 {perf['p95_ms']:.2f} ms; "
                   + ("all budgets met" if manifest["passed"] else "[red]budget gates failed[/red]"))
@@ -273,6 +286,8 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="evaluation data to re-validate on the device (UUSIC25 folder or phantom root)")
     p.add_argument("--threads", type=int)
     p.add_argument("--rebuild", action="store_true", help="build again even if the engine is ready")
+    add_json_option(p, "also write the finalized engine, performance and verdicts as JSON to FILE ('-': standard "
+                       "output, alone)")
     p.set_defaults(handler=cmd_finalize)
 
     p = sub.add_parser("verify", help="check a bundle: schema, file hashes, conformance vectors on this machine")
@@ -293,23 +308,27 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("keygen", help="a new Ed25519 signing key pair (KEY and KEY.pub)")
     p.add_argument("key", help="private key file to write (the public key goes to KEY.pub)")
+    add_json_option(p, "also write the two key paths as JSON to FILE ('-': standard output, alone)")
     p.add_argument("--force", action="store_true")
     p.set_defaults(handler=cmd_keygen)
 
     p = sub.add_parser("sign", help="sign a bundle's manifest with an Ed25519 key (writes manifest.sig)")
     p.add_argument("bundle")
     p.add_argument("--key", required=True, help="private key (PEM) from 'edgeus keygen'")
+    add_json_option(p, "also write the signature record as JSON to FILE ('-': standard output, alone)")
     p.add_argument("--force", action="store_true", help="replace a signature made with another key")
     p.set_defaults(handler=cmd_sign)
 
     p = sub.add_parser("pack", help="a byte-for-byte reproducible .tar.gz of a bundle")
     p.add_argument("bundle")
     p.add_argument("-o", "--output", help="archive path (default: BUNDLE.tar.gz)")
+    add_json_option(p, "also write the archive's path and sha256 as JSON to FILE ('-': standard output, alone)")
     p.add_argument("--force", action="store_true")
     p.set_defaults(handler=cmd_pack)
 
     p = sub.add_parser("unpack", help="extract a packed bundle safely (no absolute paths, '..', links, devices)")
     p.add_argument("archive")
+    add_json_option(p, "also write the unpacked bundle's path as JSON to FILE ('-': standard output, alone)")
     p.add_argument("-o", "--output", default=".", help="folder to extract into (default: here)")
     p.add_argument("--force", action="store_true")
     p.add_argument("--max-size", type=float, default=8192, metavar="MiB",
@@ -331,6 +350,8 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
                                                "the engine's streams + 2)")
     p.add_argument("--batch", type=int, default=1, help="cine, unpaced: micro-batch this many frames per inference "
                                                             "(1-64)")
+    add_json_option(p, "also write the result (an image's mask or probabilities; a cine's stream figures) as JSON to "
+                       "FILE ('-': standard output, alone)")
     p.add_argument("--threads", type=int)
     p.add_argument("--force", action="store_true")
     p.add_argument("--allow-failed", action="store_true",
@@ -355,6 +376,7 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder (the container's /output)")
     p.add_argument("--mask-mapping", choices=["stretch", "uncrop"],
                    help="override the bundle's mask mapping ('stretch' is the baseline container's)")
+    add_json_option(p, "also write the counts as JSON to FILE ('-': standard output, alone)")
     p.add_argument("--threads", type=int)
     p.add_argument("--force", action="store_true")
     p.add_argument("--allow-failed", action="store_true",

@@ -60,6 +60,17 @@ class Tolerances(_Strict):
     seg_argmax_agreement: float = Field(default=0.999, ge=0, le=1)
 
 
+def _static_square_side(inputs: list) -> int | None:
+    """The side of the image input's fixed square H x W, if it has one (inputs as given, before validation)."""
+    for item in inputs:
+        fields = item if isinstance(item, dict) else getattr(item, "__dict__", {})
+        shape = fields.get("shape") or []
+        if fields.get("role") == "image" and len(shape) >= 2 and isinstance(shape[-1], int) \
+                and shape[-1] == shape[-2]:
+            return shape[-1]
+    return None
+
+
 class ModelSpec(_Strict):
     name: str
     catalog: str = "uusic25"
@@ -71,6 +82,18 @@ class ModelSpec(_Strict):
     int8_float_patterns: list[str] = Field(default_factory=list)
     preprocessing: dict = Field(default_factory=lambda: Preprocessing().to_dict())
 
+    @model_validator(mode="before")
+    @classmethod
+    def _size_from_the_image_input(cls, data):
+        """Without ``[preprocessing] size``, images are made the size the image input takes (a model on 32 x 32
+        inputs must not be fed the default 224 x 224); fields not given take their defaults."""
+        if not isinstance(data, dict) or not isinstance(data.get("preprocessing", {}), dict):
+            return data
+        given = data.get("preprocessing") or {}
+        side = None if "size" in given else _static_square_side(data.get("inputs") or [])
+        # every field written out (the defaults for those not given): a bundle's manifest records them all
+        return {**data, "preprocessing": {**Preprocessing().to_dict(), **given, **({"size": side} if side else {})}}
+
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
         names = [t.name for t in [*self.inputs, *self.outputs]]
@@ -79,7 +102,12 @@ class ModelSpec(_Strict):
         for t in [*self.inputs, *self.outputs]:
             if t.shape[0] != "batch":
                 raise ValueError(f"{t.name}: the first axis must be the dynamic 'batch' axis")
-        Preprocessing.from_dict(self.preprocessing)
+        size = Preprocessing.from_dict(self.preprocessing).size
+        image = next((i for i in self.inputs if i.role == "image"), None)
+        static = [d for d in (image.shape[-2:] if image else []) if isinstance(d, int)]
+        if any(d != size for d in static):
+            raise ValueError(f"preprocessing size {size} does not fit the image input {image.name!r} "
+                             f"({' x '.join(map(str, image.shape[-2:]))})")
         return self
 
     @property
