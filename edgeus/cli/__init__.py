@@ -14,6 +14,7 @@ SIGTERM). Heavy libraries are imported inside the handlers so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_json_option(p, "also write the export report as JSON to FILE ('-': standard output)")
     p.add_argument("--report", help=argparse.SUPPRESS)  # the old name of --json FILE
     p.add_argument("--force", action="store_true", help="overwrite the output")
-    p.set_defaults(handler=cmd_export)
+    p.set_defaults(handler=cmd_export, library_log="export")
 
     from edgeus.cli.cache import add_cache_command
     from edgeus.cli.data import add_data_commands
@@ -172,6 +173,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _library_logs(command: str | None, verbose: bool):
+    """A stage command run alone is as quiet as a build: NNCF's, OpenVINO's and ONNX Runtime's logs and progress
+    bars go to a log file (``-v`` shows them too); the distinct warnings are summarised in one line at the end."""
+    if command is None:
+        yield
+        return
+    from edgeus.cli.console import console
+    from edgeus.util.logs import capture_library_logs, command_log_path
+
+    pinned = console._file  # our console keeps today's stdout: the capture takes what libraries print there
+    console.file = sys.stdout
+    try:
+        with capture_library_logs(command_log_path(command), verbose) as logs:
+            yield
+    finally:
+        console._file = pinned
+    if logs.warnings:
+        first = logs.summary(limit=1)[0]
+        print(f"{len(logs.warnings)} distinct library warning(s), in full in {logs.path} (first: {first})",
+              file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(json_option_before_a_folder(list(sys.argv[1:] if argv is None else argv)))
@@ -183,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with supervise.terminate_as_interrupt(), json_only_stdout(getattr(args, "json", None) == "-"):
             check_numbers(args)
-            return int(args.handler(args) or 0)
+            with _library_logs(getattr(args, "library_log", None), verbose):
+                return int(args.handler(args) or 0)
     except KeyboardInterrupt as exc:
         print("edgeus: interrupted", file=sys.stderr, flush=True)
         code = 143 if isinstance(exc, supervise.Terminated) else 130

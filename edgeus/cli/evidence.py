@@ -265,14 +265,14 @@ def add_evidence_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     p.add_argument("--farm", metavar="ADDRESS", help="predict on the devices of the farm at ADDRESS that serve the "
                                                      "--target profile, sharded (models and data on a shared path)")
     p.add_argument("--shards", type=int, help="with --farm: shards (default: one per device serving the profile)")
-    p.set_defaults(handler=cmd_validate)
+    p.set_defaults(handler=cmd_validate, library_log="validate")
 
     p = sub.add_parser("profile", parents=[profile_opts, common], help="latency, throughput, memory against budgets")
     p.add_argument("model", help="model file (.onnx/.xml) or compile/quantize folder")
     p.add_argument("--min-iters", type=int, default=30)
     p.add_argument("--min-duration", type=float, default=3.0, help="seconds of timed compute iterations at least")
     p.add_argument("--strict", action="store_true", help=STRICT_HELP)
-    p.set_defaults(handler=cmd_profile)
+    p.set_defaults(handler=cmd_profile, library_log="profile")
 
     p = sub.add_parser("build", parents=[profile_opts], help="export -> quantize -> compile -> validate -> profile")
     p.add_argument("--target", required=True, help="device profile; several as A,B,... or all (every profile)")

@@ -107,7 +107,7 @@ def add_quantize_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     add_json_option(p, "also write the quantize record (method, calibration, float scope) as JSON to FILE ('-': "
                        "standard output, alone)")
     p.add_argument("--force", action="store_true")
-    p.set_defaults(handler=cmd_quantize)
+    p.set_defaults(handler=cmd_quantize, library_log="quantize")
 
     p = sub.add_parser("compile", parents=[profile_opts], help="compile a (quantized) model for the profile's runtime")
     p.add_argument("model", help="quantize output folder or a model file (.onnx / .xml)")
@@ -118,4 +118,4 @@ def add_quantize_commands(sub: argparse._SubParsersAction, profile_opts: argpars
     add_json_option(p, "also write the compile record (runtime, cold start) as JSON to FILE ('-': standard output, "
                        "alone)")
     p.add_argument("--force", action="store_true")
-    p.set_defaults(handler=cmd_compile)
+    p.set_defaults(handler=cmd_compile, library_log="compile")

@@ -95,4 +95,4 @@ def add_robustness_command(sub: argparse._SubParsersAction, profile_opts: argpar
     p.add_argument("--threads", type=int)
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     add_json_option(p, "also write the robustness report as JSON to FILE ('-': standard output)")
-    p.set_defaults(handler=cmd_robustness)
+    p.set_defaults(handler=cmd_robustness, library_log="robustness")

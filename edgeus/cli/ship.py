@@ -288,7 +288,7 @@ def add_ship_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rebuild", action="store_true", help="build again even if the engine is ready")
     add_json_option(p, "also write the finalized engine, performance and verdicts as JSON to FILE ('-': standard "
                        "output, alone)")
-    p.set_defaults(handler=cmd_finalize)
+    p.set_defaults(handler=cmd_finalize, library_log="finalize")
 
     p = sub.add_parser("verify", help="check a bundle: schema, file hashes, conformance vectors on this machine")
     p.add_argument("bundle", help="bundle folder")

@@ -141,3 +141,20 @@ def scrub_paths(text: str, replacements: dict[str, str]) -> str:
         if path and path not in ("/", "."):
             text = text.replace(path, placeholder)
     return text
+
+
+def command_log_path(command: str) -> Path:
+    """Where a stage command run alone (``edgeus quantize`` ...) keeps its library logs: ``$EDGEUS_LOG_DIR``, else
+    ``$XDG_STATE_HOME/edgeus/logs`` (``~/.local/state/edgeus/logs``); one file per command, the latest run's. A
+    build keeps its own ``build.log`` in its output folder instead."""
+    import os
+    import tempfile
+
+    base = os.environ.get("EDGEUS_LOG_DIR") or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state"), "edgeus", "logs")
+    try:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only home: the logs are still worth keeping for this session
+        base = os.path.join(tempfile.gettempdir(), "edgeus-logs")
+        Path(base).mkdir(parents=True, exist_ok=True)
+    return Path(base) / f"{command.replace(' ', '-')}.log"

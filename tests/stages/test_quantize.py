@@ -232,3 +232,17 @@ def test_openvino_int8_leaves_attention_products_in_float(work, tmp_path):
     assert not any(fed_by_fake_quantize(op) for op in attention)
     assert any(fed_by_fake_quantize(op) for op in linear)  # the profile's hint scope keeps many in float
     assert "attention's activation products in float" in json.loads((tmp_path / "q/quantize.json").read_text())["method"]
+
+
+def test_cli_quantize_is_as_quiet_as_a_build(work, tmp_path, run_cli, monkeypatch):
+    """NNCF's progress bars and INFO lines go to the command's log file, not the console (-v shows them too)."""
+    root, _, _ = work
+    monkeypatch.setenv("EDGEUS_LOG_DIR", str(tmp_path / "logs"))
+    code, out, err = run_cli("quantize", root / "model.onnx", "--target", "cpu-x86-scanner", "--data", root / "ph",
+                             "--per-task", "1", "-o", tmp_path / "q")
+    assert code == 0, err
+    console = out + err
+    assert "INFO:nncf" not in console and "Statistics collection" not in console
+    assert "NNCF PTQ INT8" in out  # our own line stays
+    log = (tmp_path / "logs" / "quantize.log").read_text()
+    assert "Statistics collection" in log and "INFO nncf" in log
