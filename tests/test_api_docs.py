@@ -14,6 +14,7 @@ def test_the_api_page_example_runs(tmp_path):
     example = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)[0]
     done = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    first, second = done.stdout.strip().splitlines()
+    first, second, third = done.stdout.strip().splitlines()
     assert first.startswith("onnxruntime ") and (tmp_path / "model.onnx").is_file()
     assert second == "['train', 'val']"
+    assert third == "compiled vs exported: pass"  # the same fp32 graph: every drop is 0

@@ -269,7 +269,15 @@ def list_profiles(extra_dirs: list[Path] | None = None) -> list[DeviceProfile]:
 
 
 def load_profile(name_or_path: str | Path, extra_dirs: list[Path] | None = None) -> DeviceProfile:
-    """Load a profile by name (searched in the profile folders) or by a path to a .toml file."""
+    """Load a profile by name (searched in the profile folders: the built-in ones, ``extra_dirs``,
+    ``$EDGEUS_PROFILES_DIR``) or by a path to a .toml file; an unknown name says the closest known ones.
+
+    Example::
+
+        import edgeus
+        profile = edgeus.load_profile("cpu-arm-handheld")
+        print(profile.backend.value, profile.precision.value, profile.budgets.latency_p95_ms)
+    """
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml" or candidate.is_file():
         if not candidate.is_file():

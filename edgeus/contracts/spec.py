@@ -162,6 +162,15 @@ class ModelSpec(_Strict):
 
 
 def load_spec(path: str | Path) -> ModelSpec:
+    """A model spec TOML: the inputs and outputs a model takes and gives, its preprocessing and tolerances,
+    checked against its task catalog (``edgeus/models/specs/uniusnet.toml`` is the reference).
+
+    Example::
+
+        import edgeus
+        spec = edgeus.load_spec("my_model.spec.toml")
+        print(spec.input_names, spec.output_names, spec.preprocessing_spec().size)
+    """
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))

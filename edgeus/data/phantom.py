@@ -109,7 +109,15 @@ def generate_phantom(out: str | Path, per_task: int = 24, seed: int = 0, splits:
                      shift: dict[str, int] | None = None) -> PhantomSummary:
     """Write the dataset to ``out`` atomically (temp folder, then rename). ``progress(label, n)`` is told
     after each task row. ``shift``: family -> severity generated natively (data/phantom_shift.py), the same
-    scenes as without it."""
+    scenes as without it.
+
+    Example::
+
+        import edgeus
+        summary = edgeus.generate_phantom("ph", per_task=2, seed=1, splits=("train", "val"))
+        print(summary.root, summary.counts["val"])          # images per task row
+        edgeus.generate_phantom("ph-gain", per_task=2, shift={"gain": 3})   # the same scenes, other gain
+    """
     out = Path(out)
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:

@@ -232,7 +232,15 @@ def read_evaluation(root: Path, records_path: Path, catalog: TaskCatalog, images
 def read_dataset(path: str | Path, catalog: TaskCatalog | None = None, records: str | Path | None = None,
                  images: bool = True) -> UUSDataset:
     """Read a dataset folder (layout detected) or an evaluation folder with an explicit records JSON.
-    ``images=False``: an evaluation folder's ground truth without its images (masks and records only)."""
+    ``images=False``: an evaluation folder's ground truth without its images (masks and records only).
+    Problems (unreadable images, masks of another size) are collected in ``.problems``, not raised.
+
+    Example::
+
+        import edgeus
+        dataset = edgeus.read_dataset("ph/val")                 # a phantom split or a UUSIC25 folder
+        print(dataset.layout, len(dataset.samples), dataset.coverage(), dataset.problems[:3])
+    """
     catalog = catalog or load_catalog()
     root = Path(path).absolute()  # samples must stay valid when a tool changes the working directory
     if not root.is_dir():

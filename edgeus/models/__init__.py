@@ -101,7 +101,16 @@ class LoadedModel:
 
 
 def load_model(model: str, checkpoint: str | Path | None = None, spec_file: str | Path | None = None) -> LoadedModel:
-    """Resolve ``model`` (a registered name or ``pkg.module:factory``) with an optional checkpoint and spec."""
+    """Resolve ``model`` (a registered name, ``edgeus models list``, or ``pkg.module:factory``) with an optional
+    checkpoint (a state dict .pt/.pth loaded with weights_only, or .safetensors) and spec TOML (required for a
+    factory). Returns the torch module in eval mode, its spec and the weights' hash.
+
+    Example::
+
+        import edgeus
+        loaded = edgeus.load_model("uniusnet-small")            # the embedded trained weights
+        print(loaded.name, loaded.spec.input_names, loaded.checkpoint_sha256[:12])
+    """
     import torch
 
     from edgeus.contracts.spec import load_spec

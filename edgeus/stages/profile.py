@@ -58,8 +58,22 @@ def profile_model(make_runner: Callable[[], Runner], spec: ModelSpec, samples: l
                   warmup_iters: int = 5, warmup_s: float = 1.0, min_iters: int = 30, min_duration_s: float = 3.0,
                   e2e_iters: int = 20, pipelined_images: int = 60,
                   make_throughput_runner: Callable[[], Runner] | None = None, streams: int = 1) -> PerfReport:
-    """``make_throughput_runner`` (with its ``streams``): the engine opened for throughput, which the
-    pipelined measurement uses, as ``predict_many`` over a test set does; without it, the latency engine."""
+    """Latency (compute and end to end), throughput per batch size, memory and cold start of the runner
+    ``make_runner()`` opens, on ``samples`` (end to end: decoding, preprocessing, inference, mapping);
+    ``model_files`` are the files whose size is reported. ``make_throughput_runner`` (with its ``streams``):
+    the engine opened for throughput, which the pipelined measurement uses, as ``predict_many`` over a test set
+    does; without it, the latency engine.
+
+    Example (a compile folder; the runner and samples from public functions)::
+
+        from pathlib import Path
+        import edgeus
+        profile, spec = edgeus.load_profile("cpu-arm-handheld"), edgeus.load_model("uniusnet-small").spec
+        perf = edgeus.profile(lambda: edgeus.open_runner("c", profile), spec,
+                              edgeus.validation_splits("ph", spec)["internal"],
+                              model_files=[Path("c/model.onnx")], batch_sizes=[1, 8], threads=2)
+        print(perf.compute["median_ms"], perf.machine["cpu"], perf.settings)
+    """
     import os
 
     from edgeus.runtime.pipeline import Record

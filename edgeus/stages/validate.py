@@ -110,15 +110,13 @@ def validate(reference: Runner, candidate: Runner, spec: ModelSpec, splits: dict
     three-state gates against ``budgets``. ``splits`` maps a split name (``internal``, ``external``) to its
     samples with ground truth.
 
-    Example (runners from a compile folder and a torch model; samples from a dataset)::
+    Example (``edgeus.validate`` adds a progress bar on a terminal; runners and samples from public functions)::
 
         import edgeus
-        from edgeus.backends.registry import open_runner
-        from edgeus.backends.torch import TorchRunner
         profile, loaded = edgeus.load_profile("cpu-arm-handheld"), edgeus.load_model("uniusnet-small")
-        samples = [s for s in edgeus.read_dataset("ph/val").samples if s.has_truth]
-        report = edgeus.validate(TorchRunner(loaded.module, loaded.spec), open_runner("c", profile),
-                                 loaded.spec, {"internal": samples}, profile.budgets.accuracy_drop)
+        report = edgeus.validate(edgeus.open_runner("uniusnet-small"), edgeus.open_runner("c", profile),
+                                 loaded.spec, edgeus.validation_splits("ph", loaded.spec),
+                                 profile.budgets.accuracy_drop)
         print(report.passed)
 
 

@@ -68,11 +68,9 @@ def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out
     Example::
 
         import edgeus
-        from edgeus.data.calibration import plan_for_profile
         profile = edgeus.load_profile("cpu-arm-handheld")
         spec = edgeus.load_model("uniusnet-small").spec
-        plan = plan_for_profile(edgeus.read_dataset("ph/train"), spec, profile.quantization, seed=0,
-                                allow_missing_tasks=False)
+        plan = edgeus.calibration_plan("ph", spec, profile)           # ph/train, as a build picks
         edgeus.quantize("model.onnx", profile, spec, "q", plan)      # q/model.int8.onnx
     """
     # absolute: ONNX Runtime's tools run in a temporary working directory (they litter the current one)
