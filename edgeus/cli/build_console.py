@@ -139,6 +139,14 @@ def print_plans(plans, full: bool = True) -> None:
         table.add_row(run.plan.name, _num(row["median_ms"], 1), _num(row["p95_ms"], 1),
                       f"{row['speedup_vs_fp32']:.2f}x" if row["speedup_vs_fp32"] else "-",
                       str(row["ran_as"] or "-"), worst, state, run.reason)
+    from edgeus.report.render import peer_sentence
+
+    shipped = plans.shipped.row() if plans.shipped else None
+    own_fp32 = {f"{r.plan.backend.value} fp32" for r in plans.runs if r.plan.compute == "fp32"}
+    for name, t in sorted(plans.peers.items(), key=lambda kv: kv[1]["median_ms"]):
+        if name not in own_fp32:  # a runtime's fp32 that is a plan has its row already
+            table.add_row(name, _num(t["median_ms"], 1), _num(t["p95_ms"], 1), "-", "-", "-", "[dim]peer[/dim]",
+                          peer_sentence(shipped, name))
     by_reason: dict[str, list[str]] = {}
     for name, why in plans.excluded.items():
         by_reason.setdefault(why, []).append(name)
@@ -192,7 +200,10 @@ def headline(result, profile) -> str:
     else:
         verdict = "[green]PASSED[/green]"
     chosen = "ships" if plans is None or plans.chosen is not None else "ships as the closest (no plan passes)"
-    return f"{profile.name}: plan [bold]{shipped}[/bold] {chosen}: {verdict}; bundle {result.run_dir}"
+    runtime = ""
+    if plans is not None and plans.shipped is not None and len({r.plan.backend for r in plans.runs}) > 1:
+        runtime = f" ({plans.shipped.plan.backend.value})"  # several runtimes were weighed: say which one ships
+    return f"{profile.name}: plan [bold]{shipped}[/bold]{runtime} {chosen}: {verdict}; bundle {result.run_dir}"
 
 
 def print_build_summary(result, strict: bool = False, verbose: bool = False) -> None:

@@ -228,6 +228,7 @@ def build_outcome(result, profile) -> dict:
             "chosen": plans is None or plans.chosen is not None, "evidence": result.data,
             "verdicts": [asdict(v) for v in result.verdicts],
             "plans": plans.to_dict() if plans is not None else None,
+            "vs_peers": (plans.shipped.timing or {}).get("vs_peers") if plans is not None and plans.shipped else None,
             "robustness": ({"passed": result.robustness["passed"], "shifts": len(result.robustness["shifts"]),
                             "images": result.robustness["images"]} if result.robustness else None),
             "engine_pending": result.stopped_after == "engine pending"}

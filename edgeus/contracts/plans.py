@@ -79,17 +79,46 @@ def _int8_plans(backend: Backend, islands: list[Islands], scopes=("none", "hint"
     return plans
 
 
-def all_plans(backend: Backend) -> list[Plan]:
-    """Every plan a backend has, whatever the target (the vocabulary of ``--plan``)."""
+# A plan of a runtime other than the profile's own carries the runtime in its name ("ort-int8"): the plan search
+# weighs several runtimes side by side and the bundle's folder must say which one shipped.
+PREFIX: dict[Backend, str] = {Backend.onnxruntime: "ort", Backend.openvino: "ov"}
+
+
+def all_plans(backend: Backend, prefixed: bool = False) -> list[Plan]:
+    """Every plan a backend has, whatever the target (the vocabulary of ``--plan``); ``prefixed``: named as an
+    alternative runtime's plans are ("ort-fp32")."""
     if backend is Backend.openvino:
-        return [Plan("fp32", backend, "fp32"), Plan("bf16", backend, "bf16", islands="bf16"),
-                Plan("fp16", backend, "fp16", islands="f16"), *_int8_plans(backend, ["f32", "bf16", "f16"])]
-    if backend is Backend.onnxruntime:
+        plans = [Plan("fp32", backend, "fp32"), Plan("bf16", backend, "bf16", islands="bf16"),
+                 Plan("fp16", backend, "fp16", islands="f16"), *_int8_plans(backend, ["f32", "bf16", "f16"])]
+    elif backend is Backend.onnxruntime:
         # the automatic float scope reverts quantizers in NNCF's OpenVINO graph; ONNX Runtime's QDQ models
         # (quantized by ONNX Runtime itself) have the hint scope and none
-        return [Plan("fp32", backend, "fp32"), *_int8_plans(backend, ["f32"], ("none", "hint"))]
-    return [Plan("fp16", backend, "fp16", islands="f16"), Plan("int8-hint", backend, "int8", "hint", "f16"),
-            Plan("fp32", backend, "fp32")]
+        plans = [Plan("fp32", backend, "fp32"), *_int8_plans(backend, ["f32"], ("none", "hint"))]
+    else:
+        plans = [Plan("fp16", backend, "fp16", islands="f16"), Plan("int8-hint", backend, "int8", "hint", "f16"),
+                 Plan("fp32", backend, "fp32")]
+    if prefixed:
+        from dataclasses import replace
+
+        plans = [replace(p, name=f"{PREFIX[backend]}-{p.name}") for p in plans]
+    return plans
+
+
+def profile_backends(profile: DeviceProfile) -> list[Backend]:
+    """The runtimes a profile's plan search may ship: its ``backend`` first, then the others ``backends``
+    allows."""
+    return [profile.backend, *(b for b in profile.backends if b is not profile.backend)]
+
+
+def profile_plans(profile: DeviceProfile) -> list[Plan]:
+    """Every plan of every runtime the profile allows: its own runtime's by their plain names, the others'
+    prefixed with the runtime ("ort-int8")."""
+    return [p for i, backend in enumerate(profile_backends(profile)) for p in all_plans(backend, prefixed=i > 0)]
+
+
+def fp32_of(plan: Plan, plans: list[Plan]) -> Plan | None:
+    """The fp32 plan of ``plan``'s runtime among ``plans``: what its speed-up is measured against."""
+    return next((p for p in plans if p.backend is plan.backend and p.compute == "fp32"), None)
 
 
 def profile_plan(profile: DeviceProfile) -> Plan:
@@ -100,7 +129,10 @@ def profile_plan(profile: DeviceProfile) -> Plan:
 
 
 def plan_named(backend: Backend, name: str) -> Plan:
+    """A backend's plan by name, plain ("int8") or as an alternative runtime's ("ort-int8")."""
     plans = {p.name: p for p in all_plans(backend)}
+    if backend in PREFIX:
+        plans.update({p.name: p for p in all_plans(backend, prefixed=True)})
     if name not in plans:
         import difflib
 
@@ -109,6 +141,20 @@ def plan_named(backend: Backend, name: str) -> Plan:
         raise ProfileError(f"unknown plan {name!r} for the {backend.value} backend{hint}; "
                            f"plans: auto, {', '.join(plans)}")
     return plans[name]
+
+
+def plan_of_profile(profile: DeviceProfile, name: str) -> Plan:
+    """A plan of any runtime the profile allows, by the name the plans table shows."""
+    plans = {p.name: p for p in profile_plans(profile)}
+    if name in plans:
+        return plans[name]
+    for backend in profile_backends(profile):  # "ort-int8" on an ONNX Runtime profile is its plain "int8"
+        try:
+            plan = plan_named(backend, name)
+        except ProfileError:
+            continue
+        return plans.get(plan.name.removeprefix(f"{PREFIX.get(backend, '')}-"), plan)
+    return plan_named(profile.backend, name)  # unknown: its error names the close matches
 
 
 def missing_feature(plan: Plan, features: list[str] | None) -> str | None:
@@ -141,7 +187,7 @@ def candidate_plans(profile: DeviceProfile, requested: str, build_features: list
     target = profile.hardware.cpu_features
     excluded: dict[str, str] = {}
     candidates = []
-    for plan in all_plans(profile.backend):
+    for plan in profile_plans(profile):
         on_target = missing_feature(plan, target)
         here = missing_feature(plan, build_features)
         if on_target:
@@ -152,7 +198,7 @@ def candidate_plans(profile: DeviceProfile, requested: str, build_features: list
             candidates.append(plan)
     if requested == AUTO:
         return PlanChoice(candidates, excluded, False)
-    plan = plan_named(profile.backend, requested)
+    plan = plan_of_profile(profile, requested)
     if plan.name in excluded:
         raise ProfileError(f"plan {plan.name!r} cannot run for profile {profile.name}: {excluded[plan.name]}")
     return PlanChoice([plan], {}, True)

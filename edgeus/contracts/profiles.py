@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from edgeus._compat import tomllib
 from edgeus.contracts.kinds import Backend, Precision, ShiftFamily
 from edgeus.contracts.limits import MAX_FPS, MAX_THREADS
-from edgeus.contracts.plans import plan_named
+from edgeus.contracts.plans import plan_of_profile
 from edgeus.errors import ProfileError
 from edgeus.util.arm_cores import ARM_CORES
 
@@ -189,6 +189,10 @@ class DeviceProfile(_Strict):
     description: str
     hardware: Hardware
     backend: Backend
+    # Other runtimes the plan search may ship besides ``backend`` (CPU runtimes only): their plans are built,
+    # gated and timed in the same loop, the fastest that passes ships; ``[runtime]`` settings are ``backend``'s
+    # (another runtime's plans take its defaults and the same threads). Empty: ``backend`` alone.
+    backends: list[Backend] = Field(default_factory=list)
     precision: Precision
     runtime: Runtime
     quantization: Quantization = Quantization()
@@ -205,9 +209,13 @@ class DeviceProfile(_Strict):
             raise ProfileError(f"{where}: runtime.tensorrt is only allowed with backend 'tensorrt'")
         if self.backend is not Backend.openvino and self.runtime.openvino is not None:
             raise ProfileError(f"{where}: runtime.openvino is only allowed with backend 'openvino'")
+        others = [b for b in self.backends if b is not self.backend]
+        if others and (self.backend is Backend.tensorrt or Backend.tensorrt in others):
+            raise ProfileError(f"{where}: backends: TensorRT builds its engine on the device and cannot be weighed "
+                               "against other runtimes in one plan search; list CPU runtimes only")
         if self.plan != "auto":
             try:
-                plan_named(self.backend, self.plan)
+                plan_of_profile(self, self.plan)
             except ProfileError as exc:
                 raise ProfileError(f"{where}: plan: {exc}") from None
 

@@ -211,6 +211,7 @@ class PlanRun:
                 "inconclusive": inconclusive, "ran_as": ran_as,
                 "median_ms": timing.get("median_ms"), "p95_ms": timing.get("p95_ms"),
                 "speedup_vs_fp32": timing.get("speedup_vs_fp32"), "actual_precision": timing.get("actual_precision"),
+                "vs_peers": timing.get("vs_peers"),
                 "size_mb": self.size_mb, "worst_drop": worst[0] if worst else None,
                 "worst_drop_where": worst[1] if worst else None, "failing": failing,
                 "float_blocks": self.search["float_blocks"] if self.search else None,
@@ -233,6 +234,7 @@ class PlanSearch:
     timing_note: str = ""
     ledger: list[dict] = field(default_factory=list)
     confirm: dict = field(default_factory=dict)  # split -> the samples that confirmed the plans (not serialised)
+    peers: dict = field(default_factory=dict)  # baseline -> {median_ms, p95_ms}: torch eager, each runtime's fp32
 
     @property
     def shipped(self) -> PlanRun | None:
@@ -243,7 +245,7 @@ class PlanSearch:
                 "closest": self.closest.plan.name if self.closest else None, "pinned": self.pinned,
                 "plans": [r.row() for r in self.runs], "excluded": self.excluded,
                 "search_images": self.search_images, "confirm_images": self.confirm_images,
-                "timing": self.timing_note, "ledger": self.ledger,
+                "timing": self.timing_note, "ledger": self.ledger, "peers": self.peers,
                 "scope_search": next((r.search for r in self.runs if r.search), None)}
 
     def evidence(self) -> dict:

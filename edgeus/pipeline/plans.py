@@ -23,9 +23,10 @@ from collections.abc import Callable
 from edgeus.backends.base import Runner
 from edgeus.backends.registry import open_runner
 from edgeus.contracts.feeds import feeds_by_role, spec_inputs
-from edgeus.contracts.plans import Plan, PlanChoice, plan_named
+from edgeus.contracts.kinds import Backend
+from edgeus.contracts.plans import Plan, PlanChoice, fp32_of, profile_plans
 from edgeus.contracts.preprocess import preprocess, read_image
-from edgeus.contracts.profiles import Budgets, DeviceProfile
+from edgeus.contracts.profiles import Budgets, DeviceProfile, OpenVINOSettings
 from edgeus.data.uusic25 import Sample
 from edgeus.errors import EdgeusError, first_line
 from edgeus.pipeline.backend_entity import build_backend
@@ -69,7 +70,13 @@ def split_search_confirm(samples: list[Sample], seed: int) -> tuple[list[Sample]
 
 
 def plan_profile(profile: DeviceProfile, plan: Plan) -> DeviceProfile:
-    """The target's profile as this plan builds it: precision, float scope, float compute precision."""
+    """The target's profile as this plan builds it: runtime, precision, float scope, float compute precision.
+    A plan of another runtime than the profile's own (``backends``) takes that runtime's default settings with
+    the profile's threads and batch sizes."""
+    if plan.backend is not profile.backend:
+        openvino = OpenVINOSettings() if plan.backend is Backend.openvino else None
+        profile = profile.model_copy(update={"backend": plan.backend, "backends": [],
+                                             "runtime": profile.runtime.model_copy(update={"openvino": openvino})})
     quantization = profile.quantization.model_copy(update={"spec_hints": plan.scope == "hint"})
     runtime = build_backend(profile).plan_runtime(profile.runtime, plan)
     return profile.model_copy(update={"precision": plan.precision, "quantization": quantization, "runtime": runtime,
@@ -92,7 +99,7 @@ def search_plans(ctx: BuildContext, choice: PlanChoice) -> PlanSearch:
         result.runs.append(run)
     built = [r for r in result.runs if r.state is PlanState.built]
     if built:
-        result.timing_note = _time_plans(ctx, built, confirm or search)
+        result.timing_note, result.peers = _time_plans(ctx, built, confirm or search)
     on_target = ctx.options.on_device or is_target_machine(ctx.profile)
     judge_plans(result, ctx.profile.budgets,
                 None if on_target else lambda v: off_target(v, project(ctx.profile, ctx.timing_threads), ctx.profile))
@@ -176,7 +183,9 @@ def _auto_scope(ctx: BuildContext, run: PlanRun, search: list, islands: str) -> 
     if not build_backend(run.profile).searches_float_scope:
         raise EdgeusError("the automatic float scope searches OpenVINO (NNCF) models; "
                           f"the {run.profile.backend.value} backend has the int8 and int8-hint plans")
-    base_profile = plan_profile(ctx.profile, plan_named(ctx.profile.backend, "int8"))
+    base_plan = next(p for p in profile_plans(ctx.profile) if p.backend is run.plan.backend
+                     and (p.compute, p.scope, p.islands) == ("int8", "none", "f32"))
+    base_profile = plan_profile(ctx.profile, base_plan)
     base_key = quantize_key(ctx, base_profile)
     base = _reported(ctx, f"{run.plan.name} quantize (full INT8)", lambda: quantize_stage(ctx, base_profile))
     stage = _reported(ctx, f"{run.plan.name} float-scope search",
@@ -191,22 +200,53 @@ def _timing_feeds(ctx: BuildContext, sample: Sample) -> dict:
     return feeds_by_role(spec_inputs(spec), image[None], spec.task_catalog().prompt(sample.task))
 
 
-def _time_plans(ctx: BuildContext, runs: list[PlanRun], samples: list) -> str:
-    """Batch-1 latency of every built plan in one interleaved loop; the speedup over fp32 where it ran."""
+def peer_runners(ctx: BuildContext, runs: list[PlanRun]) -> dict[str, tuple[str, Callable[[], Runner]]]:
+    """What a user would run instead of a bundle, timed in the plans' loop so every build shows its own
+    evidence that it beats them: torch eager of the model, and the export in fp32 on each CPU runtime whose
+    fp32 is not already a built plan. Name -> (content key, runner factory)."""
+    from edgeus.backends.torch import TorchRunner
+    from edgeus.pipeline.backend_entity import ENTITIES
+
+    threads, loaded = ctx.timing_threads, ctx.loaded
+    peers: dict[str, tuple[str, Callable[[], Runner]]] = {
+        "torch eager": (f"torch-eager:{loaded.checkpoint_sha256 or loaded.name}:{ctx.export_key}",
+                        lambda: TorchRunner(loaded.module, loaded.spec, threads=threads, name="torch eager"))}
+    built_fp32 = {r.plan.backend for r in runs if r.plan.compute == "fp32"}
+    for backend in (Backend.onnxruntime, Backend.openvino):
+        if backend not in built_fp32:
+            entity = ENTITIES[backend]
+            peers[f"{backend.value} fp32"] = (
+                f"{backend.value}-fp32:{ctx.export_key}:{ctx.profile.hardware.arch}",
+                lambda e=entity: e.fp32_baseline(ctx.fp32_onnx, threads, ctx.profile.hardware.arch))
+    return peers
+
+
+def _time_plans(ctx: BuildContext, runs: list[PlanRun], samples: list) -> tuple[str, dict]:
+    """Batch-1 latency of every built plan and of the peers (peer_runners) in one interleaved loop; each
+    plan's speed-up over its own runtime's fp32 where that ran, and over every peer. Returns the note on how it
+    was timed and the peers' timings (name -> median, p95)."""
     models = {r.plan.name: (r.compile_key, plan_runner(r, ctx.timing_threads)) for r in runs}
-    timings = timing_stage(ctx, models, _timing_feeds(ctx, samples[0])).payload
-    fp32 = timings.get("fp32", {}).get("median_ms")
+    peers = peer_runners(ctx, runs)
+    timings = timing_stage(ctx, {**models, **peers}, _timing_feeds(ctx, samples[0])).payload
+    plans = [r.plan for r in runs]
+    peer_timings = {name: {k: timings[name][k] for k in ("median_ms", "p95_ms")} for name in peers}
+    # a built fp32 plan is the peer of its runtime ("onnxruntime fp32"), timed as a plan
+    for run in runs:
+        if run.plan.compute == "fp32":
+            peer_timings[f"{run.plan.backend.value} fp32"] = {k: timings[run.plan.name][k] for k in ("median_ms", "p95_ms")}
     for run in runs:
         run.timing = dict(timings[run.plan.name])
-        if fp32:
-            run.timing["speedup_vs_fp32"] = fp32 / run.timing["median_ms"]
+        base = fp32_of(run.plan, plans)
+        if base is not None:
+            run.timing["speedup_vs_fp32"] = timings[base.name]["median_ms"] / run.timing["median_ms"]
+        run.timing["vs_peers"] = {name: t["median_ms"] / run.timing["median_ms"] for name, t in peer_timings.items()}
     rounds = min(t["rounds"] for t in timings.values())
     note = f"batch 1, {ctx.timing_threads} threads, {rounds} interleaved rounds, on this build machine"
     here = host_arch()
     if here != ctx.profile.hardware.arch:
         # the ranking of plans by speed is this machine's; an ARM device may rank them differently
         note += f" ({here}, timing an {ctx.profile.hardware.arch} target: the ranking may differ on the device)"
-    return note
+    return note, peer_timings
 
 
 def judge_plans(result: PlanSearch, budgets: Budgets, off_target_as: Callable[[Verdict], Verdict] | None = None) -> None:

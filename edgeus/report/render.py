@@ -76,12 +76,29 @@ def _headline(manifest: dict) -> str:
     return f"PASSED, {inconclusive} gate(s) inconclusive" if inconclusive else "PASSED"
 
 
+def peer_ratios(row: dict | None) -> str:
+    """'1.21x onnxruntime fp32, 2.13x torch eager': how much faster a plan ran than each peer, same loop."""
+    peers = (row or {}).get("vs_peers") or {}
+    return ", ".join(f"{ratio:.2f}x {name}" for name, ratio in sorted(peers.items(), key=lambda kv: kv[1]))
+
+
+def peer_sentence(shipped: dict | None, peer: str) -> str:
+    ratio = ((shipped or {}).get("vs_peers") or {}).get(peer)
+    if ratio is None:
+        return "a baseline a user would run instead, timed in the same loop"
+    return f"peer, same loop: {shipped['plan']} runs {ratio:.2f}x {'faster' if ratio >= 1 else 'as fast (slower)'}"
+
+
 def plan_blocks(plans: dict, accuracy: dict) -> list[Block]:
     """The plans the build compared, why it shipped this one, the float scope it found and the stage ledger."""
     blocks = [Block("h2", text="Plans")]
     chosen = plans.get("chosen")
+    backends = {p.get("backend") for p in plans["plans"]}
+    shipped_backend = next((p.get("backend") for p in plans["plans"] if p["plan"] == chosen), None)
     blocks.append(Block("text", text=(
-        (f"Shipped plan **{chosen}**: the fastest candidate that passes every gate. " if chosen else
+        (f"Shipped plan **{chosen}**: the fastest candidate that passes every gate"
+         + (f" (runtime {shipped_backend}, one of those the profile allows)" if len(backends) > 1 else "") + ". "
+         if chosen else
          f"**No plan passes every gate**; the closest, **{plans.get('closest')}**, is shipped marked failed. ")
         + f"Timing: {plans.get('timing')}. Gates on {sum(plans.get('confirm_images', {}).values())} held-out images; "
           f"the float-scope search used {plans.get('search_images')} others.")))
@@ -94,9 +111,19 @@ def plan_blocks(plans: dict, accuracy: dict) -> list[Block]:
         rows.append([p["plan"], _n(p["median_ms"], 1), _n(p["p95_ms"], 1), speed,
                      str(p.get("ran_as") or p.get("actual_precision") or "–"), worst, state,
                      p["reason"] or ("; ".join(p["failing"]) if p["failing"] else "")])
+    shipped = next((p for p in plans["plans"] if p["plan"] == (chosen or plans.get("closest"))), None)
+    for name, t in sorted(plans.get("peers", {}).items(), key=lambda kv: kv[1]["median_ms"]):
+        if any(p.get("compute") == "fp32" and f"{p.get('backend')} fp32" == name for p in plans["plans"]):
+            continue  # the profile's own fp32 is a plan row already
+        rows.append([name, _n(t["median_ms"], 1), _n(t["p95_ms"], 1), "–", "–", "–", "peer",
+                     peer_sentence(shipped, name)])
     for name, why in plans.get("excluded", {}).items():
         rows.append([name, "–", "–", "–", "–", "–", "not built", why])
     blocks.append(Block("table", rows=rows))
+    ratios = peer_ratios(shipped)
+    if ratios:
+        blocks.append(Block("text", text=f"Against the peers in the same loop, **{shipped['plan']}** is {ratios} "
+                                         "(batch 1, this build machine's timing)."))
     budget = accuracy.get("budgets", {}).get("auc_worst")
     blocks.append(Block("image", image=plots.plans_chart(plans["plans"], budget), name="plans.png",
                         text="Plans: latency vs worst-task drop"))

@@ -16,7 +16,7 @@ def names(choice):
 
 def test_a_tiger_lake_scanner_never_gets_bf16_even_when_the_build_host_has_amx():
     choice = candidate_plans(load_profile("cpu-x86-scanner"), "auto", SAPPHIRE_RAPIDS_HOST)
-    assert names(choice) == ["fp32", "int8", "int8-hint", "int8-auto"]
+    assert names(choice) == ["fp32", "int8", "int8-hint", "int8-auto", "ort-fp32", "ort-int8", "ort-int8-hint"]
     assert "bf16" in choice.excluded["bf16"] and "Tiger Lake" in choice.excluded["int8-auto+bf16"]
     with pytest.raises(ProfileError, match="plan 'bf16' cannot run for profile cpu-x86-scanner.*bf16"):
         candidate_plans(load_profile("cpu-x86-scanner"), "bf16", SAPPHIRE_RAPIDS_HOST)
@@ -66,3 +66,31 @@ def test_a_profile_pinning_an_unknown_plan_is_refused_naming_the_file(tmp_path):
     (tmp_path / "pinned.toml").write_text(text)
     with pytest.raises(ProfileError, match="pinned.toml: plan: unknown plan 'int9'"):
         load_profile(tmp_path / "pinned.toml")
+
+
+def test_a_profile_may_weigh_several_runtimes():
+    """The x86 profiles allow ONNX Runtime beside OpenVINO: its plans carry the runtime in their name, pin by
+    that name, and a plan named plainly on a profile whose own runtime it is resolves to that plan."""
+    from edgeus.contracts.plans import plan_of_profile, profile_plans
+
+    scanner = load_profile("cpu-x86-scanner")
+    plans = {p.name: p for p in profile_plans(scanner)}
+    assert plans["ort-int8"].backend is Backend.onnxruntime and plans["int8"].backend is Backend.openvino
+    assert "ort-int8-auto" not in plans  # the automatic float scope edits NNCF's OpenVINO graph
+    pinned = candidate_plans(scanner, "ort-int8", AVX2_HOST)
+    assert names(pinned) == ["ort-int8"] and pinned.candidates[0].backend is Backend.onnxruntime
+    handheld = load_profile("cpu-arm-handheld")  # ONNX Runtime alone: "ort-int8" is its own "int8"
+    assert plan_of_profile(handheld, "ort-int8").name == "int8"
+    assert [p.name for p in profile_plans(handheld)] == ["fp32", "int8", "int8-hint"]
+
+
+def test_tensorrt_is_never_weighed_against_other_runtimes(tmp_path):
+    from edgeus.contracts.profiles import profile_dirs
+
+    source = next(d / "jetson-orin-nano.toml" for d in profile_dirs() if (d / "jetson-orin-nano.toml").is_file())
+    text = source.read_text().replace('backend = "tensorrt"\n',
+                                      'backend = "tensorrt"\nbackends = ["tensorrt", "onnxruntime"]\n', 1)
+    path = tmp_path / "jetson-orin-nano.toml"
+    path.write_text(text)
+    with pytest.raises(ProfileError, match="backends: TensorRT builds its engine on the device"):
+        load_profile(path)

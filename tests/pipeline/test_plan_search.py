@@ -49,9 +49,11 @@ def searched(data, tmp_path_factory):
 def test_full_int8_breaks_one_task_and_the_automatic_scope_brings_it_back(searched):
     result, _ = searched
     runs = {r.plan.name: r for r in result.plans.runs}
-    assert set(runs) == {"fp32", "int8", "int8-auto"}  # Tiger Lake: no bf16 plans
+    # Tiger Lake: no bf16 plans; ONNX Runtime's beside OpenVINO's (the profile allows both runtimes)
+    assert set(runs) == {"fp32", "int8", "int8-auto", "ort-fp32", "ort-int8"}
     # no scope hints in its spec: int8-hint would be int8 again, built and timed twice for nothing
     assert "the same model as int8" in result.plans.excluded["int8-hint"]
+    assert "the same model as ort-int8" in result.plans.excluded["ort-int8-hint"]
     broken = runs["int8"]
     assert broken.state == "rejected"
     failing = [v.item for v in broken.verdicts if v.state == "fail"]
@@ -72,16 +74,43 @@ def test_the_bundle_carries_the_plans_the_scope_trace_and_the_stage_ledger(searc
     result, _ = searched
     plans = json.loads((result.run_dir / "plans.json").read_text())
     assert plans["chosen"] == result.plans.chosen.plan.name
-    assert {p["plan"] for p in plans["plans"]} == {"fp32", "int8", "int8-auto"} and "int8-hint" in plans["excluded"]
+    assert {p["plan"] for p in plans["plans"]} == {"fp32", "int8", "int8-auto", "ort-fp32", "ort-int8"}
+    assert "int8-hint" in plans["excluded"]
     trace = plans["scope_search"]
     assert trace["steps"][0]["phase"] == "start" and trace["steps"][0]["worst_task"] == "Breast_luminal/classification"
     assert trace["steps"][-1]["within"] and trace["search_images"] == plans["search_images"] > 0
     accuracy = json.loads((result.run_dir / "accuracy.json").read_text())
     stages = [s["stage"] for s in accuracy["ledger"]]
-    assert stages[0] == "ONNX fp32 (onnxruntime)" and stages[-1].endswith("compiled (openvino)")
+    shipped_runtime = result.plans.chosen.plan.backend.value
+    assert stages[0] == "ONNX fp32 (onnxruntime)" and stages[-1].endswith(f"compiled ({shipped_runtime})")
+    assert manifest_engine(result.run_dir) == shipped_runtime  # the bundle runs on the runtime that won
     assert "Breast_luminal/classification" in accuracy["ledger"][0]["drops"]["internal"]
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert "plans.json" in manifest["files"]
+
+
+def manifest_engine(bundle: Path) -> str:
+    return json.loads((bundle / "manifest.json").read_text())["engine"]["backend"]
+
+
+def test_every_runtime_is_timed_in_one_loop_with_the_peers(searched):
+    """Each plan's speed-up is over its own runtime's fp32; torch eager (and any runtime's fp32 not built as a
+    plan) is timed in the same loop as a peer, and every plan carries its ratio to each peer."""
+    result, _ = searched
+    runs = {r.plan.name: r for r in result.plans.runs}
+    for name, fp32 in (("int8", "fp32"), ("ort-int8", "ort-fp32")):
+        expected = runs[fp32].timing["median_ms"] / runs[name].timing["median_ms"]
+        assert runs[name].timing["speedup_vs_fp32"] == pytest.approx(expected)
+    peers = result.plans.peers
+    assert set(peers) == {"torch eager", "onnxruntime fp32", "openvino fp32"}  # the two fp32 are plans here
+    assert peers["onnxruntime fp32"]["median_ms"] == runs["ort-fp32"].timing["median_ms"]
+    chosen = result.plans.chosen
+    assert chosen.timing["vs_peers"]["torch eager"] == pytest.approx(
+        peers["torch eager"]["median_ms"] / chosen.timing["median_ms"])
+    plans = json.loads((result.run_dir / "plans.json").read_text())
+    assert plans["peers"]["torch eager"]["median_ms"] > 0
+    report = (result.run_dir / "report.md").read_text()
+    assert "| torch eager |" in report and f"Against the peers in the same loop, **{chosen.plan.name}** is" in report
 
 
 def test_when_no_plan_passes_the_build_exits_2_naming_the_closest(searched, data, tmp_path, run_cli):
