@@ -18,6 +18,7 @@ otherwise all of it confirms. The external split, where there is one, only confi
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Callable
 
 from edgeus.backends.base import Runner
@@ -213,7 +214,8 @@ def peer_runners(ctx: BuildContext, runs: list[PlanRun]) -> dict[str, tuple[str,
                         lambda: TorchRunner(loaded.module, loaded.spec, threads=threads, name="torch eager"))}
     built_fp32 = {r.plan.backend for r in runs if r.plan.compute == "fp32"}
     for backend in (Backend.onnxruntime, Backend.openvino):
-        if backend not in built_fp32:
+        # a farm device may have one runtime only (an ARM board without OpenVINO): a peer it lacks is left out
+        if backend not in built_fp32 and importlib.util.find_spec(backend.value) is not None:
             entity = ENTITIES[backend]
             peers[f"{backend.value} fp32"] = (
                 f"{backend.value}-fp32:{ctx.export_key}:{ctx.profile.hardware.arch}",

@@ -234,15 +234,16 @@ def test_openvino_int8_leaves_attention_products_in_float(work, tmp_path):
     assert "attention's activation products in float" in json.loads((tmp_path / "q/quantize.json").read_text())["method"]
 
 
-def test_cli_quantize_is_as_quiet_as_a_build(work, tmp_path, run_cli, monkeypatch):
-    """NNCF's progress bars and INFO lines go to the command's log file, not the console (-v shows them too)."""
+def test_cli_quantize_is_as_quiet_as_a_build(work, tmp_path, run_cli, monkeypatch, toy_spec):
+    """NNCF's progress bars and log lines go to the command's log file, not the console (-v shows them too)."""
     root, _, _ = work
     monkeypatch.setenv("EDGEUS_LOG_DIR", str(tmp_path / "logs"))
-    code, out, err = run_cli("quantize", root / "model.onnx", "--target", "cpu-x86-scanner", "--data", root / "ph",
-                             "--per-task", "1", "-o", tmp_path / "q")
+    code, _, err = run_cli("export", "--model", "toymodels:prompted_net", "--spec", toy_spec, "-o", tmp_path / "t.onnx")
+    assert code == 0, err
+    code, out, err = run_cli("quantize", tmp_path / "t.onnx", "--target", "cpu-x86-scanner", "--spec", toy_spec,
+                             "--data", root / "ph", "--per-task", "1", "-o", tmp_path / "q")
     assert code == 0, err
     console = out + err
     assert "INFO:nncf" not in console and "Statistics collection" not in console
     assert "NNCF PTQ INT8" in out  # our own line stays
-    log = (tmp_path / "logs" / "quantize.log").read_text()
-    assert "Statistics collection" in log and "INFO nncf" in log
+    assert "Statistics collection" in (tmp_path / "logs" / "quantize.log").read_text()  # NNCF's own bar
