@@ -124,8 +124,16 @@ def print_plans(plans, full: bool = True) -> None:
         return
     table = Table(title=f"Plans ({plans.timing_note}; gates on {sum(plans.confirm_images.values())} held-out images)",
                   header_style="bold")
-    for col in ("plan", "median ms", "p95 ms", "vs fp32", "ran as", "worst drop", "state", "why"):
+    # compact (a default build): the columns a reader decides by; p95 and the precision each ran in are in
+    # report.md and with -v (rows that wrap cost the console its ~60-line budget)
+    columns = ("plan", "median ms", "p95 ms", "vs fp32", "ran as", "worst drop", "state", "why")
+    shown = [c for c in columns if full or c not in ("p95 ms", "ran as")]
+    for col in shown:
         table.add_column(col)
+
+    def add_row(*cells: str) -> None:
+        table.add_row(*(cell for col, cell in zip(columns, cells) if col in shown))
+
     for run in sorted(plans.runs, key=lambda r: r.timing["median_ms"] if r.timing else float("inf")):
         row = run.row()
         state = {"chosen": "[bold green]chosen[/bold green]", "pass": "[green]pass[/green]",
@@ -136,23 +144,23 @@ def print_plans(plans, full: bool = True) -> None:
         if not full:  # "external Appendix AUC": the kind is in the metric's name
             where = where.replace("/classification", "").replace("/segmentation", "")
         worst = f"{row['worst_drop']:.4f} ({where})" if row["worst_drop"] is not None else "-"
-        table.add_row(run.plan.name, _num(row["median_ms"], 1), _num(row["p95_ms"], 1),
-                      f"{row['speedup_vs_fp32']:.2f}x" if row["speedup_vs_fp32"] else "-",
-                      str(row["ran_as"] or "-"), worst, state, run.reason)
+        add_row(run.plan.name, _num(row["median_ms"], 1), _num(row["p95_ms"], 1),
+                f"{row['speedup_vs_fp32']:.2f}x" if row["speedup_vs_fp32"] else "-",
+                str(row["ran_as"] or "-"), worst, state, run.reason)
     from edgeus.report.render import peer_sentence
 
     shipped = plans.shipped.row() if plans.shipped else None
     own_fp32 = {f"{r.plan.backend.value} fp32" for r in plans.runs if r.plan.compute == "fp32"}
     for name, t in sorted(plans.peers.items(), key=lambda kv: kv[1]["median_ms"]):
         if name not in own_fp32:  # a runtime's fp32 that is a plan has its row already
-            table.add_row(name, _num(t["median_ms"], 1), _num(t["p95_ms"], 1), "-", "-", "-", "[dim]peer[/dim]",
-                          peer_sentence(shipped, name))
+            add_row(name, _num(t["median_ms"], 1), _num(t["p95_ms"], 1), "-", "-", "-", "[dim]peer[/dim]",
+                    peer_sentence(shipped, name))
     by_reason: dict[str, list[str]] = {}
     for name, why in plans.excluded.items():
         by_reason.setdefault(why, []).append(name)
     for why, names in by_reason.items():
         if full:
-            table.add_row(", ".join(names), "-", "-", "-", "-", "-", "[dim]not built[/dim]", why)
+            add_row(", ".join(names), "-", "-", "-", "-", "-", "[dim]not built[/dim]", why)
     console.print(table)
     if not full:
         for why, names in by_reason.items():
