@@ -122,7 +122,9 @@ def write_bundle(parts: BundleParts, out: Path, *, force: bool = False) -> dict:
                 r.deactivate()
 
         toolchain = toolchain_record(profile.backend.value)
-        model_record = {"name": loaded.name, "checkpoint_sha256": loaded.checkpoint_sha256, "spec": loaded.spec.name}
+        model_record = {"name": loaded.name, "checkpoint_sha256": loaded.checkpoint_sha256, "spec": loaded.spec.name,
+                        # the export traced the model after these (its parity was checked against the model as written)
+                        "deploy_rewrites": list(loaded.spec.deploy_rewrites)}
         (tmp / SBOM_FILE).write_text(device_sbom(out.name, model_record, toolchain["device_packages"], __version__,
                                                  shipped_model_files(tmp, parts.engine.get("model")),
                                                  card_of(parts, profile)))

@@ -83,7 +83,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         loaded = load_model(args.model, args.checkpoint, args.spec)
     with status(f"exporting {loaded.name} to ONNX and checking parity"):
         report = export_onnx(loaded, out, opset=args.opset, force=args.force, simplify=not args.no_simplify,
-                             threads=args.threads)
+                             threads=args.threads, rewrites=[] if args.no_rewrite else None)
     print_export_report(report)
     emit_json(args.json or args.report, report.to_dict())
     return 0
@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--threads", type=int, default=None, help="threads for the parity runs")
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
+    p.add_argument("--no-rewrite", action="store_true",
+                   help="export the model as written, without the deployment rewrites its spec lists (deploy_rewrites)")
     add_json_option(p, "also write the export report as JSON to FILE ('-': standard output)")
     p.add_argument("--report", help=argparse.SUPPRESS)  # the old name of --json FILE
     p.add_argument("--force", action="store_true", help="overwrite the output")

@@ -109,6 +109,9 @@ def print_export_report(report: ExportReport) -> None:
         f"opset {report.opset}, traced at batch {report.trace_batch}, nodes {report.nodes_before} -> "
         f"{report.nodes_after} after onnxslim, {report.size_bytes / 1e6:.1f} MB, {report.export_time_s:.1f} s"
     )
+    if report.rewrites:
+        applied = ", ".join(f"{r['name']} ({r['blocks']} blocks)" for r in report.rewrites)
+        console.print(f"deployment rewrites: {applied}; parity above is against the model as written")
 
 
 @contextlib.contextmanager

@@ -80,6 +80,10 @@ class ModelSpec(_Strict):
     # Layers of this model that INT8 quantization keeps in float on every backend (regular expressions over
     # ONNX / OpenVINO node names), where measurement showed INT8 costs accuracy: see benchmarks/int8_fidelity.py.
     int8_float_patterns: list[str] = Field(default_factory=list)
+    # Deployment rewrites the export applies to a copy of the model before tracing (edgeus/models/rewrites.py);
+    # the exported graph is then checked against the unrewritten model like any export. Only for models whose
+    # structure a rewrite recognises: it refuses any other in one line.
+    deploy_rewrites: list[Literal["swin-window-order"]] = Field(default_factory=list)
     preprocessing: dict = Field(default_factory=lambda: Preprocessing().to_dict())
 
     @model_validator(mode="before")

@@ -298,6 +298,7 @@ def build_blocks(manifest: dict, accuracy: dict, perf: dict | None, overlays: di
     blocks.append(Block("h2", text="Provenance"))
     calibration = manifest.get("calibration")
     rows = [["item", "value"], ["checkpoint sha256", manifest["model"]["checkpoint_sha256"] or "–"],
+            ["deployment rewrites", ", ".join(manifest["model"].get("deploy_rewrites") or []) or "none"],
             ["calibration", f"{calibration['samples']} images, fingerprint {calibration['fingerprint']}"
              if calibration else "none (no INT8 calibration)"]]
     rows += [[k, _flat(v)] for k, v in manifest["toolchain"].items()]

@@ -19,6 +19,7 @@ from edgeus.backends.torch import TorchRunner
 from edgeus.errors import ExportError, OutputExistsError, first_line
 from edgeus.evidence.parity import OutputParity, compare_outputs
 from edgeus.models import LoadedModel
+from edgeus.models.rewrites import apply_rewrites
 
 DEFAULT_OPSET = 17  # LayerNormalization is a single op from 17 on; OpenVINO, ORT and TensorRT 8.6+ take it
 
@@ -36,12 +37,14 @@ class ExportReport:
     export_time_s: float
     size_bytes: int
     parity: list[dict] = field(default_factory=list)
+    # deployment rewrites applied before tracing ({"name", "blocks"}); parity is against the unrewritten model
+    rewrites: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _torch_export(loaded: LoadedModel, path: Path, trace_batch: int, opset: int) -> None:
+def _torch_export(loaded: LoadedModel, module, path: Path, trace_batch: int, opset: int) -> None:
     import torch
 
     spec = loaded.spec
@@ -54,7 +57,7 @@ def _torch_export(loaded: LoadedModel, path: Path, trace_batch: int, opset: int)
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
-                loaded.module, args, str(path), input_names=spec.input_names, output_names=spec.output_names,
+                module, args, str(path), input_names=spec.input_names, output_names=spec.output_names,
                 dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True, dynamo=False,
             )
         except Exception as exc:
@@ -102,9 +105,11 @@ def check_parity(loaded: LoadedModel, onnx_path: Path, batches: list[int], threa
 
 def export_onnx(loaded: LoadedModel, out: str | Path, *, opset: int = DEFAULT_OPSET, trace_batch: int = 2,
                 check_batches: tuple[int, ...] = (1, 3), simplify: bool = True, force: bool = False,
-                threads: int | None = None) -> ExportReport:
+                threads: int | None = None, rewrites: list[str] | None = None) -> ExportReport:
     """Export a loaded model to ONNX at ``out`` (dynamic batch), simplified, and checked against torch at the
     batch sizes of ``check_batches`` (the spec's tolerances); a mismatch writes nothing and raises ExportError.
+    ``rewrites`` (default: the spec's ``deploy_rewrites``; ``[]`` for none) are applied to a copy of the module
+    before tracing; parity is always against the unrewritten module.
 
     Example::
 
@@ -121,7 +126,8 @@ def export_onnx(loaded: LoadedModel, out: str | Path, *, opset: int = DEFAULT_OP
     # export leaves nothing behind.
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}-") as tmp:
         raw = Path(tmp) / "raw.onnx"
-        _torch_export(loaded, raw, trace_batch, opset)
+        module, applied = apply_rewrites(loaded.module, loaded.spec.deploy_rewrites if rewrites is None else rewrites)
+        _torch_export(loaded, module, raw, trace_batch, opset)
         nodes_before = _check(raw)
         final = raw
         nodes_after = nodes_before
@@ -143,5 +149,5 @@ def export_onnx(loaded: LoadedModel, out: str | Path, *, opset: int = DEFAULT_OP
         path=str(out), model=loaded.name, opset=opset, trace_batch=trace_batch, check_batches=batches,
         simplified=simplify, nodes_before=nodes_before, nodes_after=nodes_after,
         export_time_s=round(time.perf_counter() - start, 3), size_bytes=out.stat().st_size,
-        parity=[p.to_dict() for p in parity],
+        parity=[p.to_dict() for p in parity], rewrites=[a.to_dict() for a in applied],
     )

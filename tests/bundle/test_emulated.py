@@ -41,19 +41,31 @@ def test_the_arm_build_checks_its_vectors_on_emulated_cortex_a76(arm_bundle):
 
 
 @needs_qemu
-def test_verify_emulate_fails_on_vectors_recorded_the_x86_way(arm_bundle, tmp_path, run_cli):
+def test_verify_emulate_fails_on_vectors_the_emulated_core_does_not_reproduce(arm_bundle, tmp_path, run_cli):
     """The vectors re-recorded with the build machine's own kernels and rewrites (ONNX Runtime's x86 defaults:
-    NCHWc layout on, signed 8-bit kernels), the manifest re-hashed: the files check passes, the emulated core
-    does not reproduce the numbers, and verify names the vector."""
+    NCHWc layout on, signed 8-bit kernels), one of them off by more than its tolerance, the manifest re-hashed:
+    the files check passes, the emulated core does not reproduce that vector, and verify names it.
+
+    (Before the swin-window-order export rewrite the x86-way recording alone failed a vector here; with the
+    rewritten graph the x86 and aarch64 kernels agree within every vector's tolerance, so the test moves one
+    vector beyond it: what is checked is that the emulated run, not this machine, judges the numbers.)"""
+    import numpy as np
+
+    from edgeus.bundle.conformance import VECTORS, load_vectors
+
     tampered = tmp_path / arm_bundle.name
     shutil.copytree(arm_bundle, tampered)
     manifest = _manifest(tampered)
     x86_way = {"config": {"session.qdqisint8allowed": "1"}}  # no disabled rewrites: NCHWc on, S8S8 x86 kernels
     with OnnxRuntimeRunner(tampered / manifest["engine"]["model"], threads=2, session=x86_way) as x86:
         record_bundle_outputs(tampered, x86, manifest["target"]["precision"])
+    index, arrays = load_vectors(tampered)
+    row = next(r for r in index["tasks"] if r["output"] == "seg_logits")
+    arrays[row["bundle"]] = arrays[row["bundle"]] + np.float32(4 * row["bundle_atol"])
+    np.savez_compressed(tampered / VECTORS, **arrays)
     finish_manifest(tampered, {k: v for k, v in manifest.items() if k != "files"})
     code, out, err = run_cli("verify", tampered, "--emulate")
-    assert_one_line_error(code, err, "does not verify", "conformance ", "from the bundle's outputs")
+    assert_one_line_error(code, err, "does not verify", f"conformance {row['task']}", "from the bundle's outputs")
     assert "cortex-a76 (emulated)" in out
 
 
