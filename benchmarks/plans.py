@@ -6,18 +6,21 @@ missed, on a 2-core build machine, so the choice rests on the accuracy gates and
     python benchmarks/plans.py [--models uniusnet-small,uniusnet] [--targets cpu-x86-cart-spr,cpu-x86-scanner]
                                [--rounds 20] [--threads 2] [--out benchmarks/results]
 
-For each model and target, ``edgeus.build`` runs its plan search (every plan the target can run and this
-machine can measure: quantized, compiled, gated on held-out phantom images) and names its choice. The same
-target on ONNX Runtime (the profile with backend ``onnxruntime``) adds ONNX Runtime's plans. Then one
-interleaved loop times every plan of every build at batch 1 beside the two baselines, torch eager fp32 and
-ONNX Runtime fp32: each round runs each model twice and times the second (the first lets the previous model's
-runtime threads wind down: ONNX Runtime's spin after a run slowed whichever model came next), so drift and noisy
-neighbours hit all alike; medians over rounds, ratios against the baselines of the same run.
+For each model and target, ``edgeus.build`` runs its plan search (every plan of every runtime the target
+allows and this machine can measure: OpenVINO's and ONNX Runtime's on the x86 profiles; quantized, compiled,
+gated on held-out phantom images) and names its choice. Then one interleaved loop times every plan of every
+build at batch 1 beside the peers a user would pick instead: torch eager fp32 of the model, and ONNX Runtime
+fp32 and OpenVINO fp32 of the model exported as written (``edgeus export --no-rewrite``: no deployment rewrite),
+plus ONNX Runtime fp32 of edgeus's own export (with the spec's rewrites: the stricter peer). Each round runs each
+model twice and times the second (the first lets the previous model's runtime threads wind down: ONNX Runtime's
+spin after a run slowed whichever model came next), so drift and noisy neighbours hit all alike; medians over
+rounds, ratios against the peers of the same run.
 
 Why ONNX Runtime INT8 is (or is not) faster than fp32: its own profiler, on both models, time per operator
 type; the QuantizeLinear / DequantizeLinear share says what the Q/DQ pairs around float islands cost.
 
-Results: ``results/plans.json`` and ``results/plans.md``, with the machine's CPU and ISA beside every table.
+Results: ``results/plans.json`` and ``results/plans.md``, with the machine's CPU, ISA and the libraries'
+versions beside every table.
 """
 
 from __future__ import annotations
@@ -39,8 +42,11 @@ from edgeus.backends.torch import TorchRunner
 from edgeus.contracts.profiles import Backend
 from edgeus.util.toolchain import cpu_isa
 
-
-TORCH, ORT_FP32 = "baseline: torch eager fp32", "baseline: onnxruntime fp32 (the export)"
+TORCH = "peer: torch eager fp32"
+ORT_FP32 = "peer: onnxruntime fp32 (exported as written)"
+OV_FP32 = "peer: openvino fp32 (exported as written)"
+ORT_FP32_REWRITTEN = "peer: onnxruntime fp32 (edgeus's export, rewritten)"
+PEERS = (TORCH, ORT_FP32, OV_FP32, ORT_FP32_REWRITTEN)
 
 
 def measured_here(profile):
@@ -52,13 +58,6 @@ def measured_here(profile):
     return profile.model_copy(update={"budgets": budgets})
 
 
-def ort_profile_of(profile):
-    """The same target with ONNX Runtime as its backend (its plans: fp32, int8, int8-hint)."""
-    runtime = profile.runtime.model_copy(update={"openvino": None})
-    return profile.model_copy(update={"name": f"{profile.name}-ort", "backend": Backend.onnxruntime,
-                                      "runtime": runtime})
-
-
 def model_inputs(model: str, work: Path, per_task: int) -> tuple[Path | None, Path]:
     """The model's weights (a seeded checkpoint where it has none embedded) and the phantom data, made once."""
     data = work / f"phantom-n{per_task}"
@@ -67,12 +66,18 @@ def model_inputs(model: str, work: Path, per_task: int) -> tuple[Path | None, Pa
     return fixed_weights(model, work), data
 
 
-def run_builds(model: str, weights: Path | None, targets: list[str], work: Path, threads: int, data: Path,
-               with_ort: bool) -> list[dict]:
+def export_as_written(model: str, weights: Path | None, work: Path) -> Path:
+    """The model exported without its spec's deployment rewrites: what a user exporting it themselves gets."""
+    path = work / "as-written.onnx"
+    if not path.is_file():
+        edgeus.export(edgeus.load_model(model, str(weights) if weights else None), path, rewrites=[])
+    return path
+
+
+def run_builds(model: str, weights: Path | None, targets: list[str], work: Path, threads: int, data: Path) -> list[dict]:
     builds = []
     for target in targets:
-        base = measured_here(edgeus.load_profile(target))
-        for profile in (base, ort_profile_of(base)) if with_ort else (base,):
+        for profile in (measured_here(edgeus.load_profile(target)),):
             start = time.perf_counter()
             options = edgeus.BuildOptions(model=model, checkpoint=str(weights) if weights else None, data=data,
                                           out=work / "out",
@@ -90,17 +95,22 @@ def run_builds(model: str, weights: Path | None, targets: list[str], work: Path,
     return builds
 
 
-def time_everything(model: str, weights: Path | None, builds: list[dict], threads: int, rounds: int) -> dict:
+def time_everything(model: str, weights: Path | None, builds: list[dict], as_written: Path, threads: int,
+                    rounds: int) -> dict:
+    from edgeus.backends.openvino.runner import OpenVINORunner
+
     loaded = edgeus.load_model(model, str(weights) if weights else None)
     feeds = loaded.spec.example_feeds(1)
     factories = {TORCH: lambda: TorchRunner(loaded.module, loaded.spec, threads=threads),
-                 ORT_FP32: lambda: OnnxRuntimeRunner(builds[0]["export"], threads=threads)}
+                 ORT_FP32: lambda: OnnxRuntimeRunner(as_written, threads=threads),
+                 OV_FP32: lambda: OpenVINORunner(as_written, threads=threads),
+                 ORT_FP32_REWRITTEN: lambda: OnnxRuntimeRunner(builds[0]["export"], threads=threads)}
     chosen, rows = {}, {}
     for b in builds:
-        backend = b["profile"].backend.value
         for run in b["result"].plans.runs:
             if run.model_dir is None:
                 continue
+            backend = run.profile.backend.value
             label = f"{backend} {run.plan.name}"
             if label not in factories:
                 factories[label] = (lambda d=run.model_dir, p=run.profile: open_runner(d, p, threads))
@@ -177,16 +187,20 @@ def ort_operator_profile(onnx_models: dict[str, Path], feeds: dict, threads: int
 
 def markdown(results: dict) -> str:
     m = results["machine"]
-    lines = [f"**Machine**: {m['cpu']}, {m['cores']} cores; ISA {', '.join(m['isa'])}. Threads: {results['threads']}.",
-             ""]
+    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+    lines = [f"**Machine**: {m['cpu']}, {m['cores']} cores; ISA {', '.join(m['isa'])}. Threads: {results['threads']}. "
+             f"Versions: {versions}.", ""]
     for model, r in results["models"].items():
-        lines += [f"### {model}, batch 1, {results['threads']} threads ({m['cpu']}; ISA {', '.join(m['isa'])})", "",
+        lines += [f"### {model}, batch 1, {results['threads']} threads ({m['cpu']}; ISA {', '.join(m['isa'])}; "
+                  f"{versions}; {r['timing']['rounds']} interleaved rounds)", "",
+                  "Ratios are over the peers of the same run: torch eager fp32, and ONNX Runtime fp32 of the model "
+                  "exported as written (no deployment rewrite: what a user exporting it themselves runs).", "",
                   "| plan | median ms | vs torch eager fp32 | vs ORT fp32 | per round vs torch (quartiles) | "
                   "per round vs ORT | ran as | worst drop (held-out) | gates per target | chosen for |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         rows = sorted(r["timing"]["plans"].items(), key=lambda kv: kv[1]["median_ms"])
         for name, row in rows:
-            states = ", ".join(f"{t}: {s}" for t, s in row.get("states", {}).items()) or "baseline"
+            states = ", ".join(f"{t}: {s}" for t, s in row.get("states", {}).items()) or "peer"
             worst = f"{row['worst_drop']:.4f}" if row.get("worst_drop") is not None else "-"
             mark = f"**{', '.join(row['chosen_for'])}**" if row["chosen_for"] else ""
             lines.append(f"| {name} | {row['median_ms']:.1f} | {row['vs_torch']:.2f}x | {row['vs_ort_fp32']:.2f}x | "
@@ -213,8 +227,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="/tmp/edgeus-bench-plans")
     parser.add_argument("--per-task", type=int, default=12, help="phantom images per task row and split")
-    parser.add_argument("--ort-models", default="uniusnet-small,uniusnet",
-                        help="models whose targets are also built with ONNX Runtime as the backend")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     work = Path(args.work)
@@ -222,21 +234,21 @@ def main() -> None:
     import os
 
     results = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "isa": cpu_isa(),
-                           "python": platform.python_version()},
+                           "python": platform.python_version()}, "versions": _versions(),
                "threads": args.threads, "targets": args.targets.split(","), "models": {}}
     for model in args.models.split(","):
         print(f"{model}:", flush=True)
         weights, data = model_inputs(model, work, args.per_task)
-        builds = run_builds(model, weights, args.targets.split(","), work / model, args.threads, data,
-                            model in args.ort_models.split(","))
-        timing = time_everything(model, weights, builds, args.threads, args.rounds)
+        builds = run_builds(model, weights, args.targets.split(","), work / model, args.threads, data)
+        as_written = export_as_written(model, weights, work / model)
+        timing = time_everything(model, weights, builds, as_written, args.threads, args.rounds)
         feeds = edgeus.load_model(model, str(weights) if weights else None).spec.example_feeds(1)
-        onnx_models = {"fp32 (the export)": builds[0]["export"]}
+        onnx_models = {"fp32 (exported as written)": as_written, "fp32 (edgeus's export, rewritten)": builds[0]["export"]}
         for b in builds:
-            if b["profile"].backend is Backend.onnxruntime:
-                for run in b["result"].plans.runs:
-                    if run.plan.compute == "int8" and run.model_dir is not None:
-                        onnx_models[f"int8 ({run.plan.name})"] = next(run.model_dir.glob("*.onnx"))
+            for run in b["result"].plans.runs:
+                if run.profile.backend is Backend.onnxruntime and run.plan.compute == "int8" \
+                        and run.model_dir is not None:
+                    onnx_models[f"int8 ({run.plan.name})"] = next(run.model_dir.glob("*.onnx"))
         results["models"][model] = {"timing": timing, "ort_profile": ort_operator_profile(onnx_models, feeds,
                                                                                            args.threads),
                                     "plan_tables": {b["profile"].name: b["result"].plans.to_dict() for b in builds}}
@@ -244,6 +256,12 @@ def main() -> None:
         (out / "plans.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
         (out / "plans.md").write_text(markdown(results) + "\n")
         print(markdown({**results, "models": {model: results["models"][model]}}), flush=True)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("torch", "onnxruntime", "openvino", "nncf", "edgeus")}
 
 
 def _cpu_name() -> str:
