@@ -164,11 +164,20 @@ def pareto_front(points: list[dict]) -> list[dict]:
     return front
 
 
-def plans_chart(plans: list[dict], budget: float | None = None) -> bytes:
+def plans_chart(plans: list[dict], budget: float | None = None, peers: dict | None = None) -> bytes:
     """Latency vs worst-task drop of every built plan: the chosen one starred, the rejected ones hollow with
-    their first failing gate beside them, the Pareto front (lower latency and lower drop) dashed."""
+    their first failing gate beside them, the Pareto front (lower latency and lower drop) dashed; the peers
+    timed in the same loop (torch eager, each runtime's fp32 of the export: no accuracy of their own to plot)
+    as dotted vertical lines at their latency."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for i, (name, timing) in enumerate(sorted((peers or {}).items(), key=lambda kv: kv[1].get("median_ms") or 0)):
+        if timing.get("median_ms") is None:
+            continue
+        ax.axvline(timing["median_ms"], color="#607d8b", linewidth=0.9, linestyle=":", zorder=1)
+        ax.annotate(f"peer: {name} {timing['median_ms']:.1f} ms", (timing["median_ms"], 1 - 0.07 * (i + 1)),
+                    xycoords=("data", "axes fraction"), fontsize=6.5, color="#455a64", rotation=0,
+                    xytext=(3, 0), textcoords="offset points")
     shown = [p for p in plans if p.get("median_ms") is not None and p.get("worst_drop") is not None]
     for p in shown:
         x, y = p["median_ms"], p["worst_drop"]

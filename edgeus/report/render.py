@@ -86,7 +86,10 @@ def peer_sentence(shipped: dict | None, peer: str) -> str:
     ratio = ((shipped or {}).get("vs_peers") or {}).get(peer)
     if ratio is None:
         return "a baseline a user would run instead, timed in the same loop"
-    return f"peer, same loop: {shipped['plan']} runs {ratio:.2f}x {'faster' if ratio >= 1 else 'as fast (slower)'}"
+    if abs(ratio - 1) < 0.005:
+        return f"peer, same loop: {shipped['plan']} runs as fast"
+    return (f"peer, same loop: {shipped['plan']} runs {ratio:.2f}x faster" if ratio > 1
+            else f"peer, same loop: {shipped['plan']} runs {1 / ratio:.2f}x slower")
 
 
 def plan_blocks(plans: dict, accuracy: dict) -> list[Block]:
@@ -125,8 +128,8 @@ def plan_blocks(plans: dict, accuracy: dict) -> list[Block]:
         blocks.append(Block("text", text=f"Against the peers in the same loop, **{shipped['plan']}** is {ratios} "
                                          "(batch 1, this build machine's timing)."))
     budget = accuracy.get("budgets", {}).get("auc_worst")
-    blocks.append(Block("image", image=plots.plans_chart(plans["plans"], budget), name="plans.png",
-                        text="Plans: latency vs worst-task drop"))
+    blocks.append(Block("image", image=plots.plans_chart(plans["plans"], budget, plans.get("peers")),
+                        name="plans.png", text="Plans: latency vs worst-task drop, the peers' latency dotted"))
     search = plans.get("scope_search")
     if search:
         blocks.append(Block("h3", text="Automatic float scope (int8-auto)"))

@@ -1,0 +1,204 @@
+"""The deployment rewrites before and after: the same model exported as written and as edgeus exports it (the
+spec's ``deploy_rewrites``), timed side by side and profiled node by node in each runtime.
+
+    python benchmarks/rewrites.py [--models uniusnet-small,uniusnet] [--rounds 20] [--threads 2]
+                                  [--out benchmarks/results]
+
+For each model: both exports (their outputs compared), and the INT8 model NNCF makes of each for
+``cpu-x86-scanner`` (the same calibration images, the spec's float patterns), then one interleaved loop at batch
+1 over ONNX Runtime fp32, OpenVINO fp32, OpenVINO bf16 (where the CPU computes bf16) and OpenVINO INT8 (f32 and,
+with bf16, bf16 islands) of both forms; each round runs each model twice and times the second. Then each
+runtime's own per-node profile of both forms (ONNX Runtime's profiler by operator type; OpenVINO's PERF_COUNT by
+node type and the kernel it ran). Results: ``results/rewrites.json`` and ``results/rewrites.md``, with the
+machine's CPU, ISA and the libraries' versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from cpu_backends import fixed_weights
+from plans import _cpu_name, _versions
+
+import edgeus
+from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
+from edgeus.backends.openvino.runner import OpenVINORunner
+from edgeus.util.toolchain import cpu_isa
+
+FORMS = ("as written", "rewritten")
+
+
+def exports(model: str, weights: Path | None, work: Path) -> tuple[dict[str, Path], dict]:
+    loaded = edgeus.load_model(model, str(weights) if weights else None)
+    paths, reports = {}, {}
+    for form in FORMS:
+        path = work / f"{form.replace(' ', '-')}.onnx"
+        report = edgeus.export(loaded, path, rewrites=[] if form == "as written" else None, force=True)
+        paths[form], reports[form] = path, {"nodes": report.nodes_after, "rewrites": report.rewrites,
+                                            "max_abs_diff_vs_torch": max(p["max_abs_diff"] for p in report.parity)}
+    return paths, reports
+
+
+def int8_models(paths: dict[str, Path], model: str, work: Path) -> dict[str, Path]:
+    """NNCF INT8 of each form for cpu-x86-scanner, on the same phantom calibration images."""
+    data = work.parent / "phantom-n4"
+    if not (data / "phantom.json").is_file():
+        edgeus.generate_phantom(data, per_task=4, seed=0)
+    profile = edgeus.load_profile("cpu-x86-scanner")
+    spec = edgeus.load_model(model).spec
+    plan = edgeus.calibration_plan(data, spec, profile)
+    out = {}
+    for form, path in paths.items():
+        folder = work / f"int8-{form.replace(' ', '-')}"
+        out[form] = folder / edgeus.quantize(path, profile, spec, folder, plan, force=True).path
+    return out
+
+
+def time_side_by_side(runners: dict[str, object], feeds: dict, rounds: int) -> dict[str, list[float]]:
+    times = {name: [] for name in runners}
+    for runner in runners.values():
+        runner.activate()
+        runner.infer(feeds)
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            runner.infer(feeds)  # settling call: the previous model's runtime threads wind down
+            start = time.perf_counter()
+            runner.infer(feeds)
+            times[name].append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def ort_node_profile(path: Path, feeds: dict, threads: int, runs: int = 10) -> dict[str, float]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.enable_profiling, options.intra_op_num_threads, options.log_severity_level = True, threads, 3
+    options.profile_file_prefix = str(Path("/tmp") / f"ort-rewrites-{path.stem}")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    wanted = {i.name: feeds[i.name] for i in session.get_inputs()}
+    session.run(None, wanted)
+    for _ in range(runs):
+        session.run(None, wanted)
+    trace_path = Path(session.end_profiling())
+    by_type: collections.Counter = collections.Counter()
+    for event in json.loads(trace_path.read_text()):
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            by_type[event["args"].get("op_name", "?")] += event["dur"] / 1000 / (runs + 1)
+    trace_path.unlink()
+    return dict(by_type.most_common())
+
+
+def ov_node_profile(path: Path, feeds: dict, threads: int, precision: str, runs: int = 10) -> dict[str, float]:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads, "PERF_COUNT": True,
+                                                          "PERFORMANCE_HINT": "LATENCY",
+                                                          "INFERENCE_PRECISION_HINT": precision})
+    request = compiled.create_infer_request()
+    for _ in range(3):
+        request.infer(feeds)
+    by_node: collections.Counter = collections.Counter()
+    for _ in range(runs):
+        request.infer(feeds)
+        for info in request.profiling_info:
+            if info.status == info.Status.EXECUTED:
+                by_node[f"{info.node_type} ({info.exec_type})"] += info.real_time.total_seconds() * 1000 / runs
+    return dict(by_node.most_common())
+
+
+def run_model(model: str, work: Path, threads: int, rounds: int, bf16: bool) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
+    weights = fixed_weights(model, work)
+    paths, reports = exports(model, weights, work)
+    feeds = edgeus.load_model(model, str(weights) if weights else None).spec.example_feeds(1)
+    with OnnxRuntimeRunner(paths["as written"], threads=threads) as a, OnnxRuntimeRunner(paths["rewritten"], threads=threads) as b:
+        outputs = a.infer(feeds), b.infer(feeds)
+    form_diff = max(float(np.max(np.abs(outputs[0][k] - outputs[1][k]))) for k in outputs[0])
+    int8 = int8_models(paths, model, work)
+    configs = [("onnxruntime fp32", lambda p, f: OnnxRuntimeRunner(p, threads=threads), paths),
+               ("openvino fp32", lambda p, f: OpenVINORunner(p, threads=threads), paths),
+               ("openvino int8", lambda p, f: OpenVINORunner(p, threads=threads), int8)]
+    if bf16:
+        configs += [("openvino bf16", lambda p, f: OpenVINORunner(p, threads=threads, inference_precision="bf16"), paths),
+                    ("openvino int8 + bf16 islands",
+                     lambda p, f: OpenVINORunner(p, threads=threads, inference_precision="bf16"), int8)]
+    runners = {f"{name}, {form}": make(models[form], form) for name, make, models in configs for form in FORMS}
+    times = time_side_by_side(runners, feeds, rounds)
+    for runner in runners.values():
+        runner.deactivate()
+    rows = {}
+    for name, _, _ in configs:
+        before, after = (times[f"{name}, {form}"] for form in FORMS)
+        rows[name] = {"as_written_ms": statistics.median(before), "rewritten_ms": statistics.median(after),
+                      "speedup": statistics.median(before) / statistics.median(after),
+                      "speedup_per_round": sorted(b / a for b, a in zip(before, after, strict=True))}
+    profiles = {form: {"onnxruntime fp32": ort_node_profile(paths[form], feeds, threads),
+                       "openvino int8": ov_node_profile(int8[form], feeds, threads, "f32")} for form in FORMS}
+    if bf16:
+        for form in FORMS:
+            profiles[form]["openvino int8 + bf16 islands"] = ov_node_profile(int8[form], feeds, threads, "bf16")
+    return {"exports": reports, "max_abs_diff_between_forms": form_diff, "rounds": rounds, "timing": rows,
+            "node_profiles": profiles}
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+    lines = [f"**Machine**: {m['cpu']}, {m['cores']} cores; ISA {', '.join(m['isa'])}. Threads: {results['threads']}. "
+             f"Versions: {versions}.", ""]
+    for model, r in results["models"].items():
+        e = r["exports"]
+        lines += [f"### {model}, batch 1, {results['threads']} threads, {r['rounds']} interleaved rounds "
+                  f"({m['cpu']}; ISA {', '.join(m['isa'])}; {versions})", "",
+                  f"Nodes after onnxslim: {e['as written']['nodes']} as written, {e['rewritten']['nodes']} rewritten "
+                  f"({', '.join(x['name'] + ': ' + str(x['blocks']) + ' blocks' for x in e['rewritten']['rewrites'])}); "
+                  f"largest output difference between the two forms (ONNX Runtime fp32): "
+                  f"{r['max_abs_diff_between_forms']:.2e}.", "",
+                  "| runtime | as written ms | rewritten ms | speed-up | per round (quartiles) |", "|---|---|---|---|---|"]
+        for name, row in r["timing"].items():
+            q = statistics.quantiles(row["speedup_per_round"], n=4)
+            lines.append(f"| {name} | {row['as_written_ms']:.1f} | {row['rewritten_ms']:.1f} | {row['speedup']:.3f}x | "
+                         f"{q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}x |")
+        for runtime in r["node_profiles"]["as written"]:
+            before, after = (r["node_profiles"][form][runtime] for form in FORMS)
+            top = sorted(set(before) | set(after), key=lambda k: -max(before.get(k, 0), after.get(k, 0)))[:12]
+            lines += ["", f"{runtime}, ms per run by node type (the runtime's own counters):", "",
+                      "| node | as written | rewritten |", "|---|---|---|"]
+            lines += [f"| {k} | {before.get(k, 0):.2f} | {after.get(k, 0):.2f} |" for k in top]
+            lines.append(f"| **all nodes** | {sum(before.values()):.2f} | {sum(after.values()):.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="uniusnet-small,uniusnet")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", default="/tmp/edgeus-bench-rewrites")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+    import os
+
+    isa = cpu_isa()
+    results = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "isa": isa}, "versions": _versions(),
+               "threads": args.threads, "models": {}}
+    for model in args.models.split(","):
+        print(f"{model}:", flush=True)
+        results["models"][model] = run_model(model, Path(args.work) / model, args.threads, args.rounds,
+                                             bf16="avx512_bf16" in isa or "amx_bf16" in isa)
+        out = Path(args.out)
+        (out / "rewrites.json").write_text(json.dumps(results, indent=1) + "\n")
+        (out / "rewrites.md").write_text(markdown(results) + "\n")
+        print(markdown({**results, "models": {model: results["models"][model]}}), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
