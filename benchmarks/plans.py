@@ -228,6 +228,9 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/edgeus-bench-plans")
     parser.add_argument("--per-task", type=int, default=12, help="phantom images per task row and split")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other models' results already in OUT/plans.json (from a run on this machine "
+                             "with the same versions; refused otherwise), e.g. the full model on fewer targets")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -236,6 +239,13 @@ def main() -> None:
     results = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "isa": cpu_isa(),
                            "python": platform.python_version()}, "versions": _versions(),
                "threads": args.threads, "targets": args.targets.split(","), "models": {}}
+    if args.merge and (Path(args.out) / "plans.json").is_file():
+        earlier = json.loads((Path(args.out) / "plans.json").read_text())
+        if earlier.get("machine") != results["machine"] or earlier.get("versions") != results["versions"]:
+            sys.exit("--merge: OUT/plans.json comes from another machine or other library versions; run without --merge")
+        results["models"] = {k: v for k, v in earlier["models"].items() if k not in args.models.split(",")}
+        results["targets_per_model"] = earlier.get("targets_per_model", {})
+    results.setdefault("targets_per_model", {}).update({m: args.targets.split(",") for m in args.models.split(",")})
     for model in args.models.split(","):
         print(f"{model}:", flush=True)
         weights, data = model_inputs(model, work, args.per_task)
