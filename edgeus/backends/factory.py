@@ -12,7 +12,7 @@ from pathlib import Path
 from edgeus.backends.base import Runner
 from edgeus.errors import BackendError
 
-SUFFIX_BACKEND = {".onnx": "onnxruntime", ".xml": "openvino", ".engine": "tensorrt"}
+SUFFIX_BACKEND = {".onnx": "onnxruntime", ".xml": "openvino", ".engine": "tensorrt", ".pte": "executorch"}
 
 
 def _open_onnxruntime(model: Path, settings: dict, threads: int | None, streams: int | None, *,
@@ -42,8 +42,15 @@ def _open_tensorrt(model: Path, settings: dict, threads: int | None, streams: in
     return TensorRTRunner(model, **names)
 
 
+def _open_executorch(model: Path, settings: dict, threads: int | None, streams: int | None, *,
+                     cache_dir: Path | None = None, **names) -> Runner:
+    from edgeus.backends.executorch.runner import ExecuTorchRunner
+
+    return ExecuTorchRunner(model, threads=threads, **names)
+
+
 OPENERS: dict[str, Callable[..., Runner]] = {"onnxruntime": _open_onnxruntime, "openvino": _open_openvino,
-                                             "tensorrt": _open_tensorrt}
+                                             "tensorrt": _open_tensorrt, "executorch": _open_executorch}
 
 
 def open_model(model: Path, backend: str, settings: dict, *, threads: int | None = None, streams: int | None = None,
