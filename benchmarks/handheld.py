@@ -19,7 +19,6 @@ CPU, not a phone's latency. Results: ``results/handheld.json`` and ``results/han
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from cpu_backends import fixed_weights
-from plans import _cpu_name, _versions
+from machine import add_common_options, header, machine, versions, write_results
 
 import edgeus
 from edgeus.backends.executorch.lower import lower_to_pte
@@ -36,7 +35,6 @@ from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeus.backends.torch import TorchRunner
 from edgeus.data.calibration import iter_feeds
 from edgeus.models.rewrites import apply_rewrites
-from edgeus.util.toolchain import cpu_isa
 
 
 def build_models(model: str, work: Path) -> tuple[dict, dict, object]:
@@ -102,12 +100,10 @@ def time_all(models: dict, loaded, threads: int, rounds: int) -> dict:
 
 def markdown(results: dict) -> str:
     m = results["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
-    lines = [f"**Machine**: {m['cpu']}, {m['cores']} cores; ISA {', '.join(m['isa'])}. Threads: {results['threads']}. "
-             f"Versions: {versions}.", ""]
+    joined, lines = header(results)
     for model, r in results["models"].items():
         lines += [f"### {model}, batch 1, {results['threads']} threads, {results['rounds']} interleaved rounds "
-                  f"({m['cpu']}; ISA {', '.join(m['isa'])}; {versions})", "",
+                  f"({m['cpu']}; ISA {', '.join(m['isa'])}; {joined})", "",
                   "| runtime | median ms | vs torch eager | vs ORT fp32 | max abs diff vs torch | seg argmax agreement |",
                   "|---|---|---|---|---|---|"]
         for name, row in sorted(r["timing"].items(), key=lambda kv: kv[1]["median_ms"]):
@@ -126,16 +122,9 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="uniusnet-small,uniusnet")
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--work", default="/tmp/edgeus-bench-handheld")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    add_common_options(parser, "/tmp/edgeus-bench-handheld")
     args = parser.parse_args()
-    import os
-
-    results = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "isa": cpu_isa()},
-               "versions": {**_versions(), "executorch": _version("executorch")}, "threads": args.threads,
+    results = {"machine": machine(), "versions": versions("executorch"), "threads": args.threads,
                "rounds": args.rounds, "models": {}}
     for model in args.models.split(","):
         print(f"{model}:", flush=True)
@@ -144,16 +133,7 @@ def main() -> None:
         models, delegation, loaded = build_models(model, work)
         results["models"][model] = {"timing": time_all(models, loaded, args.threads, args.rounds),
                                     "delegation": delegation}
-        out = Path(args.out)
-        (out / "handheld.json").write_text(json.dumps(results, indent=1) + "\n")
-        (out / "handheld.md").write_text(markdown(results) + "\n")
-        print(markdown({**results, "models": {model: results["models"][model]}}), flush=True)
-
-
-def _version(name: str) -> str:
-    from importlib.metadata import version
-
-    return version(name)
+        write_results(args.out, "handheld", results, markdown, model)
 
 
 if __name__ == "__main__":

@@ -27,20 +27,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 from cpu_backends import fixed_weights
+from machine import add_common_options, header, machine, versions, write_results
 
 import edgeus
 from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeus.backends.registry import open_runner
 from edgeus.backends.torch import TorchRunner
 from edgeus.contracts.profiles import Backend
-from edgeus.util.toolchain import cpu_isa
 
 TORCH = "peer: torch eager fp32"
 ORT_FP32 = "peer: onnxruntime fp32 (exported as written)"
@@ -187,12 +186,10 @@ def ort_operator_profile(onnx_models: dict[str, Path], feeds: dict, threads: int
 
 def markdown(results: dict) -> str:
     m = results["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
-    lines = [f"**Machine**: {m['cpu']}, {m['cores']} cores; ISA {', '.join(m['isa'])}. Threads: {results['threads']}. "
-             f"Versions: {versions}.", ""]
+    joined, lines = header(results)
     for model, r in results["models"].items():
         lines += [f"### {model}, batch 1, {results['threads']} threads ({m['cpu']}; ISA {', '.join(m['isa'])}; "
-                  f"{versions}; {r['timing']['rounds']} interleaved rounds)", "",
+                  f"{joined}; {r['timing']['rounds']} interleaved rounds)", "",
                   "Ratios are over the peers of the same run: torch eager fp32, and ONNX Runtime fp32 of the model "
                   "exported as written (no deployment rewrite: what a user exporting it themselves runs).", "",
                   "| plan | median ms | vs torch eager fp32 | vs ORT fp32 | per round vs torch (quartiles) | "
@@ -221,23 +218,16 @@ def _spread(quartiles: list[float] | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="uniusnet-small,uniusnet")
+    add_common_options(parser, "/tmp/edgeus-bench-plans")
     parser.add_argument("--targets", default="cpu-x86-cart-spr,cpu-x86-scanner")
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--work", default="/tmp/edgeus-bench-plans")
     parser.add_argument("--per-task", type=int, default=12, help="phantom images per task row and split")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--merge", action="store_true",
                         help="keep the other models' results already in OUT/plans.json (from a run on this machine "
                              "with the same versions; refused otherwise), e.g. the full model on fewer targets")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    import os
-
-    results = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "isa": cpu_isa(),
-                           "python": platform.python_version()}, "versions": _versions(),
+    results = {"machine": machine(), "versions": versions(),
                "threads": args.threads, "targets": args.targets.split(","), "models": {}}
     if args.merge and (Path(args.out) / "plans.json").is_file():
         earlier = json.loads((Path(args.out) / "plans.json").read_text())
@@ -262,26 +252,7 @@ def main() -> None:
         results["models"][model] = {"timing": timing, "ort_profile": ort_operator_profile(onnx_models, feeds,
                                                                                            args.threads),
                                     "plan_tables": {b["profile"].name: b["result"].plans.to_dict() for b in builds}}
-        out = Path(args.out)
-        (out / "plans.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-        (out / "plans.md").write_text(markdown(results) + "\n")
-        print(markdown({**results, "models": {model: results["models"][model]}}), flush=True)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {name: version(name) for name in ("torch", "onnxruntime", "openvino", "nncf", "edgeus")}
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+        write_results(args.out, "plans", results, markdown, model)
 
 
 if __name__ == "__main__":

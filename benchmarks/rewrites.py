@@ -25,12 +25,11 @@ from pathlib import Path
 
 import numpy as np
 from cpu_backends import fixed_weights
-from plans import _cpu_name, _versions
+from machine import add_common_options, header, machine, versions, write_results
 
 import edgeus
 from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeus.backends.openvino.runner import OpenVINORunner
-from edgeus.util.toolchain import cpu_isa
 
 FORMS = ("as written", "rewritten")
 
@@ -150,13 +149,11 @@ def run_model(model: str, work: Path, threads: int, rounds: int, bf16: bool) -> 
 
 def markdown(results: dict) -> str:
     m = results["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
-    lines = [f"**Machine**: {m['cpu']}, {m['cores']} cores; ISA {', '.join(m['isa'])}. Threads: {results['threads']}. "
-             f"Versions: {versions}.", ""]
+    joined, lines = header(results)
     for model, r in results["models"].items():
         e = r["exports"]
         lines += [f"### {model}, batch 1, {results['threads']} threads, {r['rounds']} interleaved rounds "
-                  f"({m['cpu']}; ISA {', '.join(m['isa'])}; {versions})", "",
+                  f"({m['cpu']}; ISA {', '.join(m['isa'])}; {joined})", "",
                   f"Nodes after onnxslim: {e['as written']['nodes']} as written, {e['rewritten']['nodes']} rewritten "
                   f"({', '.join(x['name'] + ': ' + str(x['blocks']) + ' blocks' for x in e['rewritten']['rewrites'])}); "
                   f"largest output difference between the two forms (ONNX Runtime fp32): "
@@ -179,25 +176,15 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="uniusnet-small,uniusnet")
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--work", default="/tmp/edgeus-bench-rewrites")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    add_common_options(parser, "/tmp/edgeus-bench-rewrites")
     args = parser.parse_args()
-    import os
-
-    isa = cpu_isa()
-    results = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "isa": isa}, "versions": _versions(),
-               "threads": args.threads, "models": {}}
+    results = {"machine": machine(), "versions": versions(), "threads": args.threads, "models": {}}
+    isa = results["machine"]["isa"]
     for model in args.models.split(","):
         print(f"{model}:", flush=True)
         results["models"][model] = run_model(model, Path(args.work) / model, args.threads, args.rounds,
                                              bf16="avx512_bf16" in isa or "amx_bf16" in isa)
-        out = Path(args.out)
-        (out / "rewrites.json").write_text(json.dumps(results, indent=1) + "\n")
-        (out / "rewrites.md").write_text(markdown(results) + "\n")
-        print(markdown({**results, "models": {model: results["models"][model]}}), flush=True)
+        write_results(args.out, "rewrites", results, markdown, model)
 
 
 if __name__ == "__main__":
