@@ -61,12 +61,15 @@ def int8_models(paths: dict[str, Path], model: str, work: Path) -> dict[str, Pat
 
 
 def time_side_by_side(runners: dict[str, object], feeds: dict, rounds: int) -> dict[str, list[float]]:
+    """Every round runs each model twice and times the second; the order reverses every other round, so no form
+    always follows the same model (ONNX Runtime's threads spin after a run and slow whatever comes next)."""
     times = {name: [] for name in runners}
     for runner in runners.values():
         runner.activate()
         runner.infer(feeds)
-    for _ in range(rounds):
-        for name, runner in runners.items():
+    for index in range(rounds):
+        order = list(runners.items())
+        for name, runner in (order if index % 2 == 0 else order[::-1]):
             runner.infer(feeds)  # settling call: the previous model's runtime threads wind down
             start = time.perf_counter()
             runner.infer(feeds)
@@ -138,11 +141,22 @@ def run_model(model: str, work: Path, threads: int, rounds: int, bf16: bool) -> 
         rows[name] = {"as_written_ms": statistics.median(before), "rewritten_ms": statistics.median(after),
                       "speedup": statistics.median(before) / statistics.median(after),
                       "speedup_per_round": sorted(b / a for b, a in zip(before, after, strict=True))}
-    profiles = {form: {"onnxruntime fp32": ort_node_profile(paths[form], feeds, threads),
-                       "openvino int8": ov_node_profile(int8[form], feeds, threads, "f32")} for form in FORMS}
+    profilers = {"onnxruntime fp32": lambda form: ort_node_profile(paths[form], feeds, threads),
+                 "openvino int8": lambda form: ov_node_profile(int8[form], feeds, threads, "f32")}
     if bf16:
+        profilers["openvino int8 + bf16 islands"] = lambda form: ov_node_profile(int8[form], feeds, threads, "bf16")
+    profiles = {form: {} for form in FORMS}
+    for runtime, profile_of in profilers.items():
+        # three profiles of each form, alternating (this machine changes speed every few seconds): per node,
+        # the median of the three
+        runs = {form: [] for form in FORMS}
+        for _ in range(3):
+            for form in FORMS:
+                runs[form].append(profile_of(form))
         for form in FORMS:
-            profiles[form]["openvino int8 + bf16 islands"] = ov_node_profile(int8[form], feeds, threads, "bf16")
+            nodes = {k for run in runs[form] for k in run}
+            profiles[form][runtime] = dict(sorted(((k, statistics.median(run.get(k, 0.0) for run in runs[form]))
+                                                   for k in nodes), key=lambda kv: -kv[1]))
     return {"exports": reports, "max_abs_diff_between_forms": form_diff, "rounds": rounds, "timing": rows,
             "node_profiles": profiles}
 
