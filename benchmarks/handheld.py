@@ -84,8 +84,9 @@ def time_all(models: dict, loaded, threads: int, rounds: int) -> dict:
                            "seg_argmax_agreement": float((got["seg_logits"].argmax(1)
                                                           == reference["seg_logits"].argmax(1)).mean())}
     times = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, runner in runners.items():
+    order = list(runners.items())
+    for index in range(rounds):
+        for name, runner in (order if index % 2 == 0 else order[::-1]):  # reversed every other round
             runner.infer(feeds)  # settling call
             start = time.perf_counter()
             runner.infer(feeds)

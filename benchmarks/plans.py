@@ -125,8 +125,10 @@ def time_everything(model: str, weights: Path | None, builds: list[dict], as_wri
         runner.activate()
         runner.infer(feeds)
         precisions[name] = getattr(runner, "actual_precision", None)
-    for _ in range(rounds):
-        for name, runner in runners.items():
+    order = list(runners.items())
+    for index in range(rounds):
+        # the order reverses every other round: no model always follows the same one
+        for name, runner in (order if index % 2 == 0 else order[::-1]):
             runner.infer(feeds)  # settling call: the previous model's runtime threads wind down here
             start = time.perf_counter()
             runner.infer(feeds)

@@ -232,7 +232,7 @@ def timing_stage(ctx: BuildContext, models: dict[str, tuple[str, Callable[[], Ru
     """Batch-1 latency of several compiled models (name -> (compile key, runner factory)) in one interleaved
     loop (stages/profile.measure_interleaved), cached per machine and models."""
     key = content_key("plan-timing", sorted(k for k, _ in models.values()), machine_description(),
-                      ctx.timing_threads, TIMING_ROUNDS, TIMING_MIN_S, "settled")
+                      ctx.timing_threads, TIMING_ROUNDS, TIMING_MIN_S, "settled", "alternating")
 
     def work(tmp: Path) -> dict:
         timings = measure_interleaved({name: factory for name, (_, factory) in models.items()}, feeds,

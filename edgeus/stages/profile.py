@@ -221,8 +221,11 @@ def measure_interleaved(factories: dict[str, Callable[[], Runner]], feeds: dict,
             runner.infer(feeds)  # warm-up: first-call allocations and lazy compilation stay out
         start = time.perf_counter()
         with progress_for("time plans", rounds) as advance:
+            order = list(runners.items())
             while len(times[next(iter(times))]) < rounds or time.perf_counter() - start < min_s:
-                for name, runner in runners.items():
+                # the order reverses every other round: no model always follows the same one (a small model
+                # timed right after an ONNX Runtime session ran up to 1.6x slower in benchmarks/rewrites.py)
+                for name, runner in (order if len(times[order[0][0]]) % 2 == 0 else order[::-1]):
                     # one untimed call first: the previous model's runtime threads (ONNX Runtime's spin
                     # after each run, OpenVINO's pool) wind down during it instead of during the timed one
                     runner.infer(feeds)
