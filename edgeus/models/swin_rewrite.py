@@ -68,22 +68,28 @@ class WindowOrderedAttention(nn.Module):
         n = attn.relative_position_index.shape[0]
         with torch.no_grad():
             bias = attn.relative_position_bias_table[attn.relative_position_index.reshape(-1)]
-            bias = bias.reshape(n, n, -1).permute(2, 0, 1)                      # (heads, n, n)
+            # (1, heads, n, n), or with the shift mask (windows, heads, n, n)
+            bias = bias.reshape(n, n, -1).permute(2, 0, 1).unsqueeze(0)
             if mask is not None:
-                bias = bias.unsqueeze(0) + mask.unsqueeze(1)                    # (windows, heads, n, n)
-        self.register_buffer("attention_bias", bias.detach().clone().contiguous())
+                bias = bias + mask.unsqueeze(1)
+        # a fresh tensor in row-major strides: .contiguous() keeps the permute's strides on its 1-sized axes,
+        # which ExecuTorch's XNNPACK delegate read as another layout (its shapes then failed to propagate)
+        self.register_buffer("attention_bias", bias.detach().flatten().clone().reshape(bias.shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, n, c = x.shape
         heads = self.num_heads
         q, k, v = self.qkv(x).split(c, dim=-1)
         q = q.reshape(-1, n, heads, c // heads).transpose(1, 2)
-        k = k.reshape(-1, n, heads, c // heads).permute(0, 2, 3, 1)
+        k = k.reshape(-1, n, heads, c // heads).transpose(1, 2)
         v = v.reshape(-1, n, heads, c // heads).transpose(1, 2)
-        attn = q @ k
-        if self.attention_bias.dim() == 4:
+        attn = q @ k.transpose(-2, -1)  # the form ONNX Runtime fuses into one FusedMatMul
+        if self.attention_bias.shape[0] > 1:
+            # (B*windows, heads, n, n) seen as (B, windows*heads*n, n): the bias broadcasts over the batch alone,
+            # a 3-D add instead of the 5-D one the model as written does
             windows = self.attention_bias.shape[0]
-            attn = (attn.reshape(-1, windows, self.num_heads, n, n) + self.attention_bias).reshape(-1, self.num_heads, n, n)
+            rows = windows * self.num_heads * n
+            attn = (attn.reshape(-1, rows, n) + self.attention_bias.reshape(rows, n)).reshape(-1, self.num_heads, n, n)
         else:
             attn = attn + self.attention_bias
         out = (attn.softmax(dim=-1) @ v).transpose(1, 2).reshape(-1, n, c)
