@@ -114,12 +114,12 @@ def test_a_pte_without_its_tensor_names_is_one_clear_error(tmp_path, spec):
 def test_the_rewritten_swin_attention_runs_in_executorch_with_one_head():
     """The swin-window-order rewrite's bias constant has row-major strides: built from a permute, a 1-head bias
     kept strides that XNNPACK's delegate read as another layout, and every shape propagation failed."""
-    from edgeus.models.swin_rewrite import WindowOrderedAttention
-    from edgeus.models.uniusnet import WindowAttention, shift_attention_mask
-
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
     from executorch.runtime import Runtime
+
+    from edgeus.models.swin_rewrite import WindowOrderedAttention
+    from edgeus.models.uniusnet import WindowAttention, shift_attention_mask
 
     torch.manual_seed(0)
     for mask in (None, shift_attention_mask(14, 14, 7, 3)):
