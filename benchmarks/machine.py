@@ -26,9 +26,18 @@ def cpu_name() -> str:
 
 
 def versions(*extra: str) -> dict[str, str]:
+    """The libraries' versions, and the edgeus commit measured (a deployment rewrite or plan change between two
+    runs is a different graph under the same version number)."""
+    import subprocess
     from importlib.metadata import version
 
-    return {name: version(name) for name in (*LIBRARIES, *extra)}
+    found = {name: version(name) for name in (*LIBRARIES, *extra)}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                                cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {**found, "edgeus commit": commit}
 
 
 def machine() -> dict:
