@@ -85,11 +85,11 @@ class WindowOrderedAttention(nn.Module):
         v = v.reshape(-1, n, heads, c // heads).transpose(1, 2)
         attn = q @ k.transpose(-2, -1)  # the form ONNX Runtime fuses into one FusedMatMul
         if self.attention_bias.shape[0] > 1:
-            # (B*windows, heads, n, n) seen as (B, windows*heads*n, n): the bias broadcasts over the batch alone,
-            # a 3-D add instead of the 5-D one the model as written does
+            # per window: (B, windows, heads, n, n) + (windows, heads, n, n), as the model as written adds its mask
+            # (seen as (B, windows*heads*n, n) instead, OpenVINO 2026.4's SDPA fusion took the flattened bias for
+            # an attention mask and convert_model failed)
             windows = self.attention_bias.shape[0]
-            rows = windows * self.num_heads * n
-            attn = (attn.reshape(-1, rows, n) + self.attention_bias.reshape(rows, n)).reshape(-1, self.num_heads, n, n)
+            attn = (attn.reshape(-1, windows, self.num_heads, n, n) + self.attention_bias).reshape(-1, self.num_heads, n, n)
         else:
             attn = attn + self.attention_bias
         out = (attn.softmax(dim=-1) @ v).transpose(1, 2).reshape(-1, n, c)
