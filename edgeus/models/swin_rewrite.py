@@ -83,7 +83,9 @@ class WindowOrderedAttention(nn.Module):
         q = q.reshape(-1, n, heads, c // heads).transpose(1, 2)
         k = k.reshape(-1, n, heads, c // heads).transpose(1, 2)
         v = v.reshape(-1, n, heads, c // heads).transpose(1, 2)
-        attn = q @ k.transpose(-2, -1)  # the form ONNX Runtime fuses into one FusedMatMul
+        # q @ k^T -> (+ bias) -> softmax -> @ v: OpenVINO's SDPA fusion makes each unshifted block's attention
+        # one ScaledDotProductAttention (14 in uniusnet-small); the shifted blocks' per-window add keeps theirs apart
+        attn = q @ k.transpose(-2, -1)
         if self.attention_bias.shape[0] > 1:
             # per window: (B, windows, heads, n, n) + (windows, heads, n, n), as the model as written adds its mask
             # (seen as (B, windows*heads*n, n) instead, OpenVINO 2026.4's SDPA fusion took the flattened bias for
