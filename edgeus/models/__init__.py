@@ -154,18 +154,10 @@ def uniusnet_spec() -> ModelSpec:
     return load_spec(SPECS_DIR / "uniusnet.toml")
 
 
-def uniusnet_full_spec() -> ModelSpec:
-    """The full model's contract: the shared one without the swin-window-order rewrite. Measured side by side
-    (benchmarks/rewrites.py, 2026-12-05, AMD EPYC with AVX-512 VNNI + BF16, 2 threads): on the full model it
-    gains ONNX Runtime fp32 1.035x and OpenVINO int8 1.01x, but its cart plan (INT8 with bf16 islands, the one
-    that ships) runs 0.96x, while the small model gains on every runtime (OpenVINO int8+bf16 1.07x)."""
-    return uniusnet_spec().model_copy(update={"deploy_rewrites": []})
-
-
 register_model(ModelEntry(
     name="uniusnet",
     factory="edgeus.models.uniusnet:uniusnet",
-    spec="edgeus.models:uniusnet_full_spec",
+    spec="edgeus.models:uniusnet_spec",
     description="UUSIC25 baseline architecture (Swin-UNet + cls decoder, 65.0 M parameters); untrained "
                 "unless --checkpoint is given",
 ))
