@@ -12,7 +12,8 @@ from pathlib import Path
 from edgeus.backends.base import Runner
 from edgeus.errors import BackendError
 
-SUFFIX_BACKEND = {".onnx": "onnxruntime", ".xml": "openvino", ".engine": "tensorrt", ".pte": "executorch"}
+SUFFIX_BACKEND = {".onnx": "onnxruntime", ".xml": "openvino", ".engine": "tensorrt", ".pte": "executorch",
+                  ".mlpackage": "coreml"}
 
 
 def _open_onnxruntime(model: Path, settings: dict, threads: int | None, streams: int | None, *,
@@ -49,8 +50,16 @@ def _open_executorch(model: Path, settings: dict, threads: int | None, streams: 
     return ExecuTorchRunner(model, threads=threads, **names)
 
 
+def _open_coreml(model: Path, settings: dict, threads: int | None, streams: int | None, *,
+                 cache_dir: Path | None = None, **names) -> Runner:
+    from edgeus.backends.coreml.runner import CoreMLRunner
+
+    return CoreMLRunner(model, compute_units=settings.get("compute_units", "ALL"), **names)
+
+
 OPENERS: dict[str, Callable[..., Runner]] = {"onnxruntime": _open_onnxruntime, "openvino": _open_openvino,
-                                             "tensorrt": _open_tensorrt, "executorch": _open_executorch}
+                                             "tensorrt": _open_tensorrt, "executorch": _open_executorch,
+                                             "coreml": _open_coreml}
 
 
 def open_model(model: Path, backend: str, settings: dict, *, threads: int | None = None, streams: int | None = None,

@@ -147,7 +147,7 @@ def print_plans(plans, full: bool = True) -> None:
         add_row(run.plan.name, _num(row["median_ms"], 1), _num(row["p95_ms"], 1),
                 f"{row['speedup_vs_fp32']:.2f}x" if row["speedup_vs_fp32"] else "-",
                 str(row["ran_as"] or "-"), worst, state, run.reason)
-    from edgeus.report.render import peer_sentence
+    from edgeus.report.render import delegation_lines, peer_sentence
 
     shipped = plans.shipped.row() if plans.shipped else None
     own_fp32 = {f"{r.plan.backend.value} fp32" for r in plans.runs if r.plan.compute == "fp32"}
@@ -165,6 +165,9 @@ def print_plans(plans, full: bool = True) -> None:
     if not full:
         for why, names in by_reason.items():
             console.print(f"[dim]not built: {len(names)} plan(s) ({', '.join(names)}): {why}[/dim]", highlight=False)
+    delegated = delegation_lines([r.row() for r in plans.runs])
+    if delegated:
+        console.print("delegation (ExecuTorch): " + "; ".join(delegated), highlight=False)
     search = next((r.search for r in plans.runs if r.search), None)
     if search:
         console.print(f"int8-auto float scope: {len(search['float_blocks'])} of {len(search['blocks'])} blocks in float "

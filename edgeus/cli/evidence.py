@@ -68,6 +68,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from edgeus.data.defaults import validation_splits
     from edgeus.errors import BudgetFailed
     from edgeus.models import model_spec
+    from edgeus.pipeline.profile_worker import MODEL_SUFFIXES
     from edgeus.pipeline.verdicts import all_passed, is_target_machine, perf_verdicts
     from edgeus.stages.profile import profile_model
     from edgeus.util.toolchain import usable_cores
@@ -80,7 +81,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         raise EdgeusError(f"{path}: model not found (give an .onnx/.xml file or a compile/quantize folder)")
     spec = load_spec(args.spec) if args.spec else model_spec("uniusnet")
     samples = validation_splits(_data_root(args), spec, True)["internal"]
-    files = [p for p in (path.iterdir() if path.is_dir() else [path]) if p.suffix in (".xml", ".bin", ".onnx", ".engine")]
+    files = [p for p in (path.iterdir() if path.is_dir() else [path]) if p.suffix in MODEL_SUFFIXES]
     if path.suffix == ".xml":
         files.append(path.with_suffix(".bin"))
     with status(f"profiling {path.name}"):
@@ -193,9 +194,15 @@ def cmd_build(args: argparse.Namespace) -> int:
         print_accuracy_report(result.accuracy)
         print_verdicts(result.verdicts, strict=strict)
         print_library_warnings(result)
-        console.print(f"[yellow]{profile.name}: TensorRT engine pending (built on the target): bundle {result.run_dir} "
-                      "holds the fp32 and QDQ ONNX, the build recipe and the conformance vectors. On the device run: "
-                      f"edgeus finalize {result.run_dir}[/yellow]")
+        if profile.backend.value == "coreml":
+            console.print(f"[yellow]{profile.name}: Core ML package pending (compiled and run on a Mac): bundle "
+                          f"{result.run_dir} holds the .mlpackage, the portable fp32 ONNX, the recipe and the "
+                          "conformance vectors; its accuracy above is the plan's torch-side simulation. On a Mac run: "
+                          f"edgeus finalize {result.run_dir}[/yellow]")
+        else:
+            console.print(f"[yellow]{profile.name}: TensorRT engine pending (built on the target): bundle {result.run_dir} "
+                          "holds the fp32 and QDQ ONNX, the build recipe and the conformance vectors. On the device run: "
+                          f"edgeus finalize {result.run_dir}[/yellow]")
         if not result.passed:
             raise BudgetFailed(f"{profile.name}: accuracy gates of the portable model blocked: "
                                f"{blocking_summary(result.verdicts, strict)} (see {result.run_dir})")

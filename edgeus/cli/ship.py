@@ -36,8 +36,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise
     print_conformance(report)
     if report.engine_status == "pending" and report.vectors:
+        where = "on a Mac to compile and check the Core ML package" if report.backend == "coreml" else \
+            "on the device to build and check the engine"
         console.print("[yellow]engine pending: the portable fp32 ONNX was checked against the fp32 reference; run "
-                      "'edgeus finalize' on the device to build and check the engine[/yellow]")
+                      f"'edgeus finalize' {where}[/yellow]")
     for name in report.unlisted_files:
         console.print(f"[yellow]note[/yellow]: {name} is not listed in the manifest (not covered by its hashes)")
     marked_failed = manifest.get("passed") is False
@@ -282,7 +284,8 @@ def cmd_finalize(args: argparse.Namespace) -> int:
 
 def add_ship_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("finalize", help="on the target: build a pending TensorRT engine, check, profile, re-validate")
-    p.add_argument("bundle", help="bundle folder with an engine pending (from 'edgeus build' for a TensorRT profile)")
+    p.add_argument("bundle", help="bundle folder with an engine pending (from 'edgeus build' for a TensorRT profile; "
+                                  "a Core ML bundle is finalized on macOS)")
     p.add_argument("--data", help="evaluation data to re-validate on the device (UUSIC25 folder or phantom root)")
     p.add_argument("--threads", type=int)
     p.add_argument("--rebuild", action="store_true", help="build again even if the engine is ready")

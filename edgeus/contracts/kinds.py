@@ -15,6 +15,8 @@ class Backend(str, Enum):
     tensorrt = "tensorrt"
     openvino = "openvino"
     onnxruntime = "onnxruntime"
+    executorch = "executorch"  # phones and tablets: a .pte lowered to XNNPACK from the torch model
+    coreml = "coreml"          # iPhone / iPad: an .mlpackage converted here, compiled and run on Apple's OSes
 
 
 class Precision(str, Enum):

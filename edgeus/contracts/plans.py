@@ -10,12 +10,13 @@ A plan is a precision, and for INT8 a float scope (which layers stay in float) a
 ``int8-hint``      INT8 with the model spec's float patterns (``int8_float_patterns``): a hint from its authors
 ``int8-auto``      INT8 with the float scope the search found for this model and data (stages/scope_search.py)
 ``...+bf16``       the same INT8 with its float islands in bfloat16 (``int8-auto+bf16``), ``+fp16`` likewise
+``w8`` ``p6``      Core ML: fp16 compute with weights stored as INT8 per channel / a 6-bit palette (data-free)
 =================  =======================================================================================
 
 A plan that computes in bf16 or fp16 needs the feature on the **target** (from its spec sheet,
 ``hardware.cpu_features``) and, to be measured, on the build machine too. ONNX Runtime's CPU provider has no
 bf16/fp16 kernels worth the name, so its plans are fp32 and INT8. TensorRT plans are the profile's precision:
-their speed is only known on the device (``edgeus finalize``).
+their speed is only known on the device (``edgeus finalize``); so are Core ML's (fp16, w8, p6: on a Mac).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from edgeus.errors import ProfileError
 if TYPE_CHECKING:  # profiles import plans (to check a pinned plan); plans only name the profile type
     from edgeus.contracts.profiles import DeviceProfile
 
-Compute = Literal["fp32", "bf16", "fp16", "int8"]
+Compute = Literal["fp32", "bf16", "fp16", "int8", "w8", "p6"]  # w8 / p6: Core ML's weight-only compression
 Scope = Literal["none", "hint", "auto"]
 Islands = Literal["f32", "bf16", "f16"]
 
@@ -53,12 +54,14 @@ class Plan:
     @property
     def precision(self) -> Precision:
         """The precision the quantize stage produces (bf16 and fp16 compute from an fp32 / fp16 IR)."""
-        return {"int8": Precision.int8, "fp16": Precision.fp16}.get(self.compute, Precision.fp32)
+        return {"int8": Precision.int8, "fp16": Precision.fp16, "w8": Precision.fp16,
+                "p6": Precision.fp16}.get(self.compute, Precision.fp32)
 
     @property
     def float_compute(self) -> Islands:
         """OpenVINO's inference precision for this plan."""
-        return {"bf16": "bf16", "fp16": "f16"}.get(self.compute, self.islands)  # type: ignore[return-value]
+        return {"bf16": "bf16", "fp16": "f16", "w8": "f16", "p6": "f16"}.get(  # type: ignore[return-value]
+            self.compute, self.islands)
 
     def needs(self) -> str | None:
         """The reduced float precision this plan needs in hardware (None: none)."""
@@ -81,7 +84,7 @@ def _int8_plans(backend: Backend, islands: list[Islands], scopes=("none", "hint"
 
 # A plan of a runtime other than the profile's own carries the runtime in its name ("ort-int8"): the plan search
 # weighs several runtimes side by side and the bundle's folder must say which one shipped.
-PREFIX: dict[Backend, str] = {Backend.onnxruntime: "ort", Backend.openvino: "ov"}
+PREFIX: dict[Backend, str] = {Backend.onnxruntime: "ort", Backend.openvino: "ov", Backend.executorch: "et"}
 
 
 def all_plans(backend: Backend, prefixed: bool = False) -> list[Plan]:
@@ -94,6 +97,15 @@ def all_plans(backend: Backend, prefixed: bool = False) -> list[Plan]:
         # the automatic float scope reverts quantizers in NNCF's OpenVINO graph; ONNX Runtime's QDQ models
         # (quantized by ONNX Runtime itself) have the hint scope and none
         plans = [Plan("fp32", backend, "fp32"), *_int8_plans(backend, ["f32"], ("none", "hint"))]
+    elif backend is Backend.executorch:
+        # lowered from the torch model (pt2e INT8 with XNNPACK's quantizer): the hint scope maps the spec's float
+        # patterns onto modules; no automatic scope (it reverts quantizers in NNCF's graph), no fp16 plan yet
+        plans = [Plan("fp32", backend, "fp32"), *_int8_plans(backend, ["f32"], ("none", "hint"))]
+    elif backend is Backend.coreml:
+        # converted here, compiled and timed on a Mac: fp16 (the Neural Engine's precision) and the data-free
+        # weight compressions; W8A8 needs Core ML's predictions for calibration (edgeus finalize on macOS)
+        plans = [Plan("fp16", backend, "fp16", islands="f16"), Plan("w8", backend, "w8", islands="f16"),
+                 Plan("p6", backend, "p6", islands="f16")]
     else:
         plans = [Plan("fp16", backend, "fp16", islands="f16"), Plan("int8-hint", backend, "int8", "hint", "f16"),
                  Plan("fp32", backend, "fp32")]
@@ -121,10 +133,17 @@ def fp32_of(plan: Plan, plans: list[Plan]) -> Plan | None:
     return next((p for p in plans if p.backend is plan.backend and p.compute == "fp32"), None)
 
 
+# The backends whose model is compiled where it runs: one plan per build, its speed known only there
+ON_DEVICE = (Backend.tensorrt, Backend.coreml)
+
+
 def profile_plan(profile: DeviceProfile) -> Plan:
-    """The one plan of a profile without a choice (TensorRT): its precision, INT8 with the spec's hints."""
+    """The one plan of a profile without a choice (TensorRT, Core ML): its precision, INT8 with the spec's hints
+    (Core ML: INT8 weights)."""
     by_precision = {Precision.fp16: "fp16", Precision.int8: "int8-hint", Precision.mixed: "int8-hint",
                     Precision.fp32: "fp32"}
+    if profile.backend is Backend.coreml:
+        by_precision = {Precision.fp16: "fp16", Precision.int8: "w8", Precision.mixed: "w8", Precision.fp32: "fp16"}
     return plan_named(profile.backend, by_precision[profile.precision])
 
 
@@ -181,7 +200,7 @@ def candidate_plans(profile: DeviceProfile, requested: str, build_features: list
 
     A plan the target cannot run is never a candidate; one the target can run but this machine cannot is
     excluded too (its timing here would be an fp32 timing), with the reason."""
-    if profile.backend is Backend.tensorrt:
+    if profile.backend in ON_DEVICE:
         plan = profile_plan(profile) if requested == AUTO else plan_named(profile.backend, requested)
         return PlanChoice([plan], {}, True)
     target = profile.hardware.cpu_features

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from edgeus._compat import tomllib
 from edgeus.contracts.kinds import Backend, Precision, ShiftFamily
 from edgeus.contracts.limits import MAX_FPS, MAX_THREADS
-from edgeus.contracts.plans import plan_of_profile
+from edgeus.contracts.plans import ON_DEVICE, plan_of_profile
 from edgeus.errors import ProfileError
 from edgeus.util.arm_cores import ARM_CORES
 
@@ -210,9 +210,11 @@ class DeviceProfile(_Strict):
         if self.backend is not Backend.openvino and self.runtime.openvino is not None:
             raise ProfileError(f"{where}: runtime.openvino is only allowed with backend 'openvino'")
         others = [b for b in self.backends if b is not self.backend]
-        if others and (self.backend is Backend.tensorrt or Backend.tensorrt in others):
-            raise ProfileError(f"{where}: backends: TensorRT builds its engine on the device and cannot be weighed "
-                               "against other runtimes in one plan search; list CPU runtimes only")
+        on_device = [b for b in (self.backend, *others) if b in ON_DEVICE]
+        if others and on_device:
+            name = {Backend.tensorrt: "TensorRT builds its engine", Backend.coreml: "Core ML compiles its model"}[on_device[0]]
+            raise ProfileError(f"{where}: backends: {name} on the device and cannot be weighed against other "
+                               "runtimes in one plan search; list CPU runtimes only")
         if self.plan != "auto":
             try:
                 plan_of_profile(self, self.plan)

@@ -24,6 +24,7 @@ class BuildBackend(ABC):
     searches_float_scope = False  # the automatic float scope reverts quantizers in NNCF's OpenVINO graph
     int8_speedup_gate = False     # INT8 ships only when clearly faster than fp32 of the same loop
     islands_precision_knob = False  # float islands' precision is a runtime setting (a ledger stage in f32)
+    lowers_from_torch = False     # its model is lowered from the torch module (stages/lower.py), not the ONNX export
 
     def plan_runtime(self, runtime: Runtime, plan: Plan) -> Runtime:
         """The runtime settings a plan builds with (its float compute precision, where the backend takes one)."""
@@ -76,7 +77,28 @@ class TensorRTBuild(BuildBackend):
         return OnnxRuntimeBuild().fp32_baseline(fp32_onnx, threads, arch)
 
 
-ENTITIES: dict[Backend, BuildBackend] = {e.backend: e for e in (OpenVINOBuild(), OnnxRuntimeBuild(), TensorRTBuild())}
+class ExecuTorchBuild(BuildBackend):
+    backend = Backend.executorch
+    lowers_from_torch = True
+
+    def fp32_baseline(self, fp32_onnx: Path, threads: int, arch: str = "x86_64") -> Runner:
+        # the export under ONNX Runtime, as the target would run it (ONNX Runtime Mobile is the phone's other
+        # CPU runtime): what an ExecuTorch plan must beat
+        return OnnxRuntimeBuild().fp32_baseline(fp32_onnx, threads, arch)
+
+
+class CoreMLBuild(BuildBackend):
+    backend = Backend.coreml
+    engine_on_device = True   # compiled (.mlmodelc), run and timed on a Mac or the device: pending until then
+    lowers_from_torch = True  # converted from the torch model with coremltools
+
+    def fp32_baseline(self, fp32_onnx: Path, threads: int, arch: str = "x86_64") -> Runner:
+        # the portable fp32 model under ONNX Runtime: Core ML itself runs only on Apple's OSes
+        return OnnxRuntimeBuild().fp32_baseline(fp32_onnx, threads, arch)
+
+
+ENTITIES: dict[Backend, BuildBackend] = {e.backend: e for e in (OpenVINOBuild(), OnnxRuntimeBuild(), TensorRTBuild(),
+                                                                ExecuTorchBuild(), CoreMLBuild())}
 
 
 def build_backend(profile: DeviceProfile) -> BuildBackend:

@@ -193,6 +193,12 @@ class PlanRun:
         ratios = [v.overrun() for v in blocking(self.verdicts, self.profile.budgets.strict)]
         return max(ratios, default=0.0)
 
+    def delegation(self) -> dict | None:
+        """ExecuTorch: how much of the program XNNPACK runs and what fell back to portable kernels (the lowering's
+        record, stages/lower.py); None for the other runtimes."""
+        data = getattr(self.stages[0].payload, "data", None) if self.stages else None
+        return data.get("delegation") if isinstance(data, dict) else None
+
     def row(self) -> dict:
         """One line of the plans table (plans.json, the report, the console)."""
         worst = None
@@ -215,7 +221,8 @@ class PlanRun:
                 "size_mb": self.size_mb, "worst_drop": worst[0] if worst else None,
                 "worst_drop_where": worst[1] if worst else None, "failing": failing,
                 "float_blocks": self.search["float_blocks"] if self.search else None,
-                "robustness_passed": self.robustness["passed"] if self.robustness else None}
+                "robustness_passed": self.robustness["passed"] if self.robustness else None,
+                "delegation": self.delegation()}
 
 
 def fmt(value) -> str:

@@ -37,6 +37,7 @@ from edgeus.errors import BackendError
 from edgeus.models import model_spec
 from edgeus.pipeline.cache import StageResult, content_key
 from edgeus.pipeline.context import CACHE_DIR, BuildContext, BuildResult, data_fingerprints, no_progress
+from edgeus.pipeline.coreml_pending import refuse_finalize_off_macos
 from edgeus.pipeline.stages import (
     Profiling,
     Validation,
@@ -125,6 +126,8 @@ def _preflight(bundle: Path, rebuild: bool):
     """(manifest, this GPU) once every check passed; nothing is written before."""
     manifest = read_manifest(bundle)
     engine = manifest["engine"]
+    if engine["backend"] == "coreml":
+        refuse_finalize_off_macos(bundle)
     if engine["backend"] != "tensorrt":
         raise BundleError(f"{bundle}: a {engine['backend']} bundle has no engine to finalize (TensorRT bundles only)")
     if engine["status"] == "ready" and not rebuild:

@@ -4,7 +4,8 @@ bundle, each stage cached by the content hash of its inputs (pipeline/stages.py)
 Reads top to bottom as the flow in docs/ARCHITECTURE.md. Stages are cached in ``OUT/.edgeus-cache/`` (shared
 by every target, so two CPU targets export once). The result is a bundle ``OUT/<model>-<profile>-<plan>/``
 (see edgeus/bundle/), written atomically and never over an existing one without ``force``. TensorRT targets
-take the deferred path (pipeline/deferred.py): their engine is built on the device.
+take the deferred path (pipeline/deferred.py): their engine is built on the device; Core ML targets theirs
+(pipeline/coreml_pending.py): the package is compiled and run on a Mac.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from edgeus.contracts.plans import PlanChoice, candidate_plans, without_twins
-from edgeus.contracts.profiles import DeviceProfile
+from edgeus.contracts.profiles import Backend, DeviceProfile
 from edgeus.errors import EdgeusError
 from edgeus.pipeline.backend_entity import build_backend
 from edgeus.pipeline.cache import StageResult
@@ -32,6 +33,7 @@ from edgeus.pipeline.context import (  # noqa: F401 -- re-exported
     no_progress,
     silent,
 )
+from edgeus.pipeline.coreml_pending import coreml_pending_build
 from edgeus.pipeline.deferred import deferred_build
 from edgeus.pipeline.plans import plan_profile, plan_runner, quantize_plans, search_plans
 from edgeus.pipeline.robustness import robustness_stage, robustness_verdicts
@@ -100,8 +102,10 @@ def _build(ctx: BuildContext, choice: PlanChoice, logs: CapturedLogs) -> BuildRe
     ctx.on_stage("export", ctx.export)
 
     if build_backend(ctx.profile).engine_on_device:
-        # 2-3. the profile's one plan: quantize, validate the portable candidate; the engine waits for the device
-        return deferred_build(ctx, plan_profile(ctx.profile, choice.candidates[0]), result)
+        # 2-3. the profile's one plan: quantize (convert), validate the portable candidate; the engine waits for
+        # the device (TensorRT) or a Mac (Core ML)
+        pending = coreml_pending_build if ctx.profile.backend is Backend.coreml else deferred_build
+        return pending(ctx, plan_profile(ctx.profile, choice.candidates[0]), result)
 
     # 2-4. every candidate plan: quantize, compile, validate on the confirm part; timed side by side
     result.plans = search_plans(ctx, without_twins(choice, ctx.spec.int8_float_patterns))

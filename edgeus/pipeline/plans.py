@@ -34,6 +34,7 @@ from edgeus.pipeline.backend_entity import build_backend
 from edgeus.pipeline.cache import StageResult
 from edgeus.pipeline.context import BuildContext, PlanRun, PlanSearch, PlanState, fmt
 from edgeus.pipeline.ledger import stage_ledger
+from edgeus.pipeline.profile_worker import model_size_mb
 from edgeus.pipeline.projection import project
 from edgeus.pipeline.robustness import robustness_stage, robustness_verdicts
 from edgeus.pipeline.stages import (
@@ -157,8 +158,7 @@ def _build_plan(ctx: BuildContext, run: PlanRun, search: list, confirm_splits: d
     compiled = _reported(ctx, f"{name} compile", lambda: compile_stage(ctx, quant, quant_key, profile))
     run.stages.append(compiled)
     run.model_dir, run.compile_key = compiled.path / "out", compiled.key
-    run.size_mb = sum(p.stat().st_size for p in run.model_dir.iterdir()
-                      if p.suffix in (".xml", ".bin", ".onnx")) / 2**20
+    run.size_mb = model_size_mb(run.model_dir)
     validated = _reported(ctx, f"{name} validate", lambda: validate_stage(
         validation_of(ctx), compiled.key, plan_runner(run, ctx.threads), confirm_splits, name))
     run.stages.append(validated)

@@ -13,7 +13,12 @@ from edgeus.pipeline.backend_entity import build_backend
 from edgeus.stages.profile import compare_speed, profile_model
 from edgeus.util.device_identity import detect_identity
 
-MODEL_SUFFIXES = (".xml", ".bin", ".onnx", ".engine")
+MODEL_SUFFIXES = (".xml", ".bin", ".onnx", ".engine", ".pte")
+
+
+def model_size_mb(folder: Path) -> float:
+    """The model files' size in a compile folder (records and caches left out), MiB."""
+    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in MODEL_SUFFIXES) / 2**20
 
 
 def profile_compiled(model_path: str, profile_json: str, spec, samples: list, baseline_onnx: str | None,

@@ -35,11 +35,13 @@ from edgeus.contracts.stage_records import ModelRecord
 from edgeus.data.uusic25 import Sample
 from edgeus.errors import EdgeusError
 from edgeus.models import LoadedModel
+from edgeus.pipeline.backend_entity import build_backend
 from edgeus.pipeline.cache import StageResult, content_key, run_stage
 from edgeus.pipeline.context import BuildContext, ProgressFor
 from edgeus.pipeline.profile_worker import profile_compiled
 from edgeus.stages.compile import compile_model
 from edgeus.stages.export import export_onnx
+from edgeus.stages.lower import lower_model
 from edgeus.stages.profile import measure_interleaved
 from edgeus.stages.quantize import quantize
 from edgeus.stages.quantize.recipe import QUANTIZE_RECIPE
@@ -81,8 +83,10 @@ def quantize_key(ctx: BuildContext, profile: DeviceProfile) -> str:
     """The one formula for a quantize stage's key: every plan of the search, the farm's prepare and the
     deferred TensorRT build alike (the calibration counts only where the precision needs data)."""
     needs_data = _needs_data(profile)
-    return quantize_stage_key(ctx.export_key, profile, ctx.calibration.fingerprint if needs_data else None,
-                              ctx.calibration_sha256 if needs_data else None)
+    key = quantize_stage_key(ctx.export_key, profile, ctx.calibration.fingerprint if needs_data else None,
+                             ctx.calibration_sha256 if needs_data else None)
+    # a model lowered from torch is the plan's own (Core ML's fp16, w8 and p6 share a precision)
+    return content_key(key, profile.plan) if build_backend(profile).lowers_from_torch else key
 
 
 def _model_record(folder: Path) -> ModelRecord:
@@ -90,9 +94,14 @@ def _model_record(folder: Path) -> ModelRecord:
 
 
 def quantize_stage(ctx: BuildContext, profile: DeviceProfile) -> StageResult[ModelRecord]:
+    """The plan's model in its precision: quantized from the export, or (ExecuTorch) lowered from the torch
+    model; keyed by the export's key either way (it covers the model, its checkpoint and its spec)."""
     calibration = ctx.calibration if _needs_data(profile) else None
 
     def work(tmp: Path) -> dict:
+        if build_backend(profile).lowers_from_torch:
+            lowered = lower_model(ctx.loaded, profile, tmp / "out", calibration, ctx.export_key)
+            return {"stage": "quantize", **lowered.to_dict()}
         return {"stage": "quantize", **quantize(ctx.fp32_onnx, profile, ctx.spec, tmp / "out", calibration).to_dict()}
 
     return run_stage(ctx.stages_dir, "quantize", quantize_key(ctx, profile), work, _model_record)

@@ -34,6 +34,16 @@ def evidence_isa(profile: DeviceProfile) -> dict:
                 "note": (f"the target's session: x86-only rewrites off ({', '.join(removed)}); integer kernels "
                          "still this machine's: the vectors are checked on the target's core, emulated")
                 if removed else "this machine's ONNX Runtime session, the target's architecture"}
+    if profile.backend == Backend.executorch:
+        return {**record, "runtime": "executorch (XNNPACK)",
+                "computed_with": f"{here} XNNPACK kernels of this machine ({', '.join(cpu_isa()) or 'baseline'})",
+                "note": "the .pte is the device's program; its kernels here are this machine's, and the vectors are "
+                        "not yet checked on the target's core (no emulated ExecuTorch runtime)"
+                if here != profile.hardware.arch else "this machine's XNNPACK kernels, the target's architecture"}
+    if profile.backend == Backend.coreml:
+        return {**record, "runtime": "coreml",
+                "computed_with": f"a torch-side simulation of the plan on {here} (Core ML runs only on Apple's OSes)",
+                "note": "no figure of the Core ML model itself until 'edgeus finalize' on a Mac"}
     return {**record, "runtime": profile.backend.value, "computed_with": "the device (engine built there)"}
 
 

@@ -82,6 +82,21 @@ def peer_ratios(row: dict | None) -> str:
     return ", ".join(f"{ratio:.2f}x {name}" for name, ratio in sorted(peers.items(), key=lambda kv: kv[1]))
 
 
+def delegation_lines(rows: list[dict]) -> list[str]:
+    """Per ExecuTorch plan: the share of the program XNNPACK runs and the operators left to portable kernels
+    (where an INT8 plan's time goes when it is not faster than fp32)."""
+    lines = []
+    for row in rows:
+        d = row.get("delegation")
+        if not d:
+            continue
+        total = d["delegated_nodes"] + d["portable_nodes"]
+        top = sorted(d.get("portable_by_operator", {}).items(), key=lambda kv: -kv[1])[:4]
+        lines.append(f"{row['plan']} {d['coverage']:.0%} of {total} nodes on XNNPACK ({d['delegated_subgraphs']} "
+                     "subgraphs)" + (", portable kernels: " + ", ".join(f"{op} x{n}" for op, n in top) if top else ""))
+    return lines
+
+
 def peer_sentence(shipped: dict | None, peer: str) -> str:
     ratio = ((shipped or {}).get("vs_peers") or {}).get(peer)
     if ratio is None:
@@ -130,6 +145,9 @@ def plan_blocks(plans: dict, accuracy: dict) -> list[Block]:
     budget = accuracy.get("budgets", {}).get("auc_worst")
     blocks.append(Block("image", image=plots.plans_chart(plans["plans"], budget, plans.get("peers")),
                         name="plans.png", text="Plans: latency vs worst-task drop, the peers' latency dotted"))
+    delegated = delegation_lines(plans["plans"])
+    if delegated:
+        blocks.append(Block("text", text="Delegation (ExecuTorch): " + "; ".join(delegated) + "."))
     search = plans.get("scope_search")
     if search:
         blocks.append(Block("h3", text="Automatic float scope (int8-auto)"))

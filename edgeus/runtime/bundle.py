@@ -1,7 +1,8 @@
 """A loaded bundle: its backend session plus the bundle's own pre- and postprocessing.
 
-Imports numpy, Pillow and the bundle's backend runtime only (onnxruntime, openvino or tensorrt), never torch,
-NNCF or pydantic: this is what runs on the scanner.
+Imports numpy, Pillow and the bundle's backend runtime only (onnxruntime, openvino, tensorrt or executorch), never
+torch, NNCF or pydantic: this is what runs on the scanner (ExecuTorch's Python runtime loads torch's libraries
+itself: an ExecuTorch bundle runs here only where torch is installed).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ BACKEND_PACKAGES = {  # backend -> (module to import, pip extra that installs it
     "onnxruntime": ("onnxruntime", "edgeus[onnxruntime]"),
     "openvino": ("openvino", "edgeus[openvino]"),
     "tensorrt": ("tensorrt", "edgeus[tensorrt] on the device (TensorRT ships with JetPack / the NVIDIA image)"),
+    # ExecuTorch's Python runtime links torch's libraries, so a .pte runs here only beside torch; a phone app runs
+    # it with ExecuTorch's C++/Java/Swift runtime (the bundle's model.io.json names its inputs and outputs)
+    "executorch": ("executorch.runtime", "edgeus[executorch] and torch (ExecuTorch's Python runtime loads torch's "
+                                         "libraries; on the phone, ExecuTorch's own runtime)"),
+    "coreml": ("coremltools", "edgeus[coreml] on macOS (Core ML predicts only there; on iOS the app's Core ML)"),
 }
 
 

@@ -109,8 +109,28 @@ def _compile_onnxruntime(model: Path, profile: DeviceProfile, out: Path, threads
     return target.name, settings, [], {"unoptimized": round(cold, 3), "optimized": round(warm, 3)}
 
 
+def _compile_executorch(model: Path, profile: DeviceProfile, out: Path, threads: int | None) -> tuple[str, dict, list, dict]:
+    from edgeus.backends.executorch.lower import DELEGATION, IO
+    from edgeus.backends.executorch.runner import ExecuTorchRunner
+
+    if model.suffix != ".pte":
+        raise CompileError(f"{model}: ExecuTorch profiles take a .pte program (lowered from the torch model)")
+    # the program is final as lowered (XNNPACK packs its weights at load, on the device): copied with the
+    # input/output contract and the delegation record it travels with
+    target = _copy_model(model, out)
+    for companion in (IO, DELEGATION):
+        if (model.parent / companion).is_file():
+            shutil.copyfile(model.parent / companion, out / companion)
+    threads = threads or profile.runtime.threads
+    with ExecuTorchRunner(target, threads=threads) as runner:
+        cold = runner.load_time_s
+    settings = {"threads": threads, "delegate": "XNNPACK"}
+    return target.name, settings, [], {"load": round(cold, 3)}
+
+
 # One compiler per backend. TensorRT has none here: its engine is built for one GPU and TensorRT version, on it.
-COMPILERS = {Backend.openvino: _compile_openvino, Backend.onnxruntime: _compile_onnxruntime}
+COMPILERS = {Backend.openvino: _compile_openvino, Backend.onnxruntime: _compile_onnxruntime,
+             Backend.executorch: _compile_executorch}
 
 
 def compile_model(model_path: str | Path, profile: DeviceProfile, out: str | Path, *, threads: int | None = None,

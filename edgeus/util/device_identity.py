@@ -15,7 +15,8 @@ import platform
 from pathlib import Path
 
 IDENTITY_ENV = "EDGEUS_FARM_IDENTITY"
-BACKEND_MODULES = {"openvino": "openvino", "onnxruntime": "onnxruntime", "tensorrt": "tensorrt"}
+BACKEND_MODULES = {"openvino": "openvino", "onnxruntime": "onnxruntime", "tensorrt": "tensorrt",
+                   "executorch": "executorch"}
 
 
 def detect_identity() -> dict:

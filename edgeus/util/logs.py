@@ -21,7 +21,8 @@ from pathlib import Path
 # Loggers that install handlers of their own or stop propagation; they are pointed at the file instead.
 # NNCF is not listed: its logger must be created by NNCF's own import (a subclass with extra methods), so it
 # is adopted when imported (``adopt_logger``, called by the NNCF quantizer) or when already loaded.
-LIBRARY_LOGGERS = ("openvino", "onnxruntime", "onnx", "onnxslim", "torch", "matplotlib", "PIL")
+LIBRARY_LOGGERS = ("openvino", "onnxruntime", "onnx", "onnxslim", "torch", "matplotlib", "PIL", "executorch",
+                   "coremltools", "torchao")
 _ACTIVE: list[dict] = []  # the saved logger states of the active captures (innermost last)
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -13,11 +13,13 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("edgeus", "numpy", "torch", "onnx", "onnxslim", "onnxruntime", "openvino", "nncf", "tensorrt")
+PACKAGES = ("edgeus", "numpy", "torch", "onnx", "onnxslim", "onnxruntime", "openvino", "nncf", "tensorrt", "executorch")
 # What the vendor runtime imports on the device, per backend (their dependencies are added from metadata)
 DEVICE_ROOTS = {"onnxruntime": ("edgeus", "numpy", "pillow", "onnxruntime"),
                 "openvino": ("edgeus", "numpy", "pillow", "openvino"),
-                "tensorrt": ("edgeus", "numpy", "pillow", "tensorrt", "cuda-python", "nvidia-ml-py")}
+                "tensorrt": ("edgeus", "numpy", "pillow", "tensorrt", "cuda-python", "nvidia-ml-py"),
+                # the Python vendor runtime's: ExecuTorch as pip installs it (a phone app links its C++ runtime)
+                "executorch": ("edgeus", "numpy", "pillow", "executorch", "torch")}
 # Only the edgeus runtime's own needs are followed for edgeus itself (its build-side extras never run there)
 RUNTIME_OF_EDGEUS = ("numpy", "pillow")
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",

@@ -39,3 +39,16 @@ def test_the_peer_sentence_says_faster_as_fast_or_slower():
     assert peer_sentence(shipped(1.002), "onnxruntime fp32").endswith("int8 runs as fast")
     assert peer_sentence(shipped(0.8), "onnxruntime fp32").endswith("int8 runs 1.25x slower")
     assert "baseline a user would run" in peer_sentence({"plan": "int8"}, "onnxruntime fp32")
+
+
+def test_delegation_lines_name_the_share_on_xnnpack_and_the_portable_operators():
+    from edgeus.report.render import delegation_lines
+
+    rows = [{"plan": "int8", "delegation": {"delegated_subgraphs": 27, "delegated_nodes": 800, "portable_nodes": 200,
+                                            "coverage": 0.8, "portable_by_operator": {
+                                                "aten.native_layer_norm.default": 120, "aten.expand_copy.default": 80}}},
+            {"plan": "ort-fp32", "delegation": None}]
+    assert delegation_lines(rows) == [
+        "int8 80% of 1000 nodes on XNNPACK (27 subgraphs), portable kernels: aten.native_layer_norm.default x120, "
+        "aten.expand_copy.default x80"]
+    assert delegation_lines([{"plan": "fp32"}]) == []  # other runtimes have none

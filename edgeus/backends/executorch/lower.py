@@ -103,7 +103,12 @@ def _quantize(module: nn.Module, args: tuple, calibration: Iterable[tuple], keep
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    # The GEMMs only (Linear, Conv2d), static, weights per channel. XNNPACK's global configuration also quantizes
+    # the residual adds, the activation products and the rest of the transformer's glue: on uniusnet-small
+    # (60 phantom calibration images) that moved the segmentation logits by up to 7.5 and the classification
+    # logits by 2.3-2.9 (argmax agreement 0.957), the GEMMs alone by 0.46 and 0.03 (0.999).
+    config = get_symmetric_quantization_config(is_per_channel=True)
+    quantizer = XNNPACKQuantizer().set_module_type(torch.nn.Linear, config).set_module_type(torch.nn.Conv2d, config)
     if keep_float:
         # XNNPACK's quantizer cannot unset a module (set_module_name(name, None) is refused): filter its nodes
         quantizer.set_filter_function(lambda node: not _inside(node, keep_float))

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgeus.backends.base import Runner, TensorMeta
 from edgeus.errors import BackendError
+from edgeus.util.native_stderr import native_stderr_to_log
 
 INSTALL_HINT = ("ExecuTorch is not installed: pip install 'edgeus[executorch]' (its Python runtime needs torch; "
                 "a phone runs the .pte with ExecuTorch's C++ runtime)")
@@ -36,13 +37,15 @@ class ExecuTorchRunner(Runner):
         io = json.loads(io_path.read_text())
         self._inputs = [TensorMeta(t["name"], tuple(t["shape"]), t["dtype"]) for t in io["inputs"]]
         self._outputs = [TensorMeta(t["name"], tuple(t["shape"]), t["dtype"]) for t in io["outputs"]]
-        if self.threads:
-            _unsafe_reset_threadpool(self.threads)  # XNNPACK's threads: one pool per process
-        try:
-            program = Runtime.get().load_program(self.model_path)
-            self._method = program.load_method("forward")
-        except Exception as exc:
-            raise BackendError(f"ExecuTorch cannot load {self.model_path}: {exc}") from None
+        # the C++ runtime prints its CPU probing and thread-pool resets to fd 2: into the log, not the console
+        with native_stderr_to_log("executorch"):
+            if self.threads:
+                _unsafe_reset_threadpool(self.threads)  # XNNPACK's threads: one pool per process
+            try:
+                program = Runtime.get().load_program(self.model_path)
+                self._method = program.load_method("forward")
+            except Exception as exc:
+                raise BackendError(f"ExecuTorch cannot load {self.model_path}: {exc}") from None
 
     def _unload(self) -> None:
         self._method = None

@@ -1,0 +1,108 @@
+"""Core ML's path: a bundle marked **pending on a Mac**, as a TensorRT bundle is pending on its device.
+
+coremltools converts and compresses on any OS, but compiling the package, predicting (the conformance vectors,
+validation, timing) and calibrating activations for W8A8 need Core ML, which only macOS / iOS have. So the build
+here: converts the plan's ``.mlpackage`` (cached like any quantize stage); validates the plan's **torch-side
+simulation** (the weights rounded as the plan stores them, backends/coreml/convert.simulate_plan) against torch
+fp32 per task, the portable evidence this machine can give, gated as usual and named for what it is; writes the
+bundle with the package, the fp32 ONNX (the vectors' reference), the conformance vectors and the recipe a Mac
+runs. No accuracy or speed of the Core ML model itself is claimed until ``edgeus finalize`` ran on a Mac.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from edgeus.backends.coreml.convert import DEPLOYMENT_TARGET, simulate_plan
+from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
+from edgeus.backends.torch import TorchRunner
+from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle
+from edgeus.contracts.plans import plan_of_profile
+from edgeus.contracts.profiles import DeviceProfile
+from edgeus.contracts.stage_records import ModelRecord
+from edgeus.pipeline.cache import StageResult, content_key
+from edgeus.pipeline.context import BuildContext, BuildResult
+from edgeus.pipeline.stages import quantize_stage, validate_stage, validation_of
+from edgeus.pipeline.tail import shippable_log
+from edgeus.pipeline.verdicts import judge
+from edgeus.runtime.manifest import BundleError, read_manifest
+
+RECIPE = {
+    "where": "macOS 14 or later (Apple silicon), or a farm agent on such a Mac",
+    "steps": [
+        "edgeus verify BUNDLE                       # the files are the ones the manifest vouches for",
+        "edgeus finalize BUNDLE [--data DIR]        # compile the package (.mlmodelc), run the conformance vectors "
+        "with Core ML, re-validate per task and time it; the manifest then says ready",
+    ],
+    "w8a8": ("activation calibration (coremltools.optimize.coreml.linear_quantize_activations over the calibration "
+             "images, then linear_quantize_weights) predicts with Core ML: run it on the Mac; the Neural Engine "
+             "speeds INT8 up only with INT8 activations and weights"),
+}
+
+
+def coreml_pending_build(ctx: BuildContext, profile: DeviceProfile, result: BuildResult) -> BuildResult:
+    """convert (the profile's one plan) -> validate its torch-side simulation -> pending bundle."""
+    plan = plan_of_profile(profile, profile.plan)
+    ctx.on_stage("convert", None)
+    converted = quantize_stage(ctx, profile)
+    result.stages.append(converted)
+    ctx.on_stage("convert", converted)
+
+    ctx.on_stage("validate", None)
+    loaded = ctx.loaded
+    simulation_key = content_key("coreml-simulation", converted.key, plan.compute)
+    validated = validate_stage(validation_of(ctx), simulation_key, lambda: TorchRunner(
+        simulate_plan(loaded.module, plan.compute), loaded.spec, threads=ctx.threads,
+        name=f"torch simulation of Core ML {plan.name}"), ctx.splits, f"{plan.name} (torch simulation)")
+    result.stages.append(validated)
+    ctx.on_stage("validate", validated)
+    result.accuracy = validated.payload
+    result.verdicts, result.passed = judge(profile, None, result.accuracy, measured_on_target=False)
+    result.notes.append(f"Core ML {plan.name}: the accuracy above is the plan's torch-side simulation (weights "
+                        "rounded as stored, fp32 compute); the model itself is checked by 'edgeus finalize' on a Mac")
+
+    ctx.on_stage("bundle", None)
+    result.manifest = _pending_bundle(ctx, profile, converted.path / "out", result)
+    ctx.on_stage("bundle", StageResult("bundle", result.run_dir, "", False, {}))
+    result.stopped_after = "engine pending"  # as a TensorRT bundle's: the model is compiled where it runs
+    return result
+
+
+def _pending_bundle(ctx: BuildContext, profile: DeviceProfile, converted: Path, result: BuildResult) -> dict:
+    record = ModelRecord.read(converted)
+    package = f"{MODEL_DIR}/{record.model.name}"
+    portable = f"{MODEL_DIR}/model.onnx"
+    plan = plan_of_profile(profile, profile.plan)
+    settings = {"plan": plan.name, "compute_precision": "float16", "deployment_target": DEPLOYMENT_TARGET,
+                "compute_units": "ALL", "method": record.quantize.get("method") if record.quantize else None}
+    engine = {"backend": "coreml", "status": "pending", "model": None, "portable_model": portable,
+              "build_input": package, "settings": settings, "recipe": f"{MODEL_DIR}/recipe.json",
+              "evidence": "torch-side simulation of the plan (weights as stored, fp32 compute); Core ML not run"}
+    recipe = {**RECIPE, "package": package, "plan": plan.name, "requires": {"os": "macOS", "device": profile.hardware.device}}
+    loaded = ctx.loaded
+    parts = BundleParts(
+        loaded=loaded, profile=profile, model_dir=converted, engine=engine, accuracy=result.accuracy, perf=None,
+        verdicts=[v.to_dict() for v in result.verdicts], passed=result.passed, samples=ctx.splits["internal"],
+        calibration=None, data=result.data, build_log=shippable_log(ctx, result),
+        portable_factory=lambda: OnnxRuntimeRunner(ctx.fp32_onnx, threads=ctx.threads, name="onnxruntime-fp32 (portable)"),
+        preview_factory=lambda: TorchRunner(simulate_plan(loaded.module, plan.compute), loaded.spec,
+                                            threads=ctx.threads, name=f"torch simulation of Core ML {plan.name}"),
+        extra_files={portable: ctx.fp32_onnx},
+        extra_texts={f"{MODEL_DIR}/recipe.json": json.dumps(recipe, indent=1) + "\n"},
+        evidence_isa=ctx.evidence_isa or None,
+    )
+    return write_bundle(parts, result.run_dir, force=ctx.options.force)
+
+
+def refuse_finalize_off_macos(bundle: Path) -> None:
+    """``edgeus finalize`` of a Core ML bundle: Core ML compiles and predicts only on macOS. One line here."""
+    manifest = read_manifest(bundle)
+    if manifest["engine"]["backend"] != "coreml":
+        return
+    if platform.system() != "Darwin":
+        raise BundleError(f"cannot finalize {bundle} here: a Core ML bundle is finalized on macOS (Core ML compiles "
+                          f"and predicts only there; this machine runs {platform.system()}); see its model/recipe.json")
+    raise BundleError(f"{bundle}: Core ML finalize on macOS is not implemented in this version of edgeus: run the "
+                      "steps of model/recipe.json with coremltools (compile, the conformance vectors, timing) by hand")

@@ -1,0 +1,60 @@
+"""An iPad / iPhone build on this (non-Apple) machine: the default model converted to a Core ML package with INT8
+weights, its torch-side simulation validated per task (and named for what it is), the bundle marked pending on
+a Mac with the recipe and the portable fp32 ONNX, verified as far as it can be here (files, the vectors on the
+portable model); `edgeus finalize` says in one line that it needs macOS and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import platform
+
+import pytest
+from conftest import assert_one_line_error, tree_digest
+
+pytest.importorskip("coremltools", reason="the coreml extra is not installed (pip install 'edgeus[coreml]')")
+
+from edgeus.bundle.verify import verify  # noqa: E402
+from edgeus.contracts.profiles import load_profile  # noqa: E402
+from edgeus.pipeline.flow import BuildOptions, build  # noqa: E402
+
+PROFILE = "tablet-ios-a17pro"
+
+
+@pytest.fixture(scope="module")
+def ios(small_phantom, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ios")
+    options = BuildOptions(data=small_phantom, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2,
+                           robustness=False)
+    return build(load_profile(PROFILE), options)
+
+
+def test_the_bundle_is_pending_on_a_mac_with_the_package_and_the_recipe(ios):
+    assert ios.stopped_after == "engine pending" and ios.run_dir.name.endswith("-w8")
+    manifest = json.loads((ios.run_dir / "manifest.json").read_text())
+    engine = manifest["engine"]
+    assert engine["backend"] == "coreml" and engine["status"] == "pending" and engine["model"] is None
+    package = ios.run_dir / engine["build_input"]
+    assert package.name == "model.mlpackage" and package.is_dir() and any(package.rglob("*.bin"))
+    recipe = json.loads((ios.run_dir / engine["recipe"]).read_text())
+    assert "macOS" in recipe["where"] and any("edgeus finalize" in step for step in recipe["steps"])
+    assert "linear_quantize_activations" in recipe["w8a8"]
+    # no claim about the Core ML model itself: the accuracy is the simulation's, and it says so
+    assert "simulation" in engine["evidence"] and manifest["performance"] is None
+    assert any("torch-side simulation" in note for note in ios.notes)
+    assert manifest["evidence_isa"]["runtime"] == "coreml"
+    tasks = {v["item"] for v in manifest["verdicts"]}
+    assert any("worst-task" in item for item in tasks)  # per-task gates on the simulation
+
+
+def test_verified_as_far_as_it_can_be_here(ios):
+    report = verify(ios.run_dir, threads=2)
+    assert report.passed, report.first_problem()
+    assert report.engine_status == "pending" and report.backend == "coreml" and report.vectors
+
+
+@pytest.mark.skipif(platform.system() == "Darwin", reason="on macOS finalize goes on to Core ML")
+def test_finalize_off_macos_is_one_line_and_changes_nothing(ios, run_cli):
+    before = tree_digest(ios.run_dir)
+    code, _, err = run_cli("finalize", ios.run_dir)
+    assert_one_line_error(code, err, "cannot finalize", "finalized on macOS")
+    assert tree_digest(ios.run_dir) == before
