@@ -264,9 +264,13 @@ def cmd_uusic25_score(args: argparse.Namespace) -> int:
 
 
 def cmd_finalize(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from edgeus.cli.console import console, status
+    from edgeus.pipeline.coreml_pending import refuse_finalize_off_macos
     from edgeus.pipeline.deferred import finalize
 
+    refuse_finalize_off_macos(Path(args.bundle))  # a Core ML bundle: one line, before any "building" status
     with status(f"building the TensorRT engine of {args.bundle} on this device"):
         manifest = finalize(args.bundle, data=args.data, threads=args.threads, rebuild=args.rebuild)
     perf = manifest["performance"]
