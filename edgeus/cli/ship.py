@@ -36,10 +36,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise
     print_conformance(report)
     if report.engine_status == "pending" and report.vectors:
-        where = "on a Mac to compile and check the Core ML package" if report.backend == "coreml" else \
-            "on the device to build and check the engine"
-        console.print("[yellow]engine pending: the portable fp32 ONNX was checked against the fp32 reference; run "
-                      f"'edgeus finalize' {where}[/yellow]")
+        then = ("on a Mac, follow model/recipe.json to compile and check the Core ML package"
+                if report.backend == "coreml" else "run 'edgeus finalize' on the device to build and check the engine")
+        console.print(f"[yellow]engine pending: the portable fp32 ONNX was checked against the fp32 reference; "
+                      f"{then}[/yellow]")
     for name in report.unlisted_files:
         console.print(f"[yellow]note[/yellow]: {name} is not listed in the manifest (not covered by its hashes)")
     marked_failed = manifest.get("passed") is False

@@ -30,11 +30,15 @@ from edgeus.pipeline.verdicts import judge
 from edgeus.runtime.manifest import BundleError, read_manifest
 
 RECIPE = {
-    "where": "macOS 14 or later (Apple silicon), or a farm agent on such a Mac",
+    "where": "macOS 14 or later (Apple silicon)",
     "steps": [
-        "edgeus verify BUNDLE                       # the files are the ones the manifest vouches for",
-        "edgeus finalize BUNDLE [--data DIR]        # compile the package (.mlmodelc), run the conformance vectors "
-        "with Core ML, re-validate per task and time it; the manifest then says ready",
+        "edgeus verify BUNDLE   # the files are the ones the manifest vouches for",
+        "python -c \"import coremltools as ct; m = ct.models.MLModel('model/model.mlpackage')\"   # Core ML compiles "
+        "it (.mlmodelc) on load",
+        "run each input of conformance/ through m.predict and compare with its fp32 outputs within the manifest's "
+        "conformance tolerances; re-validate per task on your images; time it (Xcode's Core ML performance report)",
+        "edgeus finalize BUNDLE on macOS: not in this version of edgeus (it says so in one line); the steps above "
+        "are what it will run",
     ],
     "w8a8": ("activation calibration (coremltools.optimize.coreml.linear_quantize_activations over the calibration "
              "images, then linear_quantize_weights) predicts with Core ML: run it on the Mac; the Neural Engine "

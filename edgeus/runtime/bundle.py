@@ -47,6 +47,9 @@ def require_backend(backend: str, bundle: Path) -> None:
 def check_runnable(bundle: Path, manifest: dict) -> None:
     """A clear error when this bundle cannot run here: its engine is pending, or its backend is missing."""
     engine = manifest["engine"]
+    if engine.get("status") != "ready" and engine.get("backend") == "coreml":
+        raise BundleError(f"{bundle}: the Core ML package is pending (compiled and checked on a Mac): follow its "
+                          "model/recipe.json there first")
     if engine.get("status") != "ready":
         raise BundleError(f"{bundle}: the engine is pending (built on the device): run 'edgeus finalize {bundle}' "
                           "on the target first")

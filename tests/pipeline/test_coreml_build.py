@@ -36,7 +36,7 @@ def test_the_bundle_is_pending_on_a_mac_with_the_package_and_the_recipe(ios):
     package = ios.run_dir / engine["build_input"]
     assert package.name == "model.mlpackage" and package.is_dir() and any(package.rglob("*.bin"))
     recipe = json.loads((ios.run_dir / engine["recipe"]).read_text())
-    assert "macOS" in recipe["where"] and any("edgeus finalize" in step for step in recipe["steps"])
+    assert "macOS" in recipe["where"] and any("m.predict" in step for step in recipe["steps"])
     assert "linear_quantize_activations" in recipe["w8a8"]
     # no claim about the Core ML model itself: the accuracy is the simulation's, and it says so
     assert "simulation" in engine["evidence"] and manifest["performance"] is None
@@ -58,3 +58,10 @@ def test_finalize_off_macos_is_one_line_and_changes_nothing(ios, run_cli):
     code, _, err = run_cli("finalize", ios.run_dir)
     assert_one_line_error(code, err, "cannot finalize", "finalized on macOS")
     assert tree_digest(ios.run_dir) == before
+
+
+def test_the_pending_package_cannot_run_and_says_where_it_is_checked(ios, small_phantom, tmp_path, run_cli):
+    image = next((small_phantom / "val/segmentation/Breast/imgs").iterdir())
+    code, _, err = run_cli("run", ios.run_dir, image, "--dataset", "Breast", "-o", tmp_path / "m.png")
+    assert_one_line_error(code, err, "Core ML package is pending", "model/recipe.json")
+    assert not (tmp_path / "m.png").exists()
