@@ -151,6 +151,9 @@ def compile_model(model_path: str | Path, profile: DeviceProfile, out: str | Pat
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")  # before any work
     if spec is not None:
         check_inputs_match(model, spec, CompileError)
+    if profile.backend is Backend.coreml:
+        raise CompileError(f"profile {profile.name}: a Core ML package is compiled by Core ML, on macOS; "
+                           f"'edgeus build --target {profile.name}' converts it here and ships it pending on a Mac")
     if profile.backend not in COMPILERS:
         raise CompileError(
             f"profile {profile.name}: TensorRT engines are built for one GPU and TensorRT version; "

@@ -83,3 +83,18 @@ def test_the_bundle_ships_the_program_and_verifies(android):
     report = verify(bundle, threads=2)
     assert report.passed, report.first_problem()
     assert report.backend == "executorch" and report.vectors
+
+
+def test_the_onnx_stage_commands_refuse_the_phone_profiles_in_one_line(tmp_path):
+    from edgeus.errors import CompileError, QuantizeError
+    from edgeus.models import model_spec
+    from edgeus.stages.compile import compile_model
+    from edgeus.stages.quantize import quantize
+
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"not read: refused first")
+    with pytest.raises(QuantizeError, match="lowered from the torch model, not quantized from an ONNX file"):
+        quantize(onnx, load_profile(PROFILE), model_spec("uniusnet"), tmp_path / "q", None)
+    with pytest.raises(CompileError, match="compiled by Core ML, on macOS"):
+        compile_model(onnx, load_profile("tablet-ios-a17pro"), tmp_path / "c")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]

@@ -75,6 +75,9 @@ def quantize(onnx_path: str | Path, profile: DeviceProfile, spec: ModelSpec, out
     """
     # absolute: ONNX Runtime's tools run in a temporary working directory (they litter the current one)
     onnx_path, out = Path(onnx_path).absolute(), Path(out).absolute()
+    if profile.backend not in QUANTIZERS:  # ExecuTorch, Core ML: they start from the torch model (stages/lower.py)
+        raise QuantizeError(f"profile {profile.name}: {profile.backend.value} models are lowered from the torch model, "
+                            f"not quantized from an ONNX file: use 'edgeus build --target {profile.name}'")
     if not onnx_path.is_file():
         raise QuantizeError(f"{onnx_path}: ONNX model not found")
     if out.exists() and not force:
