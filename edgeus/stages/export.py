@@ -20,6 +20,7 @@ from edgeus.errors import ExportError, OutputExistsError, first_line
 from edgeus.evidence.parity import OutputParity, compare_outputs
 from edgeus.models import LoadedModel
 from edgeus.models.rewrites import apply_rewrites
+from edgeus.util.native_stderr import native_stderr_to_log
 
 DEFAULT_OPSET = 17  # LayerNormalization is a single op from 17 on; OpenVINO, ORT and TensorRT 8.6+ take it
 
@@ -56,10 +57,13 @@ def _torch_export(loaded: LoadedModel, module, path: Path, trace_batch: int, ops
         # parity check below is what tells whether tracing went right.
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(
-                module, args, str(path), input_names=spec.input_names, output_names=spec.output_names,
-                dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True, dynamo=False,
-            )
+            # on an unsupported operator the exporter prints the whole TorchScript graph to standard output:
+            # into the log; the error below names the operator in one line
+            with native_stderr_to_log("torch", fd=1):
+                torch.onnx.export(
+                    module, args, str(path), input_names=spec.input_names, output_names=spec.output_names,
+                    dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True, dynamo=False,
+                )
         except Exception as exc:
             first = first_line(exc, 300)
             raise ExportError(f"torch.onnx.export failed for {loaded.name}: {exc.__class__.__name__}: {first}") from None

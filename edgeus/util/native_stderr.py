@@ -13,13 +13,14 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def native_stderr_to_log(logger_name: str) -> Iterator[None]:
-    """While inside: file descriptor 2 (where native code writes, whatever ``sys.stderr`` is) goes to a temporary
-    file; on leaving, each of its lines is logged (INFO) to ``logger_name``. Keep it short: another thread's
-    native writes to fd 2 meanwhile go to the log too. Where fd 2 is closed, nothing is moved."""
-    fd = 2
+def native_stderr_to_log(logger_name: str, fd: int = 2) -> Iterator[None]:
+    """While inside: file descriptor ``fd`` (2: where native code writes, whatever ``sys.stderr`` is; 1 for a
+    library that prints its dumps to standard output) goes to a temporary file; on leaving, each of its lines
+    is logged (INFO) to ``logger_name``. Keep it short: another thread's writes to that descriptor meanwhile go
+    to the log too. Where the descriptor is closed, nothing is moved."""
+    stream = sys.stdout if fd == 1 else sys.stderr
     with contextlib.suppress(AttributeError, OSError, ValueError):
-        sys.stderr.flush()
+        stream.flush()
     try:
         saved = os.dup(fd)
     except OSError:
@@ -31,7 +32,7 @@ def native_stderr_to_log(logger_name: str) -> Iterator[None]:
             yield
         finally:
             with contextlib.suppress(AttributeError, OSError, ValueError):
-                sys.stderr.flush()
+                stream.flush()
             os.dup2(saved, fd)
             os.close(saved)
             sink.seek(0)

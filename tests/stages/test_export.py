@@ -116,3 +116,20 @@ def test_cli_refuses_to_overwrite(run_cli, tmp_path, toy_spec):
     code, _, err = run_cli("export", "--model", "toymodels:prompted_net", "--spec", toy_spec, "-o", out)
     assert_one_line_error(code, err, "--force")
     assert out.read_text() == "precious"
+
+
+class _Histogram(PromptedNet):
+    def forward(self, image, prompt):
+        import torch
+
+        seg, cls2, cls4 = super().forward(image, prompt)
+        return seg, cls2 + torch.histc(image, bins=4).sum(), cls4
+
+
+def test_an_operator_the_exporter_lacks_is_named_in_one_line_without_its_graph_dump(tmp_path, toy_spec, capfd):
+    with pytest.raises(ExportError) as info:
+        export_onnx(_loaded(_Histogram(), toy_spec), tmp_path / "m.onnx")
+    assert "aten::histc" in str(info.value) and "\n" not in str(info.value)
+    out, err = capfd.readouterr()
+    assert "Torch IR graph" not in out + err  # the exporter's dump went to the log, not the console
+    assert not (tmp_path / "m.onnx").exists()
