@@ -11,15 +11,17 @@ runs. No accuracy or speed of the Core ML model itself is claimed until ``edgeus
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
+from collections.abc import Callable
 from pathlib import Path
 
 from edgeus.backends.coreml.convert import DEPLOYMENT_TARGET, simulate_plan
 from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeus.backends.torch import TorchRunner
 from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle
-from edgeus.contracts.plans import plan_of_profile
+from edgeus.contracts.plans import Plan, plan_of_profile
 from edgeus.contracts.profiles import DeviceProfile
 from edgeus.contracts.stage_records import ModelRecord
 from edgeus.pipeline.cache import StageResult, content_key
@@ -56,10 +58,16 @@ def coreml_pending_build(ctx: BuildContext, profile: DeviceProfile, result: Buil
 
     ctx.on_stage("validate", None)
     loaded = ctx.loaded
+    # one copy of the model with the plan's weights, made when first needed (a cached validation skips it) and
+    # shared by the validation and the bundle's preview outputs
+    simulated = functools.cache(lambda: simulate_plan(loaded.module, plan.compute))
+
+    def simulation() -> TorchRunner:
+        return TorchRunner(simulated(), loaded.spec, threads=ctx.threads, name=f"torch simulation of Core ML {plan.name}")
+
     simulation_key = content_key("coreml-simulation", converted.key, plan.compute)
-    validated = validate_stage(validation_of(ctx), simulation_key, lambda: TorchRunner(
-        simulate_plan(loaded.module, plan.compute), loaded.spec, threads=ctx.threads,
-        name=f"torch simulation of Core ML {plan.name}"), ctx.splits, f"{plan.name} (torch simulation)")
+    validated = validate_stage(validation_of(ctx), simulation_key, simulation, ctx.splits,
+                               f"{plan.name} (torch simulation)")
     result.stages.append(validated)
     ctx.on_stage("validate", validated)
     result.accuracy = validated.payload
@@ -68,17 +76,17 @@ def coreml_pending_build(ctx: BuildContext, profile: DeviceProfile, result: Buil
                         "rounded as stored, fp32 compute); the model itself is checked by 'edgeus finalize' on a Mac")
 
     ctx.on_stage("bundle", None)
-    result.manifest = _pending_bundle(ctx, profile, converted.path / "out", result)
+    result.manifest = _pending_bundle(ctx, profile, plan, converted.path / "out", result, simulation)
     ctx.on_stage("bundle", StageResult("bundle", result.run_dir, "", False, {}))
     result.stopped_after = "engine pending"  # as a TensorRT bundle's: the model is compiled where it runs
     return result
 
 
-def _pending_bundle(ctx: BuildContext, profile: DeviceProfile, converted: Path, result: BuildResult) -> dict:
+def _pending_bundle(ctx: BuildContext, profile: DeviceProfile, plan: Plan, converted: Path, result: BuildResult,
+                    simulation: Callable[[], TorchRunner]) -> dict:
     record = ModelRecord.read(converted)
     package = f"{MODEL_DIR}/{record.model.name}"
     portable = f"{MODEL_DIR}/model.onnx"
-    plan = plan_of_profile(profile, profile.plan)
     settings = {"plan": plan.name, "compute_precision": "float16", "deployment_target": DEPLOYMENT_TARGET,
                 "compute_units": "ALL", "method": record.quantize.get("method") if record.quantize else None}
     engine = {"backend": "coreml", "status": "pending", "model": None, "portable_model": portable,
@@ -91,8 +99,7 @@ def _pending_bundle(ctx: BuildContext, profile: DeviceProfile, converted: Path, 
         verdicts=[v.to_dict() for v in result.verdicts], passed=result.passed, samples=ctx.splits["internal"],
         calibration=None, data=result.data, build_log=shippable_log(ctx, result),
         portable_factory=lambda: OnnxRuntimeRunner(ctx.fp32_onnx, threads=ctx.threads, name="onnxruntime-fp32 (portable)"),
-        preview_factory=lambda: TorchRunner(simulate_plan(loaded.module, plan.compute), loaded.spec,
-                                            threads=ctx.threads, name=f"torch simulation of Core ML {plan.name}"),
+        preview_factory=simulation,
         extra_files={portable: ctx.fp32_onnx},
         extra_texts={f"{MODEL_DIR}/recipe.json": json.dumps(recipe, indent=1) + "\n"},
         evidence_isa=ctx.evidence_isa or None,

@@ -43,7 +43,7 @@ def evidence_isa(profile: DeviceProfile) -> dict:
     if profile.backend == Backend.coreml:
         return {**record, "runtime": "coreml",
                 "computed_with": f"a torch-side simulation of the plan on {here} (Core ML runs only on Apple's OSes)",
-                "note": "no figure of the Core ML model itself until 'edgeus finalize' on a Mac"}
+                "note": "no figure of the Core ML model itself until it is checked on a Mac (model/recipe.json)"}
     return {**record, "runtime": profile.backend.value, "computed_with": "the device (engine built there)"}
 
 
