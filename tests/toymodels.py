@@ -82,6 +82,18 @@ class FrozenBatchReshapeNet(PromptedNet):
         return self.seg_head(x), self.cls2(pooled), self.cls4(pooled)
 
 
+class SortNet(PromptedNet):
+    """ONNX exports its torch.sort (TopK); ExecuTorch lowers it, but its runtime has no kernel for aten::sort."""
+
+    def forward(self, image, prompt):
+        seg, cls2, cls4 = super().forward(image, prompt)
+        return seg + torch.sort(image[:, :1], -1).values.mean(), cls2, cls4
+
+
+def sort_net() -> SortNet:
+    return SortNet()
+
+
 def prompted_net() -> PromptedNet:
     return PromptedNet()
 

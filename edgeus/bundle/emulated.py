@@ -15,13 +15,29 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgeus.bundle.conformance import VectorCheck
-from edgeus.bundle.emulator import Userland, find_emulator, guest_cpu, userland
+from edgeus.bundle.emulator import BOOKWORM, TRIXIE, GuestOS, Userland, find_emulator, guest_cpu, userland
 from edgeus.errors import BundleError, EmulatorUnavailable
 from edgeus.util.toolchain import host_arch, usable_cores
 
 GUEST_TIMEOUT_S = 3600  # an INT8 model of a few GFLOPs runs ~20-50x slower under TCG than natively
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the edgeus package the guest imports (pure Python)
-WHEELS_FOR = {"onnxruntime": ("onnxruntime", "numpy")}
+
+
+@dataclass(frozen=True)
+class Guest:
+    os: GuestOS
+    wheels: tuple[str, ...]       # the aarch64 wheels that run the bundle there
+    runtime: str                  # what the evidence calls the runtime
+
+
+# ExecuTorch's own aarch64 wheel links torch, whose only aarch64 2.13.0 wheel on PyPI links CUDA (import torch
+# wants libcublasLt & co.: GBs in the userland for a CPU check); the torch-free executorch-numpy-runtime
+# (backends/executorch/runner.py) needs Python >= 3.12, hence Debian 13's userland
+GUESTS = {"onnxruntime": Guest(BOOKWORM, ("onnxruntime", "numpy"), "ONNX Runtime"),
+          "executorch": Guest(TRIXIE, ("executorch-numpy-runtime", "numpy"), "ExecuTorch (XNNPACK)")}
+# versions used where the bundle records none and the build machine has none (its Python 3.11 cannot install it)
+PINNED = {"executorch-numpy-runtime": "1.4.0"}
+EMULATED_BACKENDS = " and ".join(g.runtime for g in GUESTS.values())
 
 
 @dataclass
@@ -77,18 +93,19 @@ def check_emulation_target(manifest: dict, bundle: Path) -> tuple[str, str]:
     if not cpu_model:
         raise BundleError(f"{bundle}: its profile names no CPU core to emulate (profile key hardware.cpu_model)")
     backend = manifest["engine"]["backend"]
-    if backend not in WHEELS_FOR:
-        raise BundleError(f"{bundle}: {backend} bundles are not emulated (ONNX Runtime only: TensorRT needs the GPU)")
+    if backend not in GUESTS:
+        raise BundleError(f"{bundle}: {backend} bundles are not emulated ({EMULATED_BACKENDS} only: TensorRT "
+                          "needs the GPU, Core ML a Mac)")
     return arch, cpu_model
 
 
 def prepare(manifest: dict, cpu_model: str, progress=None) -> tuple:
     """(emulator, userland) for this bundle, the userland built once; EmulatorUnavailable when there is none."""
     emulator = find_emulator(cpu_model)
-    backend = manifest["engine"]["backend"]
+    guest = GUESTS[manifest["engine"]["backend"]]
     recorded = manifest.get("toolchain", {}).get("device_packages", {})
-    wheels = {name: recorded.get(name) or _installed(name) for name in WHEELS_FOR[backend]}
-    return emulator, userland(wheels, progress)
+    wheels = {name: recorded.get(name) or PINNED.get(name) or _installed(name) for name in guest.wheels}
+    return emulator, userland(wheels, guest.os, progress)
 
 
 def _installed(name: str) -> str:
@@ -109,7 +126,7 @@ def _guest(mode: str, folder: Path, engine: dict, cpu_model: str, emulator, land
         os.symlink(PACKAGE_DIR, Path(shim) / "edgeus")  # only edgeus is seen from this machine's Python
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONPATH": f"{land.site}:{shim}", "OMP_NUM_THREADS": str(threads)}
-        cmd = [str(emulator.binary), "-cpu", cpu_model, "-L", str(land.root), str(land.root / "usr/bin/python3"),
+        cmd = [str(emulator.binary), "-cpu", emulator.cpu_argument or cpu_model, "-L", str(land.root), str(land.root / "usr/bin/python3"),
                "-m", "edgeus.bundle.guest_vectors", mode, str(Path(folder).resolve()), json.dumps(engine),
                str(threads), *extra]
         try:
@@ -173,9 +190,9 @@ def emulated_conformance(folder: Path, manifest: dict, progress=None) -> Emulate
     the reason (the vectors then keep this machine's numbers, and say so)."""
     hardware = manifest["profile"]["hardware"]
     cpu_model = hardware.get("cpu_model")
-    if hardware.get("arch") != "aarch64" or manifest["engine"]["backend"] not in WHEELS_FOR:
+    if hardware.get("arch") != "aarch64" or manifest["engine"]["backend"] not in GUESTS:
         return EmulatedConformance("not checked", cpu_model, f"no emulation for {hardware.get('arch')} "
-                                   f"{manifest['engine']['backend']} targets (aarch64 ONNX Runtime only)")
+                                   f"{manifest['engine']['backend']} targets (aarch64 {EMULATED_BACKENDS} only)")
     if not cpu_model:
         return EmulatedConformance("not checked", None, "the profile names no CPU core (hardware.cpu_model)")
     try:

@@ -28,11 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeus.errors import EmulatorUnavailable
-from edgeus.util.arm_cores import cpuinfo_text
+from edgeus.util.arm_cores import ARM_CORES, cpuinfo_text
 from edgeus.util.cache import cache_dir
 
-SUITE = "bookworm"                     # Debian 12: Python 3.11, what the wheels below are chosen for
-GUEST_PYTHON = ("3.11", "cp")
+
+@dataclass(frozen=True)
+class GuestOS:
+    suite: str     # the Debian release debootstrap unpacks
+    python: str    # its Python (major.minor): what the wheels are chosen for
+
+
+BOOKWORM = GuestOS("bookworm", "3.11")   # Debian 12
+TRIXIE = GuestOS("trixie", "3.13")       # Debian 13: for wheels that need Python >= 3.12
 WHEEL_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
 MIRROR_ENV = "EDGEUS_DEBIAN_MIRROR"
 INSTALL_HINT = "install QEMU user-mode and debootstrap: 'apt-get install qemu-user debootstrap' (Debian/Ubuntu)"
@@ -43,9 +50,10 @@ class Emulator:
     binary: Path
     version: str
     cpus: tuple[str, ...]
+    cpu_argument: str = ""  # what -cpu gets (a core QEMU lacks runs as 'max' with extensions off)
 
     def describe(self) -> str:
-        return f"{self.binary.name} {self.version}"
+        return f"{self.binary.name} {self.version} -cpu {self.cpu_argument}"
 
 
 def find_emulator(cpu_model: str) -> Emulator:
@@ -56,12 +64,13 @@ def find_emulator(cpu_model: str) -> Emulator:
     binary = Path(found)
     version = _run([binary, "--version"]).splitlines()[0]
     cpus = tuple(re.findall(r"^\s+(\S+)", _run([binary, "-cpu", "help"]), re.M))
-    if cpu_model not in cpus:
+    argument = ARM_CORES[cpu_model].qemu_argument(cpu_model) if cpu_model in ARM_CORES else cpu_model
+    if argument.split(",")[0] not in cpus:
         raise EmulatorUnavailable(f"{binary.name} ({version.split()[-3] if len(version.split()) > 2 else version}) "
                                   f"does not emulate {cpu_model} (it knows {', '.join(cpus)}); a newer QEMU does "
                                   "(Debian bookworm-backports: qemu-user)")
     match = re.search(r"version (\S+)", version)
-    return Emulator(binary, match.group(1) if match else version, cpus)
+    return Emulator(binary, match.group(1) if match else version, cpus, argument)
 
 
 def _run(cmd: list) -> str:
@@ -90,17 +99,17 @@ class Userland:
         return f"Debian {self.record['suite']} arm64 (debootstrap), Python {self.record['python']}, {wheels} (aarch64 wheels)"
 
 
-def userland(wheels: dict[str, str], progress=None) -> Userland:
-    """The cached userland with these wheel versions (``{"onnxruntime": "1.32.0", "numpy": "2.4.6"}``),
-    built first if it is not there yet."""
-    key = f"aarch64-{SUITE}-" + "-".join(f"{k}{v}" for k, v in sorted(wheels.items()))
+def userland(wheels: dict[str, str], guest: GuestOS = BOOKWORM, progress=None) -> Userland:
+    """The cached userland of ``guest`` with these wheel versions (``{"onnxruntime": "1.32.0", "numpy":
+    "2.4.6"}``), built first if it is not there yet."""
+    key = f"aarch64-{guest.suite}-" + "-".join(f"{k}{v}" for k, v in sorted(wheels.items()))
     final = emulation_cache() / key
     if (final / "userland.json").is_file():
         return Userland(final / "root", json.loads((final / "userland.json").read_text()))
-    return _build_userland(final, wheels, progress)
+    return _build_userland(final, wheels, guest, progress)
 
 
-def _build_userland(final: Path, wheels: dict[str, str], progress) -> Userland:
+def _build_userland(final: Path, wheels: dict[str, str], guest: GuestOS, progress) -> Userland:
     if shutil.which("debootstrap") is None:
         raise EmulatorUnavailable(f"no debootstrap to build the aarch64 userland from Debian's packages: {INSTALL_HINT}")
     if hasattr(os, "geteuid") and os.geteuid() != 0:
@@ -114,7 +123,7 @@ def _build_userland(final: Path, wheels: dict[str, str], progress) -> Userland:
         if progress:
             progress("debootstrap arm64 (Debian packages)")
         mirror = os.environ.get(MIRROR_ENV, "http://deb.debian.org/debian")
-        _step(["debootstrap", "--arch=arm64", "--variant=minbase", "--foreign", "--include=python3", SUITE, root, mirror],
+        _step(["debootstrap", "--arch=arm64", "--variant=minbase", "--foreign", "--include=python3", guest.suite, root, mirror],
               "debootstrap")
         archives = root / "var" / "cache" / "apt" / "archives"
         debs = sorted(archives.glob("*.deb"))
@@ -127,11 +136,13 @@ def _build_userland(final: Path, wheels: dict[str, str], progress) -> Userland:
         if progress:
             progress("aarch64 wheels (pip, on this machine)")
         platforms = [arg for p in WHEEL_PLATFORMS for arg in ("--platform", p)]
+        # --ignore-requires-python: pip checks Requires-Python against the Python it runs under, not the
+        # guest's; the wheels' tags (cp313, abi3) still have to fit the guest's Python
         _step([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
                "--target", root / "opt" / "edgeus" / "site", *platforms, "--only-binary=:all:",
-               "--python-version", GUEST_PYTHON[0], "--implementation", GUEST_PYTHON[1],
+               "--python-version", guest.python, "--implementation", "cp", "--ignore-requires-python",
                *(f"{k}=={v}" for k, v in sorted(wheels.items()))], "pip install (aarch64 wheels)")
-        record = {"suite": SUITE, "python": python, "wheels": dict(sorted(wheels.items())), "debs": len(debs)}
+        record = {"suite": guest.suite, "python": python, "wheels": dict(sorted(wheels.items())), "debs": len(debs)}
         (work / "userland.json").write_text(json.dumps(record, indent=1) + "\n")
         shutil.rmtree(final, ignore_errors=True)
         work.rename(final)

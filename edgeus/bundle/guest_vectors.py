@@ -22,7 +22,7 @@ from edgeus.bundle.conformance import check_vectors, load_vectors
 def main(argv: list[str]) -> int:
     mode, bundle, engine, threads = argv[0], Path(argv[1]), json.loads(argv[2]), int(argv[3])
     out: dict = {"machine": platform.machine(), "python": platform.python_version(),
-                 "runtime": {engine["backend"]: metadata.version(engine["backend"]), "numpy": metadata.version("numpy")}}
+                 "runtime": {**_runtime(engine["backend"]), "numpy": metadata.version("numpy")}}
     with open_model(bundle / engine["model"], engine["backend"], engine.get("settings", {}), threads=threads,
                     name=f"emulated:{bundle.name}") as runner:
         if mode == "check":
@@ -37,6 +37,15 @@ def main(argv: list[str]) -> int:
             out["recorded"] = len(outputs)
     print(json.dumps(out))
     return 0
+
+
+def _runtime(backend: str) -> dict[str, str]:
+    """The packages that run the bundle here, by version (an ExecuTorch bundle: whichever runtime is present)."""
+    if backend == "executorch":
+        from edgeus.backends.executorch.runner import available_runtime, runtime_versions
+
+        return runtime_versions(available_runtime() or "executorch")
+    return {backend: metadata.version(backend)}
 
 
 if __name__ == "__main__":

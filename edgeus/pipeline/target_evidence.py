@@ -37,8 +37,8 @@ def evidence_isa(profile: DeviceProfile) -> dict:
     if profile.backend == Backend.executorch:
         return {**record, "runtime": "executorch (XNNPACK)",
                 "computed_with": f"{here} XNNPACK kernels of this machine ({', '.join(cpu_isa()) or 'baseline'})",
-                "note": "the .pte is the device's program; its kernels here are this machine's, and the vectors are "
-                        "not yet checked on the target's core (no emulated ExecuTorch runtime)"
+                "note": "the .pte is the device's program; its kernels here are this machine's: the vectors are "
+                        "recorded and checked on the target's core, emulated (aarch64 XNNPACK kernels)"
                 if here != profile.hardware.arch else "this machine's XNNPACK kernels, the target's architecture"}
     if profile.backend == Backend.coreml:
         return {**record, "runtime": "coreml",

@@ -21,15 +21,16 @@ from edgeus.runtime.predictor import Predictor, Task
 from edgeus.runtime.signature import check_signature, trusted_keys
 from edgeus.util.paths import inside
 
-BACKEND_PACKAGES = {  # backend -> (module to import, pip extra that installs it)
-    "onnxruntime": ("onnxruntime", "edgeus[onnxruntime]"),
-    "openvino": ("openvino", "edgeus[openvino]"),
-    "tensorrt": ("tensorrt", "edgeus[tensorrt] on the device (TensorRT ships with JetPack / the NVIDIA image)"),
-    # ExecuTorch's Python runtime links torch's libraries, so a .pte runs here only beside torch; a phone app runs
-    # it with ExecuTorch's C++/Java/Swift runtime (the bundle's model.io.json names its inputs and outputs)
-    "executorch": ("executorch.runtime", "edgeus[executorch] and torch (ExecuTorch's Python runtime loads torch's "
-                                         "libraries; on the phone, ExecuTorch's own runtime)"),
-    "coreml": ("coremltools", "edgeus[coreml] on macOS (Core ML predicts only there; on iOS the app's Core ML)"),
+BACKEND_PACKAGES = {  # backend -> (modules to import, any one of them; pip extra that installs it)
+    "onnxruntime": (("onnxruntime",), "edgeus[onnxruntime]"),
+    "openvino": (("openvino",), "edgeus[openvino]"),
+    "tensorrt": (("tensorrt",), "edgeus[tensorrt] on the device (TensorRT ships with JetPack / the NVIDIA image)"),
+    # ExecuTorch's own Python runtime links torch's libraries; executorch-numpy-runtime runs a .pte without torch
+    # (Python >= 3.12; backends/executorch/runner.py says what was checked). A phone app runs it with ExecuTorch's
+    # C++/Java/Swift runtime (the bundle's model.io.json names its inputs and outputs)
+    "executorch": (("executorch.runtime", "executorch_numpy_runtime"),
+                   "edgeus[executorch] beside torch, or executorch-numpy-runtime without torch (Python >= 3.12)"),
+    "coreml": (("coremltools",), "edgeus[coreml] on macOS (Core ML predicts only there; on iOS the app's Core ML)"),
 }
 
 
@@ -37,11 +38,14 @@ def require_backend(backend: str, bundle: Path) -> None:
     """A clear error when the bundle's backend runtime is not importable here."""
     if backend not in BACKEND_PACKAGES:
         raise BundleError(f"{bundle}: unknown backend {backend!r} in the manifest; valid: {', '.join(BACKEND_PACKAGES)}")
-    module, extra = BACKEND_PACKAGES[backend]
-    try:
-        __import__(module)
-    except ImportError:
-        raise BundleError(f"{bundle} runs on {backend}, which is not installed here: pip install '{extra}'") from None
+    modules, extra = BACKEND_PACKAGES[backend]
+    for module in modules:
+        try:
+            __import__(module)
+            return
+        except ImportError:
+            continue
+    raise BundleError(f"{bundle} runs on {backend}, which is not installed here: pip install '{extra}'")
 
 
 def check_runnable(bundle: Path, manifest: dict) -> None:

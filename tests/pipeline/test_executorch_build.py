@@ -1,14 +1,17 @@
 """An Android phone build, for real: the default model lowered by ExecuTorch to XNNPACK ``.pte`` plans (fp32, INT8,
 INT8 with the spec's float scope), each validated per task and timed beside the peers; the bundle carries the
-program, its input/output contract and its delegation record, and verifies (its conformance vectors run with
-ExecuTorch's runtime here; on the phone's core they are not checked, and the verdict says so)."""
+program, its input/output contract and its delegation record, and verifies; its conformance vectors are recorded
+and checked on the phone's core's ISA under QEMU (torch-free executorch-numpy-runtime in a Debian arm64 userland),
+or the verdict says they were not checked where QEMU is missing."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+from conftest import run_subprocess
 
 pytest.importorskip("executorch", reason="the executorch extra is not installed (pip install 'edgeus[executorch]')")
 
@@ -18,6 +21,7 @@ from edgeus.contracts.profiles import Backend, load_profile  # noqa: E402
 from edgeus.pipeline.flow import BuildOptions, build  # noqa: E402
 
 PROFILE = "phone-android-sd8g2"
+QEMU = (shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")) and shutil.which("debootstrap")
 
 
 def _build(small_phantom, out, plan: str):
@@ -36,7 +40,7 @@ def android(small_phantom, tmp_path_factory):
 def test_the_android_profile_has_executorchs_plans():
     profile = load_profile(PROFILE)
     assert profile.backend is Backend.executorch and profile.hardware.arch == "aarch64"
-    assert [p.name for p in all_plans(Backend.executorch)] == ["fp32", "int8", "int8-hint"]
+    assert [p.name for p in all_plans(Backend.executorch)] == ["fp32", "fp16", "int8", "int8-hint"]
     assert plan_of_profile(profile, "et-int8").name == "int8"  # the prefixed name a comparison table shows
 
 
@@ -78,11 +82,40 @@ def test_the_bundle_ships_the_program_and_verifies(android):
     isa = manifest["evidence_isa"]
     assert isa["runtime"] == "executorch (XNNPACK)" and isa["target_arch"] == "aarch64"
     verdicts = json.loads((bundle / "verdicts.json").read_text())["verdicts"]
-    on_target = [v for v in verdicts if v["item"].startswith("conformance on")]
-    assert on_target and on_target[0]["state"] == "inconclusive" and "not checked" in on_target[0]["note"]
+    (on_target,) = [v for v in verdicts if v["item"] == "conformance on cortex-x3 (emulated)"]
+    if not QEMU:
+        assert on_target["state"] == "inconclusive" and "not checked" in on_target["note"]
+    else:  # the vectors hold the phone ISA's outputs, checked there in a fresh guest process
+        assert on_target["state"] == "pass" and on_target["measured"] == on_target["budget"] == len(manifest["tasks"])
+        record = manifest["conformance"]["on_target"]
+        assert "-cpu max,sve=off,sme=off" in record["emulator"] and "executorch-numpy-runtime" in record["userland"]
+        assert len(record["recorded_on_core"]) == len(manifest["tasks"])
     report = verify(bundle, threads=2)
     assert report.passed, report.first_problem()
     assert report.backend == "executorch" and report.vectors
+
+
+@pytest.mark.skipif(not QEMU, reason="QEMU user-mode and debootstrap not installed (apt-get install qemu-user debootstrap)")
+def test_verify_emulate_runs_the_vectors_on_the_phones_isa_without_torch(android, run_cli):
+    code, out, err = run_cli("verify", android.run_dir, "--emulate")
+    assert code == 0, err
+    assert "cortex-x3 (emulated)" in out
+
+
+def test_an_operator_executorchs_runtime_lacks_is_named_by_the_build_and_no_bundle_is_written(small_phantom, tmp_path):
+    """What a user sees (a fresh process): the build's stage lines, then one error line naming the operator."""
+    from toymodels import SPEC_TOML
+
+    spec = tmp_path / "toy.spec.toml"
+    spec.write_text(SPEC_TOML)
+    out = tmp_path / "out"
+    done = run_subprocess("build", "--target", PROFILE, "--model", "toymodels:sort_net", "--spec", spec,
+                          "--data", small_phantom, "--plan", "fp32", "-o", out)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("edgeus: error: ") and "ExecuTorch cannot run the operator aten::sort.values" in lines[-1]
+    assert [line.strip().split(":")[0] for line in lines[:-1]] == ["export"], lines  # nothing else on the console
+    assert [p.name for p in out.iterdir()] == [".edgeus-cache"]  # the stages' cache, as every build; no bundle
 
 
 def test_the_onnx_stage_commands_refuse_the_phone_profiles_in_one_line(tmp_path):
