@@ -18,14 +18,14 @@ def open_runner(path: str | Path, profile: DeviceProfile | None = None, threads:
     threads; ONNX Runtime with threads / N per call, concurrency coming from the callers)."""
     path = Path(path)
     settings: dict = {}
-    if path.is_dir():
+    if path.is_dir() and path.suffix not in SUFFIX_BACKEND:  # a compile folder (an .mlpackage is a model)
         record = ModelRecord.read(path, BackendError)
         settings, path = record.settings, record.model
     if not path.exists():
         raise BackendError(f"{path}: model not found")
     backend = SUFFIX_BACKEND.get(path.suffix)
     if backend is None:
-        raise BackendError(f"{path}: unknown model format {path.suffix!r} (expected .onnx, .xml or .engine)")
+        raise BackendError(f"{path}: unknown model format {path.suffix!r} (expected {', '.join(SUFFIX_BACKEND)})")
     if profile is not None:  # what the compile record does not say, the profile does
         ov = profile.runtime.openvino
         defaults = {"threads": profile.runtime.threads}

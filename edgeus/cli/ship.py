@@ -267,16 +267,19 @@ def cmd_finalize(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edgeus.cli.console import console, status
-    from edgeus.pipeline.coreml_pending import refuse_finalize_off_macos
+    from edgeus.pipeline.coreml_finalize import refuse_finalize_off_macos
     from edgeus.pipeline.deferred import finalize
+    from edgeus.runtime.manifest import read_manifest
 
     refuse_finalize_off_macos(Path(args.bundle))  # a Core ML bundle: one line, before any "building" status
-    with status(f"building the TensorRT engine of {args.bundle} on this device"):
+    coreml = read_manifest(Path(args.bundle))["engine"]["backend"] == "coreml"
+    with status(f"{'checking the Core ML package' if coreml else 'building the TensorRT engine'} of {args.bundle} here"):
         manifest = finalize(args.bundle, data=args.data, threads=args.threads, rebuild=args.rebuild)
     perf = manifest["performance"]
     emit_json(args.json, {"bundle": str(args.bundle), "passed": manifest["passed"], "engine": manifest["engine"],
                           "performance": perf, "verdicts": manifest.get("verdicts", [])})
-    console.print(f"engine {manifest['engine']['model']} built on {manifest['engine']['device']['gpu']}; "
+    where = "checked with Core ML on {chip}" if coreml else "built on {gpu}"
+    console.print(f"engine {manifest['engine']['model']} {where.format_map(manifest['engine']['device'])}; "
                   f"p50 {perf['p50_ms']:.2f} ms, p95 {perf['p95_ms']:.2f} ms; "
                   + ("all budgets met" if manifest["passed"] else "[red]budget gates failed[/red]"))
     if not manifest["passed"]:
@@ -287,7 +290,7 @@ def cmd_finalize(args: argparse.Namespace) -> int:
 
 
 def add_ship_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("finalize", help="on the target: build a pending TensorRT engine, check, profile, re-validate")
+    p = sub.add_parser("finalize", help="on the target (a Core ML bundle: a Mac): build the engine, check, profile, re-validate")
     p.add_argument("bundle", help="bundle folder with an engine pending (from 'edgeus build' for a TensorRT profile; "
                                   "a Core ML bundle is finalized on macOS)")
     p.add_argument("--data", help="evaluation data to re-validate on the device (UUSIC25 folder or phantom root)")

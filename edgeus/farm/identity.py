@@ -4,6 +4,10 @@ A device matches a profile when the profile's spec sheet is what the device is: 
 feature the profile lists present, the profile's backend installed, and for GPU profiles a GPU of the
 profile's compute capability. A mismatch is refused with the reasons, so a rack never measures a profile on
 the wrong hardware. The identity itself: util/device_identity.py.
+
+A Core ML profile (an iPhone or iPad) is served by a Mac instead: no farm agent runs on the phone, and Core ML
+compiles and predicts only on Apple's OSes, so the Mac is where such a bundle is finalized (pipeline/
+coreml_finalize.py). Its evidence names the Mac, and its timing never passes as the device's.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 def mismatches(profile, identity: dict) -> list[str]:
     """Why this device cannot serve this profile ([] when it can)."""
     hw = profile.hardware
+    if profile.backend.value == "coreml":
+        return _mac_mismatches(identity)
     reasons = []
     arch = identity.get("arch")
     if arch and arch != hw.arch:
@@ -29,6 +35,15 @@ def mismatches(profile, identity: dict) -> list[str]:
         wanted = trt.compute_capability if trt else None
         if wanted and identity.get("compute_capability") and identity["compute_capability"] != wanted:
             reasons.append(f"GPU compute capability {identity['compute_capability']}, the profile needs {wanted}")
+    return reasons
+
+
+def _mac_mismatches(identity: dict) -> list[str]:
+    reasons = []
+    if identity.get("os") != "Darwin":
+        reasons.append(f"Core ML bundles are finalized on macOS; this device runs {identity.get('os') or 'another OS'}")
+    if "coreml" not in (identity.get("backends") or []):
+        reasons.append("coreml is not installed (coremltools)")
     return reasons
 
 

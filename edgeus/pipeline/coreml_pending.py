@@ -6,7 +6,8 @@ here: converts the plan's ``.mlpackage`` (cached like any quantize stage); valid
 simulation** (the weights rounded as the plan stores them, backends/coreml/convert.simulate_plan) against torch
 fp32 per task, the portable evidence this machine can give, gated as usual and named for what it is; writes the
 bundle with the package, the fp32 ONNX (the vectors' reference), the conformance vectors and the recipe a Mac
-runs. No accuracy or speed of the Core ML model itself is claimed until ``edgeus finalize`` ran on a Mac.
+runs. No accuracy or speed of the Core ML model itself is claimed until ``edgeus finalize`` ran on a Mac
+(pipeline/coreml_finalize.py).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from edgeus.contracts.profiles import DeviceProfile
 from edgeus.contracts.stage_records import ModelRecord
 from edgeus.pipeline.cache import StageResult, content_key
 from edgeus.pipeline.context import BuildContext, BuildResult
+from edgeus.pipeline.coreml_finalize import finalize_coreml
+from edgeus.pipeline.device_evidence import adopt_finalized
 from edgeus.pipeline.stages import quantize_stage, validate_stage, validation_of
 from edgeus.pipeline.tail import shippable_log
 from edgeus.pipeline.verdicts import judge
-from edgeus.runtime.manifest import BundleError, read_manifest
 
 RECIPE = {
     "where": "macOS 14 or later (Apple silicon)",
@@ -37,10 +39,10 @@ RECIPE = {
         "edgeus verify BUNDLE   # the files are the ones the manifest vouches for",
         "python -c \"import coremltools as ct; m = ct.models.MLModel('model/model.mlpackage')\"   # Core ML compiles "
         "it (.mlmodelc) on load",
-        "run each input of conformance/ through m.predict and compare with its fp32 outputs within the manifest's "
-        "conformance tolerances; re-validate per task on your images; time it (Xcode's Core ML performance report)",
-        "edgeus finalize BUNDLE on macOS: not in this version of edgeus (it says so in one line); the steps above "
-        "are what it will run",
+        "edgeus finalize BUNDLE [--data DIR]   # on the Mac: runs the conformance vectors through Core ML (records "
+        "its outputs, checks them against the fp32 reference), re-validates per task with --data, times it, and "
+        "marks the bundle ready; its timing is the Mac's, not the device's (time it on the device with Xcode's "
+        "Core ML performance report)",
     ],
     "w8a8": ("activation calibration (coremltools.optimize.coreml.linear_quantize_activations over the calibration "
              "images, then linear_quantize_weights) predicts with Core ML: run it on the Mac; the Neural Engine "
@@ -79,6 +81,10 @@ def coreml_pending_build(ctx: BuildContext, profile: DeviceProfile, result: Buil
     result.manifest = _pending_bundle(ctx, profile, plan, converted.path / "out", result, simulation)
     ctx.on_stage("bundle", StageResult("bundle", result.run_dir, "", False, {}))
     result.stopped_after = "engine pending"  # as a TensorRT bundle's: the model is compiled where it runs
+    if platform.system() == "Darwin":  # a build on a Mac (a farm agent there) checks the package at once
+        ctx.on_stage("finalize", None)
+        adopt_finalized(result, finalize_coreml(result.run_dir, data=ctx.data, threads=ctx.threads))
+        ctx.on_stage("finalize", StageResult("finalize", result.run_dir, "", False, {}))
     return result
 
 
@@ -105,15 +111,3 @@ def _pending_bundle(ctx: BuildContext, profile: DeviceProfile, plan: Plan, conve
         evidence_isa=ctx.evidence_isa or None,
     )
     return write_bundle(parts, result.run_dir, force=ctx.options.force)
-
-
-def refuse_finalize_off_macos(bundle: Path) -> None:
-    """``edgeus finalize`` of a Core ML bundle: Core ML compiles and predicts only on macOS. One line here."""
-    manifest = read_manifest(bundle)
-    if manifest["engine"]["backend"] != "coreml":
-        return
-    if platform.system() != "Darwin":
-        raise BundleError(f"cannot finalize {bundle} here: a Core ML bundle is finalized on macOS (Core ML compiles "
-                          f"and predicts only there; this machine runs {platform.system()}); see its model/recipe.json")
-    raise BundleError(f"{bundle}: Core ML finalize on macOS is not implemented in this version of edgeus: run the "
-                      "steps of model/recipe.json with coremltools (compile, the conformance vectors, timing) by hand")

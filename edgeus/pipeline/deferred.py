@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
@@ -30,29 +29,19 @@ from edgeus.backends.tensorrt.settings import BuilderSettings, builder_settings,
 from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle, write_evidence
 from edgeus.bundle.conformance import check_vectors, record_bundle_outputs
 from edgeus.contracts.profiles import DeviceProfile
-from edgeus.contracts.reports import PerfReport, accuracy_from_dict, perf_from_dict
+from edgeus.contracts.reports import accuracy_from_dict
 from edgeus.contracts.stage_records import ModelRecord
-from edgeus.data.defaults import validation_splits
 from edgeus.errors import BackendError
-from edgeus.models import model_spec
-from edgeus.pipeline.cache import StageResult, content_key
-from edgeus.pipeline.context import CACHE_DIR, BuildContext, BuildResult, data_fingerprints, no_progress
-from edgeus.pipeline.coreml_pending import refuse_finalize_off_macos
-from edgeus.pipeline.stages import (
-    Profiling,
-    Validation,
-    load_accuracy,
-    profile_stage,
-    quantize_stage,
-    validate_stage,
-    validation_of,
-)
+from edgeus.pipeline.cache import StageResult
+from edgeus.pipeline.context import CACHE_DIR, BuildContext, BuildResult
+from edgeus.pipeline.coreml_finalize import finalize_coreml
+from edgeus.pipeline.device_evidence import adopt_finalized, device_evidence
+from edgeus.pipeline.stages import quantize_stage, validate_stage, validation_of
 from edgeus.pipeline.tail import shippable_log
-from edgeus.pipeline.verdicts import Verdict, judge
+from edgeus.pipeline.verdicts import judge
 from edgeus.runtime.manifest import BundleError, check_files, read_manifest
 from edgeus.util.atomic import atomic_dir
-from edgeus.util.hashing import sha256_file
-from edgeus.util.toolchain import toolchain_versions, usable_cores
+from edgeus.util.toolchain import toolchain_versions
 
 TENSORRT_MAJOR = 10  # the major version the recipe and the builder are written for (backends/tensorrt/)
 
@@ -81,12 +70,7 @@ def deferred_build(ctx: BuildContext, profile: DeviceProfile, result: BuildResul
     trt = profile.runtime.tensorrt
     if trt is not None and (not trt.build_on_device or ctx.options.on_device) and local_tensorrt_ready():
         ctx.on_stage("finalize", None)
-        result.manifest = finalize(result.run_dir, data=ctx.data, threads=ctx.threads)
-        result.stopped_after = None
-        result.accuracy = load_accuracy(result.run_dir / "accuracy.json")
-        result.perf = perf_from_dict(json.loads((result.run_dir / "perf.json").read_text()))
-        result.verdicts = [Verdict(**v) for v in result.manifest["verdicts"]]
-        result.passed = result.manifest["passed"]
+        adopt_finalized(result, finalize(result.run_dir, data=ctx.data, threads=ctx.threads))
         ctx.on_stage("finalize", StageResult("finalize", result.run_dir, "", False, {}))
     return result
 
@@ -126,10 +110,9 @@ def _preflight(bundle: Path, rebuild: bool):
     """(manifest, this GPU) once every check passed; nothing is written before."""
     manifest = read_manifest(bundle)
     engine = manifest["engine"]
-    if engine["backend"] == "coreml":
-        refuse_finalize_off_macos(bundle)
     if engine["backend"] != "tensorrt":
-        raise BundleError(f"{bundle}: a {engine['backend']} bundle has no engine to finalize (TensorRT bundles only)")
+        raise BundleError(f"{bundle}: a {engine['backend']} bundle has no engine to finalize (TensorRT and Core ML "
+                          "bundles only)")
     if engine["status"] == "ready" and not rebuild:
         raise BundleError(f"{bundle}: the engine is already built ({engine['model']}); pass --rebuild to build it again")
     problems = check_files(bundle, manifest)
@@ -151,6 +134,8 @@ def _preflight(bundle: Path, rebuild: bool):
 def finalize(bundle: str | Path, *, data: str | Path | None = None, threads: int | None = None,
              rebuild: bool = False, progress=None) -> dict:
     bundle = Path(bundle)
+    if read_manifest(bundle)["engine"]["backend"] == "coreml":  # macOS's path: pipeline/coreml_finalize.py
+        return finalize_coreml(bundle, data=data, threads=threads, rebuild=rebuild)
     manifest, device = _preflight(bundle, rebuild)
     with atomic_dir(bundle, replace=True) as tmp:
         shutil.copytree(bundle, tmp, dirs_exist_ok=True)
@@ -189,40 +174,3 @@ def _finalize_in(folder: Path, manifest: dict, device, data: Path | None, thread
     updated["toolchain"] = {**manifest["toolchain"], **{k: v for k, v in toolchain_versions().items() if k == "tensorrt"}}
     return write_evidence(folder, updated, evidence.accuracy, evidence.perf.to_dict(), [v.to_dict() for v in verdicts],
                           passed, {})
-
-
-@dataclass
-class DeviceEvidence:
-    """What ``device_evidence`` measured: accuracy.json's content (re-validated, or the build's) and the
-    typed perf report, with the stages that produced them (cached or not)."""
-
-    accuracy: dict
-    perf: PerfReport
-    stages: list[StageResult]
-
-
-def device_evidence(folder: Path, manifest: dict, model: Path, data: Path | None, threads: int,
-                    stages_dir: Path) -> DeviceEvidence:
-    """The evidence tail of finalize, through the build's cached stages: with ``data``, validate ``model``
-    against the bundle's portable fp32 ONNX (ONNX Runtime; the device has no torch); then profile it in its
-    own process. Keyed by the model's bytes, so a second finalize of the same engine reuses both."""
-    profile = DeviceProfile.model_validate(manifest["profile"])
-    spec = model_spec(manifest["model"]["spec"])
-    model_key = content_key("device-model", sha256_file(model), manifest["engine"].get("settings"))
-    stages, samples = [], []
-    accuracy = json.loads((folder / "accuracy.json").read_text())
-    if data is not None:
-        splits = validation_splits(data, spec, False)
-        samples = splits["internal"]
-        portable = folder / manifest["engine"]["portable_model"]
-        reference = OnnxRuntimeRunner(portable, threads=threads, name="onnxruntime-fp32")
-        validation = Validation(stages_dir, spec, profile.budgets.accuracy_drop, 0, data_fingerprints(data, stages_dir)[2],
-                                content_key("onnxruntime-fp32", sha256_file(portable)), lambda: reference, no_progress)
-        validated = validate_stage(validation, model_key, lambda: open_runner(model, profile, threads), splits,
-                                   model.name)
-        stages.append(validated)
-        accuracy = validated.payload.to_dict()  # written with the rest of the evidence by write_evidence
-    timing_threads = min(threads, usable_cores())  # no timing uses more threads than the cores present
-    profiled = profile_stage(Profiling(stages_dir, spec, samples, timing_threads), model_key, model, profile, None)
-    stages.append(profiled)
-    return DeviceEvidence(accuracy, profiled.payload, stages)

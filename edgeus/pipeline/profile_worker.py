@@ -27,7 +27,10 @@ def profile_compiled(model_path: str, profile_json: str, spec, samples: list, ba
     be faster than on the same backend (None: no comparison, e.g. an engine measured on its GPU)."""
     profile = DeviceProfile.model_validate_json(profile_json)
     model = Path(model_path)
-    model_files = [p for p in model.iterdir() if p.suffix in MODEL_SUFFIXES] if model.is_dir() else [model]
+    if model.suffix == ".mlpackage":  # a Core ML model is a folder: its files
+        model_files = [p for p in model.rglob("*") if p.is_file()]
+    else:
+        model_files = [p for p in model.iterdir() if p.suffix in MODEL_SUFFIXES] if model.is_dir() else [model]
     streams = throughput_streams(threads)
     perf = profile_model(lambda: open_runner(model, profile, threads), spec, samples, model_files=model_files,
                          batch_sizes=profile.runtime.batch_sizes, threads=threads, min_iters=min_iters,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 IDENTITY_ENV = "EDGEUS_FARM_IDENTITY"
 BACKEND_MODULES = {"openvino": "openvino", "onnxruntime": "onnxruntime", "tensorrt": "tensorrt",
-                   "executorch": "executorch"}
+                   "executorch": "executorch", "coreml": "coremltools"}
 
 
 def detect_identity() -> dict:
@@ -28,6 +28,7 @@ def detect_identity() -> dict:
         "name": platform.node(),
         "cpu": machine.get("cpu"),
         "arch": platform.machine(),
+        "os": platform.system(),
         "cores": os.cpu_count(),
         "memory_gb": _memory_gb(),
         "cpu_features": cpu_isa(),

@@ -39,3 +39,15 @@ def test_an_agent_that_serves_nothing_is_one_line_before_any_ray(run_cli, monkey
     # port 9 (discard): nothing listens; the refusal must come before any connection is tried
     code, _, err = run_cli("farm", "agent", "--address", "127.0.0.1:9", "--profile", "cpu-arm-handheld")
     assert_one_line_error(code, err, "serves none of the profiles cpu-arm-handheld")
+
+
+def test_a_core_ml_profile_is_served_by_a_mac_with_coremltools_and_refused_elsewhere_with_the_reason():
+    """No agent runs on an iPad: a Mac finalizes its Core ML bundles (pipeline/coreml_finalize.py)."""
+    mac = {"name": "mac-c", "arch": "arm64", "os": "Darwin", "cpu": "fake Apple M2", "cpu_features": [],
+           "backends": ["coreml", "onnxruntime"]}
+    assert served_profiles(mac, ["tablet-ios-a17pro", "cpu-arm-handheld"])[0] == ["tablet-ios-a17pro"]
+    linux = {**HANDHELD, "os": "Linux", "backends": ["onnxruntime", "coreml"]}  # coremltools installs on Linux too
+    assert mismatches(load_profile("tablet-ios-a17pro"), linux) == [
+        "Core ML bundles are finalized on macOS; this device runs Linux"]
+    assert mismatches(load_profile("tablet-ios-a17pro"), {**mac, "backends": []}) == [
+        "coreml is not installed (coremltools)"]

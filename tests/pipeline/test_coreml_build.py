@@ -1,12 +1,14 @@
 """An iPad / iPhone build on this (non-Apple) machine: the default model converted to a Core ML package with INT8
 weights, its torch-side simulation validated per task (and named for what it is), the bundle marked pending on
 a Mac with the recipe and the portable fp32 ONNX, verified as far as it can be here (files, the vectors on the
-portable model); `edgeus finalize` says in one line that it needs macOS and changes nothing."""
+portable model); `edgeus finalize` says in one line that it needs macOS and changes nothing (on a Mac it checks
+the package with Core ML and marks the bundle ready: the macOS test)."""
 
 from __future__ import annotations
 
 import json
 import platform
+import shutil
 
 import pytest
 from conftest import assert_one_line_error, tree_digest
@@ -36,7 +38,7 @@ def test_the_bundle_is_pending_on_a_mac_with_the_package_and_the_recipe(ios):
     package = ios.run_dir / engine["build_input"]
     assert package.name == "model.mlpackage" and package.is_dir() and any(package.rglob("*.bin"))
     recipe = json.loads((ios.run_dir / engine["recipe"]).read_text())
-    assert "macOS" in recipe["where"] and any("m.predict" in step for step in recipe["steps"])
+    assert "macOS" in recipe["where"] and any(step.startswith("edgeus finalize") for step in recipe["steps"])
     assert "linear_quantize_activations" in recipe["w8a8"]
     # no claim about the Core ML model itself: the accuracy is the simulation's, and it says so
     assert "simulation" in engine["evidence"] and manifest["performance"] is None
@@ -65,3 +67,21 @@ def test_the_pending_package_cannot_run_and_says_where_it_is_checked(ios, small_
     code, _, err = run_cli("run", ios.run_dir, image, "--dataset", "Breast", "-o", tmp_path / "m.png")
     assert_one_line_error(code, err, "Core ML package is pending", "model/recipe.json")
     assert not (tmp_path / "m.png").exists()
+
+
+@pytest.mark.skipif(platform.system() != "Darwin", reason="Core ML predicts only on macOS")
+def test_finalize_on_macos_checks_the_package_with_core_ml_and_marks_it_ready(ios, small_phantom, tmp_path, run_cli):
+    bundle = tmp_path / ios.run_dir.name
+    shutil.copytree(ios.run_dir, bundle)
+    code, out, err = run_cli("finalize", bundle, "--data", small_phantom, "--threads", "2")
+    assert code in (0, 2), err  # 2: a gate failed on the Mac (it says which); the checks below hold either way
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    engine = manifest["engine"]
+    assert engine["status"] == "ready" and engine["model"] == engine["build_input"]
+    assert engine["device"]["os"].startswith("macOS") and "not" in engine["evidence"]  # the Mac's, not the iPad's
+    assert manifest["performance"]["p50_ms"] > 0 and "coremltools" in manifest["toolchain"]
+    speed = next(v for v in manifest["verdicts"] if v["item"].startswith("latency p95"))
+    assert speed["state"] == "inconclusive"  # timed on the Mac, not on the profile's device
+    report = verify(bundle, threads=2)
+    assert report.passed and report.engine_status == "ready", report.first_problem()
+    assert "checked with Core ML on" in out

@@ -14,7 +14,7 @@ from conftest import copy_bundle
 from edgeus.contracts.plans import candidate_plans
 from edgeus.contracts.profiles import load_profile
 from edgeus.pipeline.context import CACHE_DIR, BuildOptions, build_context
-from edgeus.pipeline.deferred import device_evidence
+from edgeus.pipeline.device_evidence import device_evidence
 from edgeus.pipeline.flow import prepare
 from edgeus.pipeline.stages import Validation, validate_key
 from edgeus.runtime.manifest import read_manifest
