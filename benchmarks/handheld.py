@@ -5,7 +5,8 @@ torch eager, in one interleaved loop on this machine, with its ISA and the libra
                                   [--out benchmarks/results]
 
 For each model: the ExecuTorch ``.pte`` lowered to XNNPACK from the model with its spec's deployment rewrites
-(fp32; INT8 through pt2e with XNNPACK's symmetric quantizer, the spec's float patterns kept in float), the ONNX
+(fp32; fp16; INT8 through pt2e with XNNPACK's symmetric quantizer on the GEMMs, the spec's float patterns kept in
+float: what ``edgeus build`` lowers), the ONNX
 export in fp32 and ONNX Runtime's static QDQ INT8 of it as ``cpu-arm-handheld`` builds it (same calibration
 images: phantom, 4 per task row), and torch eager fp32 of the model as written. Batch 1; each round runs each
 model twice and times the second. Agreement with torch: the largest output difference and the segmentation
@@ -13,7 +14,9 @@ argmax agreement on one seeded input. The delegation coverage of each ``.pte`` (
 left to portable kernels) says why INT8 gains what it gains.
 
 This is x86 (XNNPACK's AVX kernels), not a phone's ARM cores: the ratios say how the runtimes compare on one
-CPU, not a phone's latency. Results: ``results/handheld.json`` and ``results/handheld.md``.
+CPU, not a phone's latency. fp16 especially: x86 without AVX512-FP16 has no half-precision arithmetic, so
+XNNPACK's f16 kernels here convert to fp32 and back around each operator (F16C): its time is not a phone's FP16
+time, and ``edgeus build`` excludes the plan on such a machine; it is timed here to show that. Results: ``results/handheld.json`` and ``results/handheld.md``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ def build_models(model: str, work: Path) -> tuple[dict, dict, object]:
     et_fp32 = lower_to_pte(deployed, loaded.spec, work / "et-fp32", force=True)
     timings["executorch fp32 lowering s"] = time.perf_counter() - start
     start = time.perf_counter()
+    et_fp16 = lower_to_pte(deployed, loaded.spec, work / "et-fp16", precision="fp16", force=True)
+    timings["executorch fp16 lowering s"] = time.perf_counter() - start
+    start = time.perf_counter()
     et_int8 = lower_to_pte(deployed, loaded.spec, work / "et-int8", precision="int8", calibration=calibration,
                            float_patterns=loaded.spec.int8_float_patterns, force=True)
     timings["executorch int8 lowering s"] = time.perf_counter() - start
@@ -61,9 +67,11 @@ def build_models(model: str, work: Path) -> tuple[dict, dict, object]:
     edgeus.export(loaded, onnx, force=True)
     ort_int8 = work / "ort-int8"
     result = edgeus.quantize(onnx, profile, loaded.spec, ort_int8, plan, force=True)
-    models = {"executorch fp32": ("executorch", et_fp32.path), "executorch int8": ("executorch", et_int8.path),
+    models = {"executorch fp32": ("executorch", et_fp32.path), "executorch fp16": ("executorch", et_fp16.path),
+              "executorch int8": ("executorch", et_int8.path),
               "onnxruntime fp32": ("onnxruntime", onnx), "onnxruntime int8": ("onnxruntime", ort_int8 / result.path)}
-    delegation = {"executorch fp32": et_fp32.delegation.to_dict(), "executorch int8": et_int8.delegation.to_dict(),
+    delegation = {"executorch fp32": et_fp32.delegation.to_dict(), "executorch fp16": et_fp16.delegation.to_dict(),
+                  "executorch int8": et_int8.delegation.to_dict(),
                   "int8 float modules": et_int8.float_modules, **timings}
     return models, delegation, loaded
 
@@ -111,7 +119,7 @@ def markdown(results: dict) -> str:
             lines.append(f"| {name} | {row['median_ms']:.1f} | {row['vs_torch']:.2f}x | {row['vs_ort_fp32']:.2f}x | "
                          f"{row['max_abs_diff']:.3g} | {row['seg_argmax_agreement']:.4f} |")
         d = r["delegation"]
-        for name in ("executorch fp32", "executorch int8"):
+        for name in ("executorch fp32", "executorch fp16", "executorch int8"):
             top = ", ".join(f"{op} x{n}" for op, n in sorted(d[name]["portable_by_operator"].items(),
                                                              key=lambda kv: -kv[1])[:6])
             lines.append(f"\n{name}: {d[name]['coverage']:.0%} of the graph's nodes on XNNPACK in "

@@ -72,13 +72,20 @@ def row_of(bundle: Path) -> CompareRow:
     memory = perf.get("peak_gpu_mb") if m["profile"].get("budgets", {}).get("memory_scope") == "gpu" else perf.get("peak_rss_mb")
     return CompareRow(
         bundle=bundle.name, profile=m["target"]["profile"], device=m["target"]["device"],
-        backend=m["target"]["backend"], precision=m["target"]["precision"], engine=m["engine"]["status"],
+        backend=m["target"]["backend"], precision=_precision(m["target"]), engine=m["engine"]["status"],
         size_mb=perf.get("model_size_mb"), p50_ms=perf.get("p50_ms"), p95_ms=perf.get("p95_ms"),
         e2e_p50_ms=perf.get("end_to_end_p50_ms"), fps=perf.get("fps"), peak_memory_mb=memory,
         macro_dsc=mean_present(cand("dsc")), macro_nsd=mean_present(cand("nsd")),
         macro_auc=mean_present(cand("auc")),
         score=score, worst_drop=worst_text,
         verdict=verdict_text(m), measured_on=_measured_on(bundle, perf), evidence=evidence_of(m))
+
+
+def _precision(target: dict) -> str:
+    """The precision, and the plan where the plan says more ("fp16 (w8)": Core ML's INT8 weights computed in
+    fp16; "int8 (int8-hint)")."""
+    plan = target.get("plan")
+    return f"{target['precision']} ({plan})" if plan and plan != target["precision"] else target["precision"]
 
 
 def _measured_on(bundle: Path, perf: dict) -> str:

@@ -99,8 +99,10 @@ def all_plans(backend: Backend, prefixed: bool = False) -> list[Plan]:
         plans = [Plan("fp32", backend, "fp32"), *_int8_plans(backend, ["f32"], ("none", "hint"))]
     elif backend is Backend.executorch:
         # lowered from the torch model (pt2e INT8 with XNNPACK's quantizer): the hint scope maps the spec's float
-        # patterns onto modules; no automatic scope (it reverts quantizers in NNCF's graph), no fp16 plan yet
-        plans = [Plan("fp32", backend, "fp32"), *_int8_plans(backend, ["f32"], ("none", "hint"))]
+        # patterns onto modules; no automatic scope (it reverts quantizers in NNCF's graph). fp16: XNNPACK's f16
+        # kernels, where the target has FP16 arithmetic (and, to be timed, the build machine too)
+        plans = [Plan("fp32", backend, "fp32"), Plan("fp16", backend, "fp16", islands="f16"),
+                 *_int8_plans(backend, ["f32"], ("none", "hint"))]
     elif backend is Backend.coreml:
         # converted here, compiled and timed on a Mac: fp16 (the Neural Engine's precision) and the data-free
         # weight compressions; W8A8 needs Core ML's predictions for calibration (edgeus finalize on macOS)

@@ -38,8 +38,8 @@ def lower_model(loaded: LoadedModel, profile: DeviceProfile, out: str | Path, pl
 
     out = Path(out)
     precision = profile.precision
-    if precision not in (Precision.fp32, Precision.int8):
-        raise QuantizeError(f"profile {profile.name}: ExecuTorch plans are fp32 and int8, not {precision.value}")
+    if precision not in (Precision.fp32, Precision.fp16, Precision.int8):
+        raise QuantizeError(f"profile {profile.name}: ExecuTorch plans are fp32, fp16 and int8, not {precision.value}")
     int8 = precision is Precision.int8
     if int8 and (plan is None or len(plan) == 0):
         raise QuantizeError("INT8 for ExecuTorch needs calibration data, and the calibration set is empty")
@@ -54,8 +54,10 @@ def lower_model(loaded: LoadedModel, profile: DeviceProfile, out: str | Path, pl
             lowered = lower_to_pte(loaded.module, spec, tmp / "model", precision=precision.value,
                                    calibration=calibration, float_patterns=patterns)
         _beside_record(tmp / "model")
-        method = ("ExecuTorch XNNPACK, pt2e INT8 (XNNPACKQuantizer: symmetric, per-channel weights, static "
-                  "activations)" if int8 else "ExecuTorch XNNPACK, fp32")
+        method = {"int8": "ExecuTorch XNNPACK, pt2e INT8 (XNNPACKQuantizer: symmetric, per-channel weights, static "
+                          "activations)",
+                  "fp16": "ExecuTorch XNNPACK, fp16 (weights and activations in half precision, fp32 at the edges)",
+                  }.get(precision.value, "ExecuTorch XNNPACK, fp32")
         notes = [lowered.delegation.describe()]
         if lowered.float_modules:
             notes.append(f"{len(lowered.float_modules)} modules kept in float: {', '.join(lowered.float_modules[:6])}"

@@ -68,6 +68,22 @@ def test_int8_keeps_the_float_scope_in_float_and_stays_close(tmp_path, spec):
     assert np.abs(got["seg_logits"] - expected["seg_logits"]).max() > 0  # it is quantized
 
 
+def test_fp16_computes_in_half_precision_behind_fp32_inputs_and_outputs(tmp_path, spec):
+    model = PromptedNet().eval()
+    lowered = lower_to_pte(model, spec, tmp_path / "fp16", precision="fp16")
+    assert next(model.parameters()).dtype == torch.float32  # the caller's module is not converted
+    io = json.loads((tmp_path / "fp16" / IO).read_text())
+    assert {t["dtype"] for t in io["inputs"] + io["outputs"]} == {"float32"}  # an app feeds the same frames
+    assert json.loads((tmp_path / "fp16" / DELEGATION).read_text())["precision"] == "fp16"
+    feeds = spec.example_feeds(1, seed=4)
+    with TorchRunner(model, spec) as ref, ExecuTorchRunner(lowered.path, threads=2) as pte:
+        expected, got = ref.infer(feeds), pte.infer(feeds)
+    for name in spec.output_names:
+        assert got[name].dtype == np.float32
+        difference = np.abs(got[name] - expected[name]).max()
+        assert 0 < difference < 0.05, (name, difference)  # rounded to half precision, not fp32's numbers
+
+
 def test_int8_without_calibration_images_is_refused(tmp_path, spec):
     with pytest.raises(BackendError, match="calibration images"):
         lower_to_pte(PromptedNet().eval(), spec, tmp_path / "int8", precision="int8")

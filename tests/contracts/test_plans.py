@@ -2,7 +2,7 @@
 
 import pytest
 
-from edgeus.contracts.plans import all_plans, candidate_plans, plan_named
+from edgeus.contracts.plans import AUTO, all_plans, candidate_plans, plan_named
 from edgeus.contracts.profiles import Backend, load_profile
 from edgeus.errors import ProfileError
 
@@ -94,3 +94,13 @@ def test_tensorrt_is_never_weighed_against_other_runtimes(tmp_path):
     path.write_text(text)
     with pytest.raises(ProfileError, match="backends: TensorRT builds its engine on the device"):
         load_profile(path)
+
+
+def test_executorch_fp16_is_a_plan_where_the_phone_has_fp16_arithmetic_and_is_measured_only_where_it_is_too():
+    phone = load_profile("phone-android-sd8g2")
+    assert "fphp" in phone.hardware.cpu_features
+    here = candidate_plans(phone, AUTO, ["avx2", "avx512f"])  # an x86 build machine without AVX512-FP16
+    assert "fp16" not in [p.name for p in here.candidates]
+    assert "this build machine needs f16 arithmetic" in here.excluded["fp16"]
+    arm = candidate_plans(phone, AUTO, ["asimd", "asimddp", "fphp", "i8mm", "bf16"])  # an ARM farm device
+    assert [p.name for p in arm.candidates][:2] == ["fp32", "fp16"]

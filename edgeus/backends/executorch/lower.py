@@ -1,4 +1,6 @@
-"""torch module -> ExecuTorch ``.pte`` lowered to XNNPACK: fp32, or INT8 (pt2e, XNNPACK's symmetric quantizer,
+"""torch module -> ExecuTorch ``.pte`` lowered to XNNPACK: fp32; fp16 (the weights and every activation in
+half precision, XNNPACK's f16 kernels: ARM's FP16 arithmetic on a phone; the program's inputs and outputs stay
+fp32, cast at its edges, so an app feeds the same frames); or INT8 (pt2e, XNNPACK's symmetric quantizer,
 per-channel weights) with the modules a float scope names left in float.
 
 Writes, atomically into ``out``: ``model.pte``; ``model.io.json`` (input and output names, shapes and dtypes:
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from edgeus.contracts.spec import ModelSpec
 
 PTE, IO, DELEGATION = "model.pte", "model.io.json", "delegation.json"
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass
@@ -95,6 +97,25 @@ def _export(module: nn.Module, args: tuple, what: str):
                            f"{exc.__class__.__name__}: {first_line(exc, 300)}") from None
 
 
+def _in_half(module: nn.Module) -> nn.Module:
+    """A half-precision copy of ``module`` taking and returning fp32 tensors (the casts lower to XNNPACK's
+    convert operators). A copy: the caller's module stays fp32."""
+    import copy
+
+    import torch
+
+    class HalfCompute(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = copy.deepcopy(inner).half().eval()
+
+        def forward(self, *args):
+            out = self.inner(*(a.half() for a in args))
+            return tuple(o.float() for o in out) if isinstance(out, (tuple, list)) else out.float()
+
+    return HalfCompute(module).eval()
+
+
 def _quantize(module: nn.Module, args: tuple, calibration: Iterable[tuple], keep_float: list[str]):
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
@@ -144,7 +165,8 @@ def _lower(program) -> tuple[bytes, Delegation]:
     try:
         edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
         info = get_delegation_info(edge.exported_program().graph_module)
-        buffer = edge.to_executorch().buffer
+        lowered = edge.to_executorch()
+        buffer = lowered.buffer
     except Exception as exc:
         text = str(exc)
         op = _NOT_CORE_ATEN.search(text)
@@ -154,10 +176,27 @@ def _lower(program) -> tuple[bytes, Delegation]:
         op = _MISSING_KERNEL.search(text)
         raise BackendError(("ExecuTorch cannot lower the operator " + op.group(1) + ": " if op else
                             "ExecuTorch cannot lower the model: ") + first_line(exc, 300)) from None
+    _refuse_missing_kernels(lowered)
     # getitem picks a tuple element (a delegate's outputs): bookkeeping, not a kernel
     portable = {op: b.non_delegated for op, b in info.delegation_by_operator.items()
                 if b.non_delegated and op != "getitem"}
     return buffer, Delegation(info.num_delegated_subgraphs, info.num_delegated_nodes, sum(portable.values()), portable)
+
+
+def _refuse_missing_kernels(lowered) -> None:
+    """An operator left outside XNNPACK that ExecuTorch's runtime has no kernel for lowers without complaint
+    and fails only when the program loads ("Failed to load method forward, error 0x14", the operator named
+    nowhere): name it here, before anything is written. The kernels are the runtime's registry (portable,
+    optimized and quantized kernels: what ExecuTorch's prebuilt runtimes register)."""
+    from executorch.extension.pybindings.portable_lib import _get_operator_names
+
+    registered = set(_get_operator_names())
+    for plan in lowered.executorch_program.execution_plan:
+        for op in plan.operators:
+            name = f"{op.name}.{op.overload}" if op.overload else op.name
+            if name not in registered:
+                raise BackendError(f"ExecuTorch cannot run the operator {name}: its runtime has no kernel for it "
+                                   "(and XNNPACK does not take it)")
 
 
 def lower_to_pte(module: nn.Module, spec: ModelSpec, out: str | Path, *, precision: str = "fp32",
@@ -186,6 +225,8 @@ def lower_to_pte(module: nn.Module, spec: ModelSpec, out: str | Path, *, precisi
     keep = float_modules(module, float_patterns or []) if precision == "int8" else []
     if precision == "int8":
         module = _quantize(module, args, calibration, keep)
+    elif precision == "fp16":
+        module = _in_half(module)
     buffer, delegation = _lower(_export(module, args, precision))
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
