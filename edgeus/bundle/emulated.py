@@ -126,7 +126,8 @@ def _guest(mode: str, folder: Path, engine: dict, cpu_model: str, emulator, land
         os.symlink(PACKAGE_DIR, Path(shim) / "edgeus")  # only edgeus is seen from this machine's Python
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONPATH": f"{land.site}:{shim}", "OMP_NUM_THREADS": str(threads)}
-        cmd = [str(emulator.binary), "-cpu", emulator.cpu_argument or cpu_model, "-L", str(land.root), str(land.root / "usr/bin/python3"),
+        cmd = [str(emulator.binary), "-cpu", emulator.cpu_argument or cpu_model, "-L", str(land.root),
+               str(land.root / "usr/bin/python3"),
                "-m", "edgeus.bundle.guest_vectors", mode, str(Path(folder).resolve()), json.dumps(engine),
                str(threads), *extra]
         try:

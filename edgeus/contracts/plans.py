@@ -11,6 +11,7 @@ A plan is a precision, and for INT8 a float scope (which layers stay in float) a
 ``int8-auto``      INT8 with the float scope the search found for this model and data (stages/scope_search.py)
 ``...+bf16``       the same INT8 with its float islands in bfloat16 (``int8-auto+bf16``), ``+fp16`` likewise
 ``w8`` ``p6``      Core ML: fp16 compute with weights stored as INT8 per channel / a 6-bit palette (data-free)
+``w8a8``           Core ML: INT8 weights and activations, the activations calibrated on a Mac (finalize)
 =================  =======================================================================================
 
 A plan that computes in bf16 or fp16 needs the feature on the **target** (from its spec sheet,
@@ -30,7 +31,7 @@ from edgeus.errors import ProfileError
 if TYPE_CHECKING:  # profiles import plans (to check a pinned plan); plans only name the profile type
     from edgeus.contracts.profiles import DeviceProfile
 
-Compute = Literal["fp32", "bf16", "fp16", "int8", "w8", "p6"]  # w8 / p6: Core ML's weight-only compression
+Compute = Literal["fp32", "bf16", "fp16", "int8", "w8", "p6", "w8a8"]  # w8 / p6 / w8a8: Core ML's compressions
 Scope = Literal["none", "hint", "auto"]
 Islands = Literal["f32", "bf16", "f16"]
 
@@ -55,12 +56,12 @@ class Plan:
     def precision(self) -> Precision:
         """The precision the quantize stage produces (bf16 and fp16 compute from an fp32 / fp16 IR)."""
         return {"int8": Precision.int8, "fp16": Precision.fp16, "w8": Precision.fp16,
-                "p6": Precision.fp16}.get(self.compute, Precision.fp32)
+                "p6": Precision.fp16, "w8a8": Precision.int8}.get(self.compute, Precision.fp32)
 
     @property
     def float_compute(self) -> Islands:
         """OpenVINO's inference precision for this plan."""
-        return {"bf16": "bf16", "fp16": "f16", "w8": "f16", "p6": "f16"}.get(  # type: ignore[return-value]
+        return {"bf16": "bf16", "fp16": "f16", "w8": "f16", "p6": "f16", "w8a8": "f16"}.get(  # type: ignore[return-value]
             self.compute, self.islands)
 
     def needs(self) -> str | None:
@@ -105,9 +106,10 @@ def all_plans(backend: Backend, prefixed: bool = False) -> list[Plan]:
                  *_int8_plans(backend, ["f32"], ("none", "hint"))]
     elif backend is Backend.coreml:
         # converted here, compiled and timed on a Mac: fp16 (the Neural Engine's precision) and the data-free
-        # weight compressions; W8A8 needs Core ML's predictions for calibration (edgeus finalize on macOS)
+        # weight compressions; W8A8 (what the Neural Engine speeds INT8 up with) needs Core ML's predictions to
+        # calibrate its activations: converted here in fp16, quantized by edgeus finalize on the Mac
         plans = [Plan("fp16", backend, "fp16", islands="f16"), Plan("w8", backend, "w8", islands="f16"),
-                 Plan("p6", backend, "p6", islands="f16")]
+                 Plan("p6", backend, "p6", islands="f16"), Plan("w8a8", backend, "w8a8", islands="f16")]
     else:
         plans = [Plan("fp16", backend, "fp16", islands="f16"), Plan("int8-hint", backend, "int8", "hint", "f16"),
                  Plan("fp32", backend, "fp32")]

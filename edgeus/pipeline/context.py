@@ -124,7 +124,7 @@ def build_context(profile: DeviceProfile, options: BuildOptions, choice: PlanCho
     refused if it exists, before the cache folder is touched; ``prepare`` writes no bundle."""
     loaded = load_model(options.model, options.checkpoint, options.spec_file)
     data = options.data or default_phantom()
-    int8 = any(p.compute == "int8" for p in choice.candidates)
+    int8 = any(p.compute in ("int8", "w8a8") for p in choice.candidates)  # w8a8: calibrated on the Mac
     calibration = _calibration_plan(split_folder(data, "calibration"), loaded.spec, profile, options) if int8 else None
     splits = validation_splits(data, loaded.spec, options.allow_missing_tasks)
     run_dir = bundle_dir(options, loaded.name, profile.name, choice.candidates[0].name) \

@@ -6,7 +6,8 @@ coremltools. Then, in a copy of the bundle: Core ML loads (compiles) the package
 outputs are recorded from Core ML and checked against the fp32 reference within the build's tolerances (the
 package departing from fp32 stops it, naming the task); with ``data`` each task is re-validated against the
 bundle's portable fp32 ONNX; the model is profiled in its own process; the copy replaces the bundle only when
-all of that succeeded. The Mac is not the iPhone or iPad the profile describes: accuracy and conformance are
+all of that succeeded. A ``w8a8`` bundle first has its activations calibrated over the images it carries and its
+weights quantized (backends/coreml/convert.quantize_w8a8): that package is the one checked and shipped. The Mac is not the iPhone or iPad the profile describes: accuracy and conformance are
 Core ML's own (the same program and ops), the timing is the Mac's, and the speed gates say so (inconclusive
 until timed on the device)."""
 
@@ -77,6 +78,8 @@ def _finalize_in(folder: Path, manifest: dict, data: Path | None, threads: int |
     profile = DeviceProfile.model_validate(manifest["profile"])
     precision = manifest["target"]["precision"]
     package = folder / engine["build_input"]
+    if engine["settings"].get("plan") == "w8a8":
+        package = _quantize_w8a8(package)
     with CoreMLRunner(package, compute_units=engine["settings"].get("compute_units", "ALL")) as runner:
         record_bundle_outputs(folder, runner, precision)
         checks = check_vectors(folder, runner)
@@ -90,10 +93,26 @@ def _finalize_in(folder: Path, manifest: dict, data: Path | None, threads: int |
     verdicts, passed = judge(profile, evidence.perf, accuracy_from_dict(evidence.accuracy), measured_on_target=False)
     mac = this_mac()
     updated = {k: v for k, v in manifest.items() if k not in ("files", "schema", "schema_version")}
-    updated["engine"] = {**engine, "status": "ready", "model": engine["build_input"], "device": mac,
+    updated["engine"] = {**engine, "status": "ready", "model": package.relative_to(folder).as_posix(), "device": mac,
                          "evidence": f"Core ML on {mac['chip']} ({mac['os']}), compute units "
                                      f"{engine['settings'].get('compute_units', 'ALL')}; timing is this Mac's, not "
                                      f"{profile.hardware.device}'s"}
     updated["toolchain"] = {**manifest["toolchain"], "coremltools": coremltools.__version__}
     return write_evidence(folder, updated, evidence.accuracy, evidence.perf.to_dict(), [v.to_dict() for v in verdicts],
                           passed, {})
+
+
+def _quantize_w8a8(package: Path) -> Path:
+    """The fp16 package with INT8 activations (calibrated over the bundle's images) and weights, beside it."""
+    import numpy as np
+
+    from edgeus.backends.coreml.convert import CALIBRATION_FILE, W8A8_PACKAGE, quantize_w8a8
+
+    samples: dict[int, dict] = {}
+    with np.load(package.parent / CALIBRATION_FILE, allow_pickle=False) as data:
+        for key in data.files:  # "{sample}/{input name}"
+            index, name = key.split("/", 1)
+            samples.setdefault(int(index), {})[name] = data[key]
+    out = package.parent / W8A8_PACKAGE
+    shutil.rmtree(out, ignore_errors=True)  # a --rebuild quantizes afresh
+    return quantize_w8a8(package, [samples[i] for i in sorted(samples)], out)

@@ -13,18 +13,20 @@ runs. No accuracy or speed of the Core ML model itself is claimed until ``edgeus
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import platform
 from collections.abc import Callable
 from pathlib import Path
 
-from edgeus.backends.coreml.convert import DEPLOYMENT_TARGET, simulate_plan
+from edgeus.backends.coreml.convert import CALIBRATION_FILE, DEPLOYMENT_TARGET, simulate_plan
 from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeus.backends.torch import TorchRunner
 from edgeus.bundle.assemble import MODEL_DIR, BundleParts, write_bundle
 from edgeus.contracts.plans import Plan, plan_of_profile
 from edgeus.contracts.profiles import DeviceProfile
 from edgeus.contracts.stage_records import ModelRecord
+from edgeus.errors import QuantizeError
 from edgeus.pipeline.cache import StageResult, content_key
 from edgeus.pipeline.context import BuildContext, BuildResult
 from edgeus.pipeline.coreml_finalize import finalize_coreml
@@ -44,9 +46,10 @@ RECIPE = {
         "marks the bundle ready; its timing is the Mac's, not the device's (time it on the device with Xcode's "
         "Core ML performance report)",
     ],
-    "w8a8": ("activation calibration (coremltools.optimize.coreml.linear_quantize_activations over the calibration "
-             "images, then linear_quantize_weights) predicts with Core ML: run it on the Mac; the Neural Engine "
-             "speeds INT8 up only with INT8 activations and weights"),
+    "w8a8": ("the w8a8 plan: edgeus finalize on the Mac calibrates the activations (coremltools.optimize.coreml."
+             "linear_quantize_activations over model/calibration.npz, the build's calibration images), quantizes the "
+             "weights (linear_quantize_weights, INT8 per channel) and checks that package; the Neural Engine speeds "
+             "INT8 up only with INT8 activations and weights"),
 }
 
 
@@ -99,6 +102,7 @@ def _pending_bundle(ctx: BuildContext, profile: DeviceProfile, plan: Plan, conve
               "build_input": package, "settings": settings, "recipe": f"{MODEL_DIR}/recipe.json",
               "evidence": "torch-side simulation of the plan (weights as stored, fp32 compute); Core ML not run"}
     recipe = {**RECIPE, "package": package, "plan": plan.name, "requires": {"os": "macOS", "device": profile.hardware.device}}
+    extra = {f"{MODEL_DIR}/recipe.json": json.dumps(recipe, indent=1) + "\n"}
     loaded = ctx.loaded
     parts = BundleParts(
         loaded=loaded, profile=profile, model_dir=converted, engine=engine, accuracy=result.accuracy, perf=None,
@@ -106,8 +110,30 @@ def _pending_bundle(ctx: BuildContext, profile: DeviceProfile, plan: Plan, conve
         calibration=None, data=result.data, build_log=shippable_log(ctx, result),
         portable_factory=lambda: OnnxRuntimeRunner(ctx.fp32_onnx, threads=ctx.threads, name="onnxruntime-fp32 (portable)"),
         preview_factory=simulation,
-        extra_files={portable: ctx.fp32_onnx},
-        extra_texts={f"{MODEL_DIR}/recipe.json": json.dumps(recipe, indent=1) + "\n"},
+        extra_files={portable: ctx.fp32_onnx, **_calibration_images(ctx, plan)},
+        extra_texts=extra,
         evidence_isa=ctx.evidence_isa or None,
     )
     return write_bundle(parts, result.run_dir, force=ctx.options.force)
+
+
+W8A8_SAMPLES = 32  # activation ranges settle within a few dozen images; each is 0.6 MB at 224x224 in fp32
+
+
+def _calibration_images(ctx: BuildContext, plan: Plan) -> dict[str, Path]:
+    """A w8a8 bundle carries the images its activations are calibrated on at the Mac: ``W8A8_SAMPLES`` of the
+    build's calibration plan, spread over its tasks, preprocessed (the feeds ``predict`` takes)."""
+    if plan.compute != "w8a8":
+        return {}
+    import numpy as np
+
+    from edgeus.data.calibration import iter_feeds
+
+    if ctx.calibration is None or len(ctx.calibration) == 0:
+        raise QuantizeError("the w8a8 plan needs calibration images (for the Mac), and the calibration set is empty")
+    step = max(1, len(ctx.calibration) // W8A8_SAMPLES)
+    every = itertools.islice(iter_feeds(ctx.calibration, ctx.loaded.spec), 0, step * W8A8_SAMPLES, step)
+    chosen = {f"{i}/{name}": array for i, feeds in enumerate(every) for name, array in feeds.items()}
+    path = ctx.stages_dir / f"w8a8-calibration-{ctx.calibration.fingerprint[:16]}.npz"
+    np.savez_compressed(path, **chosen)
+    return {f"{MODEL_DIR}/{CALIBRATION_FILE}": path}

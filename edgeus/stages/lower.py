@@ -102,7 +102,9 @@ def _convert_for_coreml(loaded: LoadedModel, profile: DeviceProfile, out: Path, 
         _beside_record(tmp / "model")
         method = {"fp16": "Core ML ML program, fp16 compute",
                   "w8": "Core ML ML program, fp16 compute, weights INT8 (linear symmetric, per channel; data-free)",
-                  "p6": "Core ML ML program, fp16 compute, weights palettized to 6 bits (k-means; data-free)"}[compute]
+                  "p6": "Core ML ML program, fp16 compute, weights palettized to 6 bits (k-means; data-free)",
+                  "w8a8": "Core ML ML program converted in fp16; INT8 activations (calibrated) and weights applied by "
+                          "edgeus finalize on a Mac"}[compute]
         result = QuantizeResult(
             path=package.name, backend=profile.backend.value, precision=profile.precision.value, method=method,
             calibration=None, ignored_scope={"names": [], "patterns": [], "types": []},

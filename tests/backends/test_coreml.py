@@ -19,7 +19,7 @@ from edgeus.errors import BackendError
 
 ct = pytest.importorskip("coremltools", reason="the coreml extra is not installed (pip install 'edgeus[coreml]')")
 
-from edgeus.backends.coreml.convert import IO, PACKAGE, convert_to_mlpackage, simulate_plan  # noqa: E402
+from edgeus.backends.coreml.convert import IO, PACKAGE, convert_to_mlpackage, quantize_w8a8, simulate_plan  # noqa: E402
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def _weights(package) -> dict[str, str]:
     return {t: ops.count(t) for t in set(ops)}
 
 
-@pytest.mark.parametrize("plan", ["fp16", "w8", "p6"])
+@pytest.mark.parametrize("plan", ["fp16", "w8", "p6", "w8a8"])
 def test_converts_with_the_specs_names_and_the_plans_weights(tmp_path, spec, plan):
     # width 32: the body's 9,216 weights pass coremltools' size threshold (2,048) for compression
     package = convert_to_mlpackage(PromptedNet(width=32).eval(), spec, tmp_path / plan, plan=plan)
@@ -52,9 +52,11 @@ def test_converts_with_the_specs_names_and_the_plans_weights(tmp_path, spec, pla
         assert ops.get("constexpr_blockwise_shift_scale", 0) + ops.get("constexpr_affine_dequantize", 0) > 0, ops
     elif plan == "p6":
         assert ops.get("constexpr_lut_to_dense", 0) > 0, ops
+    elif plan == "w8a8":  # converted in fp16: activations and weights are quantized on the Mac (quantize_w8a8)
+        assert not {"constexpr_blockwise_shift_scale", "constexpr_affine_dequantize", "quantize"} & set(ops), ops
 
 
-@pytest.mark.parametrize("plan, atol", [("fp16", 1e-3), ("w8", 0.02), ("p6", 0.05)])
+@pytest.mark.parametrize("plan, atol", [("fp16", 1e-3), ("w8", 0.02), ("p6", 0.05), ("w8a8", 0.02)])
 def test_the_plans_simulation_rounds_weights_and_stays_close(spec, plan, atol):
     model = PromptedNet().eval()
     simulated = simulate_plan(model, plan)
@@ -69,7 +71,7 @@ def test_the_plans_simulation_rounds_weights_and_stays_close(spec, plan, atol):
 
 
 def test_an_unknown_plan_and_an_existing_output_are_refused_writing_nothing(tmp_path, spec):
-    with pytest.raises(BackendError, match="Core ML plans are fp16, w8, p6"):
+    with pytest.raises(BackendError, match="Core ML plans are fp16, w8, p6, w8a8"):
         convert_to_mlpackage(PromptedNet().eval(), spec, tmp_path / "x", plan="int4")
     assert not (tmp_path / "x").exists()
     (tmp_path / "taken").mkdir()
@@ -94,3 +96,17 @@ def test_predicts_on_macos(tmp_path, spec):
         expected, got = ref.infer(feeds), coreml.infer(feeds)
     for name in spec.output_names:
         np.testing.assert_allclose(got[name], expected[name], atol=0.05)
+
+
+@pytest.mark.skipif(platform.system() != "Darwin", reason="Core ML predicts only on macOS")
+def test_w8a8_calibrates_activations_on_macos_and_stays_close(tmp_path, spec):
+    model = PromptedNet(width=32).eval()
+    package = convert_to_mlpackage(model, spec, tmp_path / "w8a8", plan="w8a8")
+    samples = [spec.example_feeds(1, seed=s) for s in range(8)]
+    quantized = quantize_w8a8(package, samples, tmp_path / "w8a8" / "model-w8a8.mlpackage")
+    assert "quantize" in _weights(quantized)  # activations quantized, not only weights
+    feeds = spec.example_feeds(1, seed=9)
+    with TorchRunner(model, spec) as ref, open_model(quantized, "coreml", {}) as coreml:
+        expected, got = ref.infer(feeds), coreml.infer(feeds)
+    agree = (got["seg_logits"].argmax(1) == expected["seg_logits"].argmax(1)).mean()
+    assert agree > 0.9

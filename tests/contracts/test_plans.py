@@ -104,3 +104,11 @@ def test_executorch_fp16_is_a_plan_where_the_phone_has_fp16_arithmetic_and_is_me
     assert "this build machine needs f16 arithmetic" in here.excluded["fp16"]
     arm = candidate_plans(phone, AUTO, ["asimd", "asimddp", "fphp", "i8mm", "bf16"])  # an ARM farm device
     assert [p.name for p in arm.candidates][:2] == ["fp32", "fp16"]
+
+
+def test_core_mls_plans_are_one_per_build_and_w8a8_is_int8_calibrated_on_the_mac():
+    assert [p.name for p in all_plans(Backend.coreml)] == ["fp16", "w8", "p6", "w8a8"]
+    w8a8 = plan_named(Backend.coreml, "w8a8")
+    assert w8a8.precision.value == "int8" and w8a8.float_compute == "f16"
+    tablet = load_profile("tablet-ios-a17pro")
+    assert [p.name for p in candidate_plans(tablet, "w8a8", []).candidates] == ["w8a8"]

@@ -24,14 +24,16 @@ PROFILE = "tablet-ios-a17pro"
 
 @pytest.fixture(scope="module")
 def ios(small_phantom, tmp_path_factory):
+    """The w8a8 plan (the profile's default is w8: weight-only, data-free): it goes through everything w8 does,
+    and carries the calibration images its activations are quantized on at the Mac."""
     out = tmp_path_factory.mktemp("ios")
     options = BuildOptions(data=small_phantom, out=out, threads=2, profile_min_iters=5, profile_min_duration_s=0.2,
-                           robustness=False)
+                           robustness=False, plan="w8a8")
     return build(load_profile(PROFILE), options)
 
 
 def test_the_bundle_is_pending_on_a_mac_with_the_package_and_the_recipe(ios):
-    assert ios.stopped_after == "engine pending" and ios.run_dir.name.endswith("-w8")
+    assert ios.stopped_after == "engine pending" and ios.run_dir.name.endswith("-w8a8")
     manifest = json.loads((ios.run_dir / "manifest.json").read_text())
     engine = manifest["engine"]
     assert engine["backend"] == "coreml" and engine["status"] == "pending" and engine["model"] is None
@@ -40,6 +42,13 @@ def test_the_bundle_is_pending_on_a_mac_with_the_package_and_the_recipe(ios):
     recipe = json.loads((ios.run_dir / engine["recipe"]).read_text())
     assert "macOS" in recipe["where"] and any(step.startswith("edgeus finalize") for step in recipe["steps"])
     assert "linear_quantize_activations" in recipe["w8a8"]
+    # the images the Mac calibrates the activations on, as predict takes them
+    import numpy as np
+
+    with np.load(package.parent / "calibration.npz") as calibration:
+        names = {key.split("/", 1)[1] for key in calibration.files}
+        assert names == {"image", "prompt"} and 1 < len(calibration.files) // 2 <= 32
+        assert calibration["0/image"].shape == (1, 3, 224, 224)
     # no claim about the Core ML model itself: the accuracy is the simulation's, and it says so
     assert "simulation" in engine["evidence"] and manifest["performance"] is None
     assert any("torch-side simulation" in note for note in ios.notes)

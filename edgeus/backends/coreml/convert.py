@@ -1,9 +1,11 @@
 """torch module -> Core ML ``.mlpackage`` (an ML program for iOS 17), converted on any OS with coremltools.
 
 Plans: ``fp16`` (Core ML's compute precision for the Neural Engine), ``w8`` (weights linearly quantized to INT8,
-symmetric per output channel, activations fp16) and ``p6`` (weights palettized to 6 bits, k-means per tensor).
-Weight-only compression is data-free and runs here; W8A8 (activations calibrated) needs Core ML's predictions,
-which only macOS has, as do the conformance vectors and any timing: the bundle says so (pending on a Mac).
+symmetric per output channel, activations fp16), ``p6`` (weights palettized to 6 bits, k-means per tensor) and
+``w8a8`` (INT8 weights and activations). Weight-only compression is data-free and runs here; W8A8's activation
+calibration needs Core ML's predictions, which only macOS has (as do the conformance vectors and any timing), so
+a ``w8a8`` package is converted here in fp16 and ``quantize_w8a8`` runs on the Mac (edgeus finalize) over the
+calibration images the bundle carries.
 
 ``simulate_plan`` is the plan's torch-side simulation, the portable evidence a Linux build can give: the
 module with its Linear / Conv weights rounded as the plan stores them (fp16, INT8 per channel, or a 64-entry
@@ -31,7 +33,9 @@ if TYPE_CHECKING:
     from edgeus.contracts.spec import ModelSpec
 
 PACKAGE, IO = "model.mlpackage", "model.io.json"
-PLANS = ("fp16", "w8", "p6")
+PLANS = ("fp16", "w8", "p6", "w8a8")
+W8A8_PACKAGE = "model-w8a8.mlpackage"  # what finalize writes beside the fp16 package it starts from
+CALIBRATION_FILE = "calibration.npz"   # a w8a8 bundle's calibration feeds: "{sample}/{input name}" -> array
 DEPLOYMENT_TARGET = "iOS17"  # A17 Pro devices ship iOS 17; its ML program ops (and int8 weights) need it
 
 
@@ -91,7 +95,7 @@ def convert_to_mlpackage(module: nn.Module, spec: ModelSpec, out: str | Path, *,
 
 def _compress(ct, model, plan: str):
     """The plan's data-free weight compression (coremltools.optimize.coreml)."""
-    if plan == "fp16":
+    if plan in ("fp16", "w8a8"):  # w8a8: both quantizations on the Mac (quantize_w8a8)
         return model
     import coremltools.optimize.coreml as cto
 
@@ -103,9 +107,27 @@ def _compress(ct, model, plan: str):
     return cto.palettize_weights(model, config)
 
 
+def quantize_w8a8(package: Path, samples: list[dict], out: Path) -> Path:
+    """On macOS: the fp16 ``package`` with its activations calibrated over ``samples`` (feeds by input name,
+    as ``predict`` takes them) and quantized to INT8, then its weights (INT8, symmetric per channel), saved as
+    ``out``. coremltools' order: activations on the float model first, then the weights."""
+    ct = _coremltools()
+    import coremltools.optimize.coreml as cto
+
+    model = ct.models.MLModel(str(package))
+    activations = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric"))
+    model = cto.linear_quantize_activations(model, activations, samples)
+    weights = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(
+        mode="linear_symmetric", dtype="int8", granularity="per_channel"))
+    model = cto.linear_quantize_weights(model, weights)
+    model.save(str(out))
+    return out
+
+
 def simulate_plan(module: nn.Module, plan: str) -> nn.Module:
     """A copy of ``module`` whose Linear / Conv weights are rounded as ``plan`` stores them (see the module
-    docstring for what it leaves out)."""
+    docstring for what it leaves out; ``w8a8``: its weights only, the activations' rounding is known only once
+    calibrated on the Mac)."""
     import torch
     from torch import nn
 
@@ -124,7 +146,7 @@ def _rounded(weight, plan: str):
 
     if plan == "fp16":
         return weight.to(torch.float16).to(weight.dtype)
-    if plan == "w8":  # symmetric per output channel, as OpLinearQuantizerConfig(linear_symmetric, per_channel)
+    if plan in ("w8", "w8a8"):  # symmetric per output channel, as OpLinearQuantizerConfig(linear_symmetric, per_channel)
         flat = weight.reshape(weight.shape[0], -1)
         scale = flat.abs().amax(dim=1).clamp(min=1e-12) / 127.0
         q = torch.clamp(torch.round(flat / scale[:, None]), -127, 127)

@@ -61,6 +61,7 @@ class ExecuTorchRunner(Runner):
         self.threads = threads
         self.runtime: str | None = None
         self._method = None
+        self._probed = False
 
     def _load(self) -> None:
         # the runtimes print to fd 2 themselves: the C++ runtime its CPU probing and thread-pool resets, the
@@ -98,6 +99,7 @@ class ExecuTorchRunner(Runner):
 
     def _unload(self) -> None:
         self._method = None
+        self._probed = False
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs = []
@@ -110,6 +112,10 @@ class ExecuTorchRunner(Runner):
 
     def _execute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         if self.runtime == NUMPY_RUNTIME:
+            if not self._probed:  # its threadpool starts at the first run, probing the CPU on fd 2: into the log
+                self._probed = True
+                with native_stderr_to_log("executorch"):
+                    return list(self._method(args))
             return list(self._method(args))
         import torch
 
