@@ -195,7 +195,9 @@ def print_plans(plans, full: bool = True) -> None:
 def shipped_plan(result, profile) -> str:
     """The plan the build's bundle carries (the profile's one where no plan search ran: a deferred engine)."""
     plans = result.plans
-    return plans.shipped.plan.name if plans is not None and plans.shipped is not None else profile.plan
+    if plans is not None and plans.shipped is not None:
+        return plans.shipped.plan.name
+    return ((result.manifest or {}).get("target") or {}).get("plan") or profile.plan  # the bundle names its plan
 
 
 def headline(result, profile) -> str:

@@ -197,8 +197,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         if profile.backend.value == "coreml":
             console.print(f"[yellow]{profile.name}: Core ML package pending (compiled and run on a Mac): bundle "
                           f"{result.run_dir} holds the .mlpackage, the portable fp32 ONNX, the recipe and the "
-                          "conformance vectors; its accuracy above is the plan's torch-side simulation. On a Mac: "
-                          f"the steps of {result.run_dir}/model/recipe.json[/yellow]")
+                          "conformance vectors; its accuracy above is the plan's torch-side simulation. On a Mac run: "
+                          f"edgeus finalize {result.run_dir} (model/recipe.json says what it does)[/yellow]")
         else:
             console.print(f"[yellow]{profile.name}: TensorRT engine pending (built on the target): bundle {result.run_dir} "
                           "holds the fp32 and QDQ ONNX, the build recipe and the conformance vectors. On the device run: "

@@ -77,8 +77,10 @@ def coreml_pending_build(ctx: BuildContext, profile: DeviceProfile, result: Buil
     ctx.on_stage("validate", validated)
     result.accuracy = validated.payload
     result.verdicts, result.passed = judge(profile, None, result.accuracy, measured_on_target=False)
+    unsimulated = "; its INT8 activations, calibrated on the Mac, are not simulated" if plan.compute == "w8a8" else ""
     result.notes.append(f"Core ML {plan.name}: the accuracy above is the plan's torch-side simulation (weights "
-                        "rounded as stored, fp32 compute); the model itself is checked by 'edgeus finalize' on a Mac")
+                        f"rounded as stored, fp32 compute{unsimulated}); the model itself is checked by 'edgeus "
+                        "finalize' on a Mac")
 
     ctx.on_stage("bundle", None)
     result.manifest = _pending_bundle(ctx, profile, plan, converted.path / "out", result, simulation)

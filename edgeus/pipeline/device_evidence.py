@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edgeus.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeus.backends.registry import open_runner
+from edgeus.bundle.conformance import check_vectors, record_bundle_outputs
 from edgeus.contracts.profiles import DeviceProfile
 from edgeus.contracts.reports import PerfReport, perf_from_dict
 from edgeus.data.defaults import validation_splits
@@ -17,6 +18,7 @@ from edgeus.pipeline.cache import StageResult, content_key
 from edgeus.pipeline.context import BuildResult, data_fingerprints, no_progress
 from edgeus.pipeline.stages import Profiling, Validation, load_accuracy, profile_stage, validate_stage
 from edgeus.pipeline.verdicts import Verdict
+from edgeus.runtime.manifest import BundleError
 from edgeus.util.hashing import sha256_file, sha256_tree
 from edgeus.util.toolchain import usable_cores
 
@@ -67,3 +69,15 @@ def adopt_finalized(result: BuildResult, manifest: dict) -> None:
     result.perf = perf_from_dict(json.loads((result.run_dir / "perf.json").read_text()))
     result.verdicts = [Verdict(**v) for v in manifest["verdicts"]]
     result.passed = manifest["passed"]
+
+
+def record_device_outputs(folder: Path, runner, precision: str, what: str) -> None:
+    """The conformance vectors' outputs recorded from the device's own model (``runner``), then checked
+    against the fp32 reference: a model departing from it beyond the build's tolerance stops the finalize,
+    naming the task (``what``: how the message names the model)."""
+    record_bundle_outputs(folder, runner, precision)
+    failed = [c for c in check_vectors(folder, runner) if c.reference_deviation > c.reference_atol]
+    if failed:
+        worst = max(failed, key=lambda c: c.reference_deviation / max(c.reference_atol, 1e-12))
+        raise BundleError(f"{what} departs from the fp32 reference on {worst.task}: "
+                          f"{worst.reference_deviation:.4g} > {worst.reference_atol:.4g}")

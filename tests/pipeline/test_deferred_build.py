@@ -71,7 +71,7 @@ def test_finalize_refuses_tampered_inputs_and_other_backends(jetson_bundle, x86_
     assert_one_line_error(code, err, "model/model.qdq.onnx: changed")
     assert tree_digest(bundle) == before
     code, _, err = run_cli("finalize", x86_bundle)
-    assert_one_line_error(code, err, "TensorRT bundles only")
+    assert_one_line_error(code, err, "TensorRT and Core ML bundles only")
 
 
 def test_pending_engine_cannot_run(jetson_bundle, small_phantom, tmp_path, run_cli):

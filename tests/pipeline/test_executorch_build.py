@@ -95,6 +95,7 @@ def test_the_bundle_ships_the_program_and_verifies(android):
     assert report.backend == "executorch" and report.vectors
 
 
+@pytest.mark.slow  # the build above already recorded and checked the vectors there; this is the vendor's re-check
 @pytest.mark.skipif(not QEMU, reason="QEMU user-mode and debootstrap not installed (apt-get install qemu-user debootstrap)")
 def test_verify_emulate_runs_the_vectors_on_the_phones_isa_without_torch(android, run_cli):
     code, out, err = run_cli("verify", android.run_dir, "--emulate")
