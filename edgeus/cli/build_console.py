@@ -247,8 +247,11 @@ def print_build_summary(result, strict: bool = False, verbose: bool = False) -> 
         record = result.target_conformance
         colour = {"pass": "green", "fail": "red"}.get(record.state, "yellow")
         console.print(f"[{colour}]{record.summary()}[/{colour}]", highlight=False)
-    console.print(f"{verdict}; bundle {result.run_dir} ('edgeus verify' checks it; every table is in its "
-                  "report.md, or -v here)", highlight=False)
+    # vectors recorded on the emulated core hold that core's numbers: this machine checks them only emulated
+    on_core = result.target_conformance is not None and getattr(result.target_conformance, "recorded_on_core", None)
+    check = "'edgeus verify --emulate' checks it here" if on_core else "'edgeus verify' checks it"
+    console.print(f"{verdict}; bundle {result.run_dir} ({check}; every table is in its report.md, or -v here)",
+                  highlight=False)
     data = result.data or {}
     if data.get("synthetic"):
         console.print("[yellow]evidence is synthetic[/yellow]: calibration and validation ran on phantom images "

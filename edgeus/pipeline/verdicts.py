@@ -54,9 +54,8 @@ class Verdict:
         return asdict(self)
 
 
-def pending_verdict(item: str, budget: float, unit: str, floor: bool = False) -> Verdict:
-    return Verdict(item, None, budget, unit, None, "measured on the device by 'edgeus finalize'", "pending",
-                   floor=floor)
+def pending_verdict(item: str, budget: float, unit: str, floor: bool = False, where: str = "the device") -> Verdict:
+    return Verdict(item, None, budget, unit, None, f"measured on {where}", "pending", floor=floor)
 
 
 def perf_verdicts(profile: DeviceProfile, perf: PerfReport, measured_on_target: bool) -> list[Verdict]:
@@ -179,9 +178,12 @@ def judge(profile: DeviceProfile, perf: PerfReport | None, accuracy: AccuracyRep
     Without ``perf`` (an engine built later on the device) the performance items are pending."""
     if perf is None:
         b = profile.budgets
-        performance = [pending_verdict("latency p95 (compute, batch 1)", b.latency_p95_ms, "ms"),
-                       pending_verdict("frame rate (end to end, batch 1)", b.min_fps, "fps", floor=True),
-                       pending_verdict(f"peak {b.memory_scope} memory", b.peak_memory_mb, "MiB")]
+        # TensorRT's finalize runs on the device; Core ML's on a Mac, whose timing is not the iPhone's or iPad's
+        where = ("the device (a Mac's 'edgeus finalize' times the Mac, not it)" if profile.backend.value == "coreml"
+                 else "the device by 'edgeus finalize'")
+        performance = [pending_verdict("latency p95 (compute, batch 1)", b.latency_p95_ms, "ms", where=where),
+                       pending_verdict("frame rate (end to end, batch 1)", b.min_fps, "fps", floor=True, where=where),
+                       pending_verdict(f"peak {b.memory_scope} memory", b.peak_memory_mb, "MiB", where=where)]
     else:
         performance = perf_verdicts(profile, perf, measured_on_target)
     verdicts = performance + accuracy_verdicts(accuracy)
