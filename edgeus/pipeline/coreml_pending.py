@@ -104,16 +104,17 @@ def _pending_bundle(ctx: BuildContext, profile: DeviceProfile, plan: Plan, conve
               "build_input": package, "settings": settings, "recipe": f"{MODEL_DIR}/recipe.json",
               "evidence": "torch-side simulation of the plan (weights as stored, fp32 compute); Core ML not run"}
     recipe = {**RECIPE, "package": package, "plan": plan.name, "requires": {"os": "macOS", "device": profile.hardware.device}}
-    extra = {f"{MODEL_DIR}/recipe.json": json.dumps(recipe, indent=1) + "\n"}
     loaded = ctx.loaded
     parts = BundleParts(
         loaded=loaded, profile=profile, model_dir=converted, engine=engine, accuracy=result.accuracy, perf=None,
         verdicts=[v.to_dict() for v in result.verdicts], passed=result.passed, samples=ctx.splits["internal"],
-        calibration=None, data=result.data, build_log=shippable_log(ctx, result),
+        # a w8a8 bundle carries its calibration images (for the Mac): the manifest records which they came from
+        calibration=ctx.calibration.record() if plan.compute == "w8a8" and ctx.calibration else None,
+        data=result.data, build_log=shippable_log(ctx, result),
         portable_factory=lambda: OnnxRuntimeRunner(ctx.fp32_onnx, threads=ctx.threads, name="onnxruntime-fp32 (portable)"),
         preview_factory=simulation,
         extra_files={portable: ctx.fp32_onnx, **_calibration_images(ctx, plan)},
-        extra_texts=extra,
+        extra_texts={f"{MODEL_DIR}/recipe.json": json.dumps(recipe, indent=1) + "\n"},
         evidence_isa=ctx.evidence_isa or None,
     )
     return write_bundle(parts, result.run_dir, force=ctx.options.force)

@@ -49,6 +49,7 @@ def test_the_bundle_is_pending_on_a_mac_with_the_package_and_the_recipe(ios):
         names = {key.split("/", 1)[1] for key in calibration.files}
         assert names == {"image", "prompt"} and 1 < len(calibration.files) // 2 <= 32
         assert calibration["0/image"].shape == (1, 3, 224, 224)
+    assert manifest["calibration"]["samples"] > 0  # the plan the images were drawn from, recorded
     # no claim about the Core ML model itself: the accuracy is the simulation's, and it says so
     assert "simulation" in engine["evidence"] and manifest["performance"] is None
     assert any("torch-side simulation" in note for note in ios.notes)
